@@ -1,0 +1,92 @@
+"""omnitwin's orchestration core: inventory truth and the workflows around it.
+
+Pure Python (stdlib, numpy, networkx): no simulation, web or database code, so the
+same core runs inside the twin and behind a retailer's integration layer.
+"""
+
+from .allocation import ALLOCATION_POLICIES, AllocationPolicy, Buffered, Pooled, Siloed
+from .bus import BusCounters, DeadLetter, InventoryEvent, MessageBus, Publisher
+from .catalog import Catalog, Channel, ChannelKind, Location, LocationKind, Sku
+from .clock import DAY, HOUR, Clock, ManualClock, WallClock
+from .core import LineResult, Orchestrator, OrderLine, ReservationResult
+from .errors import (
+    IdempotencyConflict,
+    InvalidCommand,
+    InvalidEvent,
+    InvalidTransition,
+    OrchestratorError,
+    UnknownReference,
+)
+from .events import EventKind, EventLog
+from .gl import Account, Difference, GeneralLedger, JournalEntry
+from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
+from .reservations import Reservation, ReservationState
+from .sourcing import (
+    SOURCING_POLICIES,
+    Candidate,
+    Cost,
+    Demand,
+    LaneNetwork,
+    Nearest,
+    ShipFromStore,
+    SourcingContext,
+    SourcingPolicy,
+    SourcingTrace,
+)
+
+__all__ = [
+    "ALLOCATION_POLICIES",
+    "DAY",
+    "HOUR",
+    "SOURCING_POLICIES",
+    "Account",
+    "AllocationPolicy",
+    "Buffered",
+    "BusCounters",
+    "Candidate",
+    "Catalog",
+    "Channel",
+    "ChannelKind",
+    "Clock",
+    "Cost",
+    "DeadLetter",
+    "Demand",
+    "Difference",
+    "Disposition",
+    "EventKind",
+    "EventLog",
+    "GeneralLedger",
+    "IdempotencyConflict",
+    "InvalidCommand",
+    "InvalidEvent",
+    "InvalidTransition",
+    "InventoryEvent",
+    "JournalEntry",
+    "LaneNetwork",
+    "LineResult",
+    "Location",
+    "LocationKind",
+    "ManualClock",
+    "MessageBus",
+    "Movement",
+    "MovementKind",
+    "Nearest",
+    "Orchestrator",
+    "OrchestratorError",
+    "OrderLine",
+    "Pooled",
+    "Position",
+    "Publisher",
+    "Reservation",
+    "ReservationResult",
+    "ReservationState",
+    "ShipFromStore",
+    "Siloed",
+    "Sku",
+    "SourcingContext",
+    "SourcingPolicy",
+    "SourcingTrace",
+    "StockLedger",
+    "UnknownReference",
+    "WallClock",
+]

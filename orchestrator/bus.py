@@ -1,0 +1,397 @@
+"""The message bus between inventory sources and the core (the seed's middleware).
+
+Sources publish canonical inventory events through a `Publisher`, which stamps
+each with a per-stream sequence number (stream = sku × location). The consumer
+side, `MessageBus.deliver`, applies each event exactly once:
+
+- a duplicate delivery (same event id) is counted and dropped;
+- an event ahead of its stream is held until its predecessor arrives; if it
+  waits past `hold_timeout_s` it goes to the dead-letter queue and the stream
+  moves past it;
+- a handler failure is retried with exponential backoff, then dead-lettered;
+- dead letters can be inspected and replayed; replaying is idempotent.
+
+Nothing here sleeps: time comes from the `Clock`, and `poll()` runs whatever is
+due (retries, hold time-outs); `next_due()` tells a scheduler when to call it.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .clock import Clock
+from .errors import InvalidEvent
+
+SCHEMA_VERSION = 1
+
+EVENT_TYPES = (
+    "stock.opening",
+    "stock.received",
+    "stock.sold",
+    "stock.adjusted",
+    "stock.shrink",
+    "transfer.shipped",
+    "transfer.received",
+    "transfer.lost",
+    "return.received",
+    "return.disposed",
+    "order.shipped",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class InventoryEvent:
+    """A canonical inventory event: the contract every source and the core share."""
+
+    event_id: str  # the idempotency key
+    type: str
+    source: str
+    sku: int
+    location: int
+    seq: int  # position in the (sku, location) stream, from 1
+    qty: int
+    occurred_at: float
+    schema_version: int = SCHEMA_VERSION
+    attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def stream(self) -> tuple[int, int]:
+        return (self.sku, self.location)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> InventoryEvent:
+        """Validate an external (JSON) event; every problem is reported by field."""
+        problems: list[str] = []
+
+        def need(
+            name: str,
+            kind: type | tuple[type, ...],
+            check: Callable[[Any], bool] | None = None,
+            rule: str = "",
+        ) -> Any:
+            if name not in d:
+                problems.append(f"{name}: required")
+                return None
+            v = d[name]
+            if isinstance(v, bool) or not isinstance(v, kind):
+                names = (
+                    kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+                )
+                problems.append(f"{name}: must be {names}, got {type(v).__name__}")
+                return None
+            if check is not None and not check(v):
+                problems.append(f"{name}: {rule}, got {v!r}")
+                return None
+            return v
+
+        event_id = need("event_id", str, lambda v: bool(v.strip()), "must not be empty")
+        etype = need(
+            "type", str, lambda v: v in EVENT_TYPES, "must be one of " + ", ".join(EVENT_TYPES)
+        )
+        source = need("source", str, lambda v: bool(v.strip()), "must not be empty")
+        sku = need("sku", int, lambda v: v >= 0, "must be >= 0")
+        loc = need("location", int, lambda v: v >= 0, "must be >= 0")
+        seq = need("seq", int, lambda v: v >= 1, "must be >= 1")
+        qty = need("qty", int)
+        at = need("occurred_at", (int, float), lambda v: v == v, "must be a number")
+        version = d.get("schema_version", SCHEMA_VERSION)
+        if version != SCHEMA_VERSION:
+            problems.append(f"schema_version: only {SCHEMA_VERSION} is understood, got {version!r}")
+        attrs = d.get("attrs", {})
+        if not isinstance(attrs, Mapping):
+            problems.append("attrs: must be an object")
+        if qty is not None and etype is not None and etype != "stock.adjusted" and qty <= 0:
+            problems.append(f"qty: must be > 0 for {etype}, got {qty}")
+        if problems:
+            raise InvalidEvent(problems)
+        return cls(event_id, etype, source, sku, loc, seq, qty, float(at), version, dict(attrs))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "type": self.type,
+            "source": self.source,
+            "sku": self.sku,
+            "location": self.location,
+            "seq": self.seq,
+            "qty": self.qty,
+            "occurred_at": self.occurred_at,
+            "schema_version": self.schema_version,
+            "attrs": dict(self.attrs),
+        }
+
+
+@dataclass(slots=True)
+class BusCounters:
+    """The `events` block of the KPI contract."""
+
+    emitted: int = 0
+    applied: int = 0
+    duplicates_dropped: int = 0
+    out_of_order_held: int = 0
+    dead_lettered: int = 0
+    replayed: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "emitted": self.emitted,
+            "applied": self.applied,
+            "duplicates_dropped": self.duplicates_dropped,
+            "out_of_order_held": self.out_of_order_held,
+            "dead_lettered": self.dead_lettered,
+            "replayed": self.replayed,
+        }
+
+
+@dataclass(slots=True)
+class DeadLetter:
+    event: InventoryEvent
+    reason: str
+    at: float
+    attempts: int
+    replayed_at: float | None = None
+
+
+@dataclass(slots=True)
+class _Stream:
+    expected: int = 1
+    held: dict[int, InventoryEvent] = field(default_factory=dict)
+    skipped: set[int] = field(default_factory=set)
+
+
+class Publisher:
+    """A source's outbox: stamps ids and per-stream sequence numbers, counts what it emits."""
+
+    def __init__(self, source: str, counters: BusCounters) -> None:
+        self.source = source
+        self.counters = counters
+        self._seq: dict[tuple[int, int], int] = {}
+        self._n = 0
+
+    def emit(
+        self, type: str, sku: int, location: int, qty: int, occurred_at: float, **attrs: Any
+    ) -> InventoryEvent:
+        key = (sku, location)
+        seq = self._seq.get(key, 0) + 1
+        self._seq[key] = seq
+        self._n += 1
+        self.counters.emitted += 1
+        return InventoryEvent(
+            f"{self.source}:{self._n}",
+            type,
+            self.source,
+            sku,
+            location,
+            seq,
+            qty,
+            occurred_at,
+            SCHEMA_VERSION,
+            attrs,
+        )
+
+
+Handler = Callable[[InventoryEvent], None]
+
+
+class MessageBus:
+    """Idempotent, sequenced consumer in front of a handler."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        clock: Clock,
+        *,
+        hold_timeout_s: float = 3600.0,
+        max_attempts: int = 4,
+        backoff_s: float = 30.0,
+    ) -> None:
+        if hold_timeout_s <= 0:
+            raise ValueError(f"hold_timeout_s: must be > 0, got {hold_timeout_s}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts: must be >= 1, got {max_attempts}")
+        if backoff_s < 0:
+            raise ValueError(f"backoff_s: must be >= 0, got {backoff_s}")
+        self.handler = handler
+        self.clock = clock
+        self.hold_timeout_s = hold_timeout_s
+        self.max_attempts = max_attempts
+        self.backoff_s = backoff_s
+        self.counters = BusCounters()
+        self.dead_letters: dict[str, DeadLetter] = {}
+        self._applied: set[str] = set()
+        self._in_flight: set[str] = set()  # held or waiting for a retry
+        self._streams: dict[tuple[int, int], _Stream] = {}
+        # (due, tiebreak, kind, payload): kind 0 = hold time-out, 1 = retry
+        self._timers: list[tuple[float, int, int, Any]] = []
+        self._tiebreak = 0
+        self._attempts: dict[str, int] = {}
+
+    def publisher(self, source: str) -> Publisher:
+        return Publisher(source, self.counters)
+
+    # -- delivery ------------------------------------------------------------------
+    def deliver(self, ev: InventoryEvent) -> str:
+        """Hand one delivery to the consumer; returns what happened to it."""
+        eid = ev.event_id
+        if eid in self._applied or eid in self._in_flight or eid in self.dead_letters:
+            self.counters.duplicates_dropped += 1
+            return "duplicate"
+        st = self._streams.get(ev.stream)
+        if st is None:
+            st = self._streams[ev.stream] = _Stream()
+        if ev.seq < st.expected:
+            self._dead_letter(ev, f"late: stream already past seq {ev.seq}", 0)
+            return "dead-lettered"
+        if ev.seq > st.expected:
+            if ev.seq in st.held:
+                self._dead_letter(ev, f"sequence conflict: seq {ev.seq} already held", 0)
+                return "dead-lettered"
+            st.held[ev.seq] = ev
+            self._in_flight.add(eid)
+            self.counters.out_of_order_held += 1
+            self._timer(self.clock.now() + self.hold_timeout_s, 0, ev)
+            return "held"
+        return self._run(ev, st)
+
+    def _run(self, ev: InventoryEvent, st: _Stream) -> str:
+        """Apply the stream's next event, then any held successors it unblocks."""
+        outcome = self._attempt(ev, st)
+        if outcome != "applied":
+            return outcome
+        self._advance(st)
+        return outcome
+
+    def _attempt(self, ev: InventoryEvent, st: _Stream | None) -> str:
+        eid = ev.event_id
+        try:
+            self.handler(ev)
+        except Exception as exc:  # the handler is foreign code: any failure is retried
+            n = self._attempts.get(eid, 0) + 1
+            self._attempts[eid] = n
+            if n >= self.max_attempts:
+                self._in_flight.discard(eid)
+                self._attempts.pop(eid, None)
+                self._dead_letter(ev, f"handler failed {n}x: {exc}", n)
+                if st is not None:
+                    st.skipped.add(ev.seq)
+                    self._advance(st)
+                return "dead-lettered"
+            self._in_flight.add(eid)
+            self._timer(self.clock.now() + self.backoff_s * 2 ** (n - 1), 1, ev)
+            return "retrying"
+        self._in_flight.discard(eid)
+        self._attempts.pop(eid, None)
+        self._applied.add(eid)
+        self.counters.applied += 1
+        if st is not None and ev.seq >= st.expected:
+            st.expected = ev.seq + 1
+        return "applied"
+
+    def _advance(self, st: _Stream) -> None:
+        while True:
+            if st.expected in st.skipped:
+                st.skipped.discard(st.expected)
+                st.expected += 1
+                continue
+            nxt = st.held.pop(st.expected, None)
+            if nxt is None:
+                return
+            if self._attempt(nxt, st) != "applied":
+                return  # retrying (stream waits) or dead-lettered (already advanced)
+
+    def _dead_letter(self, ev: InventoryEvent, reason: str, attempts: int) -> None:
+        self.dead_letters[ev.event_id] = DeadLetter(ev, reason, self.clock.now(), attempts)
+        self.counters.dead_lettered += 1
+
+    def _timer(self, due: float, kind: int, ev: InventoryEvent) -> None:
+        self._tiebreak += 1
+        heapq.heappush(self._timers, (due, self._tiebreak, kind, ev))
+
+    # -- time ----------------------------------------------------------------------
+    def next_due(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def poll(self) -> int:
+        """Run hold time-outs and retries that are due; returns how many ran."""
+        now = self.clock.now()
+        n = 0
+        while self._timers and self._timers[0][0] <= now:
+            _due, _tb, kind, ev = heapq.heappop(self._timers)
+            st = self._streams[ev.stream]
+            if kind == 0:
+                if st.held.get(ev.seq) is not ev:
+                    continue  # released in order before its time-out
+                # the stream gives up on the gap: this event and every held one before it
+                # (they wait on the same missing predecessor) go to the dead-letter queue
+                gap = st.expected
+                for seq in sorted(s for s in st.held if s <= ev.seq):
+                    late = st.held.pop(seq)
+                    self._in_flight.discard(late.event_id)
+                    self._dead_letter(
+                        late, f"held {self.hold_timeout_s:g}s waiting for seq {gap}", 0
+                    )
+                st.expected = max(st.expected, ev.seq + 1)
+                self._advance(st)
+            else:
+                if ev.event_id not in self._in_flight:
+                    continue
+                if self._attempt(ev, st) == "applied":
+                    self._advance(st)
+            n += 1
+        return n
+
+    def drain(self) -> None:
+        """Run every timer regardless of time (end of a run): holds time out, retries finish."""
+        while self._timers:
+            due = self._timers[0][0]
+            if due > self.clock.now() and hasattr(self.clock, "set"):
+                self.clock.set(due)  # type: ignore[attr-defined]
+            elif due > self.clock.now():
+                break
+            self.poll()
+
+    # -- dead letters ----------------------------------------------------------------
+    def outstanding_dead_letters(self) -> list[DeadLetter]:
+        return [d for d in self.dead_letters.values() if d.replayed_at is None]
+
+    def replay(self, event_id: str | None = None) -> int:
+        """Apply dead letters again (one, or all outstanding in arrival order); idempotent."""
+        targets = (
+            [self.dead_letters[event_id]]
+            if event_id is not None
+            else self.outstanding_dead_letters()
+        )
+        n = 0
+        for dl in targets:
+            if dl.replayed_at is not None:
+                continue
+            ev = dl.event
+            if ev.event_id in self._applied:
+                dl.replayed_at = self.clock.now()
+                continue
+            try:
+                self.handler(ev)
+            except Exception as exc:
+                dl.reason = f"replay failed: {exc}"
+                continue
+            self._applied.add(ev.event_id)
+            self.counters.applied += 1
+            self.counters.replayed += 1
+            dl.replayed_at = self.clock.now()
+            n += 1
+        return n
+
+    # -- accounting ------------------------------------------------------------------
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def events_lost(self) -> int:
+        """Emitted events neither applied, nor waiting in the bus, nor in the dead-letter queue."""
+        waiting = len(self._in_flight) + len(self.outstanding_dead_letters())
+        return self.counters.emitted - self.counters.applied - waiting
+
+    def has_applied(self, event_id: str) -> bool:
+        return event_id in self._applied

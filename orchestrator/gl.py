@@ -1,0 +1,273 @@
+"""ERP general-ledger postings under a perpetual-inventory chart of accounts.
+
+Every stock movement becomes one balanced journal entry in integer cents. In
+`immediate` mode it posts at once; in `batch` mode it waits for the next run
+(every N hours, or nightly at a set hour) and the delay is recorded per entry.
+`reconcile` compares the GL inventory accounts with the ledger's valuation,
+sub-ledger by sku, and lists every difference.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .errors import InvalidCommand
+from .ledger import Disposition, Movement, MovementKind, StockLedger
+
+
+class Account(IntEnum):
+    INVENTORY = 1400  # per location: on-hand stock
+    IN_TRANSIT = 1450  # stock between locations
+    RETURNS_QUARANTINE = 1460  # per location: returns awaiting inspection
+    VENDOR_RECEIVABLE = 1300  # credit owed by suppliers for returns to vendor
+    GRNI = 2100  # goods received not invoiced
+    RETURNS_RESERVE = 2400  # value of returned goods awaiting a disposition
+    OPENING_EQUITY = 3900  # opening balances
+    COGS = 5000
+    SHRINK = 5100  # shrink, count adjustments, scrap and liquidation losses
+    PPV = 5200  # purchase price variance
+
+
+ACCOUNT_NAMES = {
+    Account.INVENTORY: "Inventory",
+    Account.IN_TRANSIT: "Inventory in transit",
+    Account.RETURNS_QUARANTINE: "Returns in quarantine",
+    Account.VENDOR_RECEIVABLE: "Vendor claims receivable",
+    Account.GRNI: "Goods received not invoiced",
+    Account.RETURNS_RESERVE: "Returns reserve",
+    Account.OPENING_EQUITY: "Opening balance equity",
+    Account.COGS: "Cost of goods sold",
+    Account.SHRINK: "Shrink and adjustments",
+    Account.PPV: "Purchase price variance",
+}
+
+#: asset accounts that hold inventory and must equal the ledger valuation
+INVENTORY_ACCOUNTS = {
+    Account.INVENTORY: "on_hand",
+    Account.IN_TRANSIT: "in_transit",
+    Account.RETURNS_QUARANTINE: "quarantined",
+}
+
+
+@dataclass(slots=True, frozen=True)
+class JournalLine:
+    account: Account
+    location: int  # -1 for accounts not kept by location
+    sku: int
+    debit: int
+    credit: int
+
+
+@dataclass(slots=True)
+class JournalEntry:
+    id: int
+    movement_seq: int
+    event_id: str
+    lines: tuple[JournalLine, ...]
+    movement_at: float
+    created_at: float
+    posted_at: float = math.nan
+
+    @property
+    def balanced(self) -> bool:
+        return sum(ln.debit for ln in self.lines) == sum(ln.credit for ln in self.lines)
+
+    @property
+    def posted(self) -> bool:
+        return not math.isnan(self.posted_at)
+
+
+def _dr(acct: Account, loc: int, sku: int, v: int) -> JournalLine:
+    return JournalLine(acct, loc, sku, v, 0) if v >= 0 else JournalLine(acct, loc, sku, 0, -v)
+
+
+def _cr(acct: Account, loc: int, sku: int, v: int) -> JournalLine:
+    return JournalLine(acct, loc, sku, 0, v) if v >= 0 else JournalLine(acct, loc, sku, -v, 0)
+
+
+def journal_lines(m: Movement) -> tuple[JournalLine, ...]:
+    """The double entry for one movement (values at standard cost)."""
+    k = m.kind
+    s, loc, v = m.sku, m.location, m.value_cents
+    if k is MovementKind.OPENING:
+        return (_dr(Account.INVENTORY, loc, s, v), _cr(Account.OPENING_EQUITY, -1, s, v))
+    if k is MovementKind.RECEIPT:
+        paid = m.qty * m.price_cents
+        lines = [_dr(Account.INVENTORY, loc, s, v), _cr(Account.GRNI, -1, s, paid)]
+        if paid != v:
+            lines.append(_dr(Account.PPV, -1, s, paid - v))
+        return tuple(lines)
+    if k is MovementKind.SALE or k is MovementKind.SHIPMENT:
+        return (_dr(Account.COGS, -1, s, v), _cr(Account.INVENTORY, loc, s, v))
+    if k is MovementKind.TRANSFER_OUT:
+        return (_dr(Account.IN_TRANSIT, m.counterparty, s, v), _cr(Account.INVENTORY, loc, s, v))
+    if k is MovementKind.TRANSFER_IN:
+        return (_dr(Account.INVENTORY, loc, s, v), _cr(Account.IN_TRANSIT, loc, s, v))
+    if k is MovementKind.TRANSIT_LOSS:
+        return (_dr(Account.SHRINK, -1, s, v), _cr(Account.IN_TRANSIT, loc, s, v))
+    if k is MovementKind.RETURN_IN:
+        return (_dr(Account.RETURNS_QUARANTINE, loc, s, v), _cr(Account.RETURNS_RESERVE, -1, s, v))
+    if k is MovementKind.DISPOSITION:
+        out = _cr(Account.RETURNS_QUARANTINE, loc, s, v)
+        d = m.disposition
+        if d is Disposition.RESTOCK or d is Disposition.REFURBISH:
+            # back on the shelf: the cost of the original sale is reversed
+            return (
+                _dr(Account.INVENTORY, loc, s, v),
+                out,
+                _dr(Account.RETURNS_RESERVE, -1, s, v),
+                _cr(Account.COGS, -1, s, v),
+            )
+        if d is Disposition.RETURN_TO_VENDOR:
+            return (
+                _dr(Account.VENDOR_RECEIVABLE, -1, s, v),
+                out,
+                _dr(Account.RETURNS_RESERVE, -1, s, v),
+                _cr(Account.COGS, -1, s, v),
+            )
+        # scrap or liquidation: nothing recovered, the original sale's cost stands
+        return (_dr(Account.RETURNS_RESERVE, -1, s, v), out)
+    if k is MovementKind.ADJUSTMENT:
+        return (_dr(Account.INVENTORY, loc, s, v), _cr(Account.SHRINK, -1, s, v))
+    if k is MovementKind.SHRINK:
+        return (_dr(Account.SHRINK, -1, s, v), _cr(Account.INVENTORY, loc, s, v))
+    raise InvalidCommand(f"kind: no posting rule for {k!r}")  # pragma: no cover
+
+
+@dataclass(slots=True, frozen=True)
+class Difference:
+    """A GL inventory account (by location and sku) that disagrees with the ledger."""
+
+    account: Account
+    location: int
+    sku: int
+    gl_cents: int
+    ledger_cents: int
+
+    @property
+    def delta_cents(self) -> int:
+        return self.gl_cents - self.ledger_cents
+
+    def __str__(self) -> str:
+        return (
+            f"{int(self.account)} {ACCOUNT_NAMES[self.account]} loc {self.location} sku {self.sku}:"
+            f" GL {self.gl_cents} vs ledger {self.ledger_cents} ({self.delta_cents:+d})"
+        )
+
+
+class GeneralLedger:
+    """Journal entries, pending and posted, and account balances by (account, location, sku)."""
+
+    def __init__(
+        self,
+        mode: str = "immediate",
+        batch_every_h: float | None = None,
+        nightly_at_h: float | None = None,
+        start: float = 0.0,
+    ) -> None:
+        if mode not in ("immediate", "batch"):
+            raise InvalidCommand(f"posting.mode: must be 'immediate' or 'batch', got {mode!r}")
+        if mode == "batch":
+            if (batch_every_h is None) == (nightly_at_h is None):
+                raise InvalidCommand(
+                    "posting: batch mode needs exactly one of batch_every_h or nightly_at_h"
+                )
+            if batch_every_h is not None and batch_every_h <= 0:
+                raise InvalidCommand(f"posting.batch_every_h: must be > 0, got {batch_every_h}")
+            if nightly_at_h is not None and not 0 <= nightly_at_h < 24:
+                raise InvalidCommand(
+                    f"posting.nightly_at_h: must be within 0..24, got {nightly_at_h}"
+                )
+        self.mode = mode
+        self.batch_every_s = batch_every_h * 3600.0 if batch_every_h else None
+        self.nightly_at_s = nightly_at_h * 3600.0 if nightly_at_h is not None else None
+        self.entries: list[JournalEntry] = []
+        self.pending: list[JournalEntry] = []
+        self.balances: dict[tuple[Account, int, int], int] = {}
+        self.next_run: float | None = self._first_run(start) if mode == "batch" else None
+
+    def _first_run(self, start: float) -> float:
+        if self.batch_every_s is not None:
+            return start + self.batch_every_s
+        assert self.nightly_at_s is not None
+        day = math.floor(start / 86400.0) * 86400.0
+        t = day + self.nightly_at_s
+        return t if t > start else t + 86400.0
+
+    def record(self, m: Movement, now: float) -> JournalEntry:
+        e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
+        self.entries.append(e)
+        if self.mode == "immediate":
+            self._post(e, now)
+        else:
+            self.pending.append(e)
+        return e
+
+    def _post(self, e: JournalEntry, now: float) -> None:
+        bal = self.balances
+        for ln in e.lines:
+            key = (ln.account, ln.location, ln.sku)
+            bal[key] = bal.get(key, 0) + ln.debit - ln.credit
+        e.posted_at = now
+
+    def poll(self, now: float) -> int:
+        """Run every batch that is due by `now`; returns entries posted."""
+        n = 0
+        while self.next_run is not None and self.next_run <= now:
+            n += self.flush(self.next_run)
+            self.next_run += self.batch_every_s if self.batch_every_s else 86400.0
+        return n
+
+    def flush(self, now: float) -> int:
+        """Post everything pending (an on-demand batch run)."""
+        n = len(self.pending)
+        for e in self.pending:
+            self._post(e, now)
+        self.pending.clear()
+        return n
+
+    # -- reading -------------------------------------------------------------------
+    def account_total(self, account: Account) -> int:
+        return sum(v for (a, _l, _s), v in self.balances.items() if a is account)
+
+    def posting_delays(self) -> list[float]:
+        return [e.posted_at - e.movement_at for e in self.entries if e.posted]
+
+    @property
+    def unposted(self) -> int:
+        return len(self.pending)
+
+    def all_balanced(self) -> bool:
+        return all(e.balanced for e in self.entries)
+
+    def trial_balance_zero(self) -> bool:
+        return sum(self.balances.values()) == 0
+
+    def reconcile(
+        self, ledger: StockLedger, std_cost: list[int], *, include_pending: bool = False
+    ) -> list[Difference]:
+        """Every (account, location, sku) where GL inventory ≠ ledger valuation.
+
+        With `include_pending`, entries still waiting for a batch count as if posted:
+        the check "once postings are flushed" without flushing them.
+        """
+        expected: dict[tuple[Account, int, int], int] = {}
+        bucket_account = {b: a for a, b in INVENTORY_ACCOUNTS.items()}
+        for (bucket, loc, sku), v in ledger.valuation(std_cost).items():
+            expected[(bucket_account[bucket], loc, sku)] = v
+        actual = {k: v for k, v in self.balances.items() if k[0] in INVENTORY_ACCOUNTS}
+        if include_pending:
+            for e in self.pending:
+                for ln in e.lines:
+                    if ln.account in INVENTORY_ACCOUNTS:
+                        key = (ln.account, ln.location, ln.sku)
+                        actual[key] = actual.get(key, 0) + ln.debit - ln.credit
+        actual = {k: v for k, v in actual.items() if v}
+        diffs = []
+        for key in sorted(set(expected) | set(actual)):
+            g, want = actual.get(key, 0), expected.get(key, 0)
+            if g != want:
+                diffs.append(Difference(key[0], key[1], key[2], g, want))
+        return diffs
