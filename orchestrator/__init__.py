@@ -18,7 +18,9 @@ from .errors import (
     UnknownReference,
 )
 from .events import EventKind, EventLog
+from .exceptions import EXCEPTION_KINDS, ExceptionQueue, OpsException
 from .gl import Account, Difference, GeneralLedger, JournalEntry
+from .governance import AuditTrail, Decision, RuleBook, RuleVersion, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import Reservation, ReservationState
 from .sourcing import (
@@ -37,10 +39,12 @@ from .sourcing import (
 __all__ = [
     "ALLOCATION_POLICIES",
     "DAY",
+    "EXCEPTION_KINDS",
     "HOUR",
     "SOURCING_POLICIES",
     "Account",
     "AllocationPolicy",
+    "AuditTrail",
     "Buffered",
     "BusCounters",
     "Candidate",
@@ -50,11 +54,13 @@ __all__ = [
     "Clock",
     "Cost",
     "DeadLetter",
+    "Decision",
     "Demand",
     "Difference",
     "Disposition",
     "EventKind",
     "EventLog",
+    "ExceptionQueue",
     "GeneralLedger",
     "IdempotencyConflict",
     "InvalidCommand",
@@ -71,6 +77,7 @@ __all__ = [
     "Movement",
     "MovementKind",
     "Nearest",
+    "OpsException",
     "Orchestrator",
     "OrchestratorError",
     "OrderLine",
@@ -80,6 +87,8 @@ __all__ = [
     "Reservation",
     "ReservationResult",
     "ReservationState",
+    "RuleBook",
+    "RuleVersion",
     "ShipFromStore",
     "Siloed",
     "Sku",
@@ -89,4 +98,5 @@ __all__ = [
     "StockLedger",
     "UnknownReference",
     "WallClock",
+    "default_rules",
 ]

@@ -19,7 +19,9 @@ from .catalog import Catalog, Ref
 from .clock import Clock, ManualClock
 from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent
 from .events import EventKind, EventLog
+from .exceptions import ExceptionQueue
 from .gl import Difference, GeneralLedger
+from .governance import AuditTrail, RuleBook, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import GroupRequest, Reservation, ReservationBook
 from .sourcing import Demand, LaneNetwork, Nearest, SourcingContext, SourcingPolicy, SourcingTrace
@@ -74,6 +76,7 @@ class Orchestrator:
         sourcing: SourcingPolicy | None = None,
         network: LaneNetwork | None = None,
         gl: GeneralLedger | None = None,
+        rules: RuleBook | None = None,
         hold_ttl_s: float = 900.0,
         bus_hold_timeout_s: float = 3600.0,
         bus_max_attempts: int = 4,
@@ -89,6 +92,9 @@ class Orchestrator:
         self.gl = gl if gl is not None else GeneralLedger()
         self.hold_ttl_s = hold_ttl_s
         self.log = EventLog()
+        self.rules = rules if rules is not None else default_rules()
+        self.audit = AuditTrail()
+        self.exceptions = ExceptionQueue(self.rules, self.clock, self.audit)
         self.ledger = StockLedger()
         self.reservations = ReservationBook(self.ledger, catalog, self.log)
         self.bus = MessageBus(
@@ -620,7 +626,12 @@ class Orchestrator:
         """The earliest time something in the core wants to run (bus timers, GL batch, expiry)."""
         times = [
             t
-            for t in (self.bus.next_due(), self.gl.next_run, self.reservations.next_expiry())
+            for t in (
+                self.bus.next_due(),
+                self.gl.next_run,
+                self.reservations.next_expiry(),
+                self.exceptions.next_due(),
+            )
             if t is not None
         ]
         return min(times) if times else math.inf

@@ -27,12 +27,24 @@ Entry = tuple[float, EventKind, object, object, object]
 
 
 class EventLog:
-    """Append-only list of entries with a filter helper."""
+    """Append-only list of entries with a filter helper.
 
-    __slots__ = ("entries",)
+    `timeline` holds the workflows' named steps as `(at, name, subject)`, e.g.
+    `(3600.0, "transfer.approved", "transfer:4")`, for timeline tests and KPIs.
+    """
+
+    __slots__ = ("entries", "timeline")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
+        self.timeline: list[tuple[float, str, str]] = []
+
+    def note(self, at: float, name: str, subject: str) -> None:
+        self.timeline.append((at, name, subject))
+
+    def steps(self, subject: str) -> list[tuple[float, str]]:
+        """The (time, step) sequence of one subject, in the order it happened."""
+        return [(t, n) for t, n, s in self.timeline if s == subject]
 
     def add(
         self, at: float, kind: EventKind, subject: object, a: object = None, b: object = None
