@@ -19,7 +19,7 @@ from .errors import (
 )
 from .events import EventKind, EventLog
 from .exceptions import EXCEPTION_KINDS, ExceptionQueue, OpsException
-from .gl import Account, Difference, GeneralLedger, JournalEntry
+from .gl import ACCOUNT_NAMES, Account, Difference, GeneralLedger, JournalEntry
 from .governance import AuditTrail, Decision, RuleBook, RuleVersion, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import Reservation, ReservationState
@@ -37,6 +37,7 @@ from .sourcing import (
 )
 
 __all__ = [
+    "ACCOUNT_NAMES",
     "ALLOCATION_POLICIES",
     "DAY",
     "EXCEPTION_KINDS",
