@@ -63,7 +63,8 @@ class Siloed:
         if base <= 0 or share <= 0.0:
             return 0
         quota = int(base * share + 1e-9)
-        return quota - position.reserved_by_channel.get(channel.id, 0)
+        left = quota - position.reserved_by_channel.get(channel.id, 0)
+        return left if left > 0 else 0
 
 
 class Buffered:
@@ -91,7 +92,8 @@ class Buffered:
         buffer = int(_lookup(self.channel_buffers, channel, 0))
         if location.is_store and channel.kind is not ChannelKind.STORE:
             buffer += self.store_buffer
-        return position.ats - buffer
+        left = position.ats - buffer
+        return left if left > 0 else 0
 
 
 ALLOCATION_POLICIES: dict[str, type] = {"pooled": Pooled, "siloed": Siloed, "buffered": Buffered}

@@ -221,15 +221,24 @@ class GeneralLedger:
         return n
 
     def flush(self, now: float) -> int:
-        """Post everything pending (an on-demand batch run)."""
-        n = len(self.pending)
-        for e in self.pending:
+        """Post everything pending that was recorded by `now` (a batch run at `now`).
+
+        `poll` catching up on overdue runs calls this with each run's time, so an entry
+        recorded after a run waits for the next one instead of being posted before it existed.
+        """
+        pending = self.pending
+        due = [e for e in pending if e.created_at <= now]
+        if len(due) == len(pending):
+            pending.clear()
+        else:
+            pending[:] = [e for e in pending if e.created_at > now]
+        for e in due:
             self._post(e, now)
-        self.pending.clear()
-        return n
+        return len(due)
 
     # -- reading -------------------------------------------------------------------
-    def account_total(self, account: Account) -> int:
+    def account_total(self, account: Account | int) -> int:
+        account = Account(account)
         return sum(v for (a, _l, _s), v in self.balances.items() if a is account)
 
     def posting_delays(self) -> list[float]:

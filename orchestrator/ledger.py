@@ -191,6 +191,10 @@ class StockLedger:
                     f"qty: {qty} units lost but only {pos.in_transit} in transit to location"
                 )
         elif kind is MovementKind.DISPOSITION:
+            try:
+                disposition = Disposition(disposition)  # an int would post as scrap in the GL
+            except ValueError:
+                raise InvalidCommand(f"disposition: unknown disposition {disposition!r}") from None
             if disposition is Disposition.NONE:
                 raise InvalidCommand("disposition: required for a disposition movement")
             if pos.quarantined < qty:

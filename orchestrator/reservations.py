@@ -207,6 +207,8 @@ class ReservationBook:
                 f"reservation {reservation_id}: only a confirmed reservation can be fulfilled, "
                 f"this one is {r.state.name.lower()}"
             )
+        if not isinstance(shipped, int) or isinstance(shipped, bool):
+            raise InvalidCommand(f"qty: shipped must be a whole number, got {shipped!r}")
         if not 0 <= shipped <= r.qty:
             raise InvalidCommand(f"qty: shipped must be within 0..{r.qty}, got {shipped}")
         r.shipped_qty = shipped

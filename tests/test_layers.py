@@ -50,12 +50,12 @@ def test_each_package_imports_only_what_its_layer_allows(package: str) -> None:
             if root in FIRST_PARTY:
                 if root not in first_ok:
                     problems.append(f"{rel} imports {root} (layer direction broken)")
-            elif third_ok is not None and root not in third_ok:
-                problems.append(f"{rel} imports third-party {root}")
-            elif package == "orchestrator" and root in NEVER_IN_CORE:
-                problems.append(f"{rel} imports {root}")
-            elif package == "twin" and root in NEVER_IN_TWIN:
-                problems.append(f"{rel} imports {root}")
+            elif (
+                (third_ok is not None and root not in third_ok)
+                or (package == "orchestrator" and root in NEVER_IN_CORE)
+                or (package == "twin" and root in NEVER_IN_TWIN)
+            ):
+                problems.append(f"{rel} imports third-party {root}, not allowed in {package}")
     assert problems == []
 
 
