@@ -5,6 +5,7 @@ same core runs inside the twin and behind a retailer's integration layer.
 """
 
 from .allocation import ALLOCATION_POLICIES, AllocationPolicy, Buffered, Pooled, Siloed
+from .anomaly import ActionGate, CountRecommendation, recommend_cycle_counts
 from .bus import BusCounters, DeadLetter, InventoryEvent, MessageBus, Publisher
 from .catalog import Catalog, Channel, ChannelKind, Location, LocationKind, Sku
 from .clock import DAY, HOUR, Clock, ManualClock, WallClock
@@ -22,7 +23,20 @@ from .exceptions import EXCEPTION_KINDS, ExceptionQueue, OpsException
 from .gl import ACCOUNT_NAMES, Account, Difference, GeneralLedger, JournalEntry
 from .governance import AuditTrail, Decision, RuleBook, RuleVersion, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
+from .replenishment import (
+    REPLENISHMENT_POLICIES,
+    RQ,
+    RS,
+    SS,
+    BaseStock,
+    InventoryPosition,
+    ProcurementWorkflow,
+    PurchaseOrder,
+    ReplenishmentPolicy,
+    Supplier,
+)
 from .reservations import Reservation, ReservationState
+from .returns import ReturnCase, ReturnsWorkflow
 from .sourcing import (
     SOURCING_POLICIES,
     Candidate,
@@ -35,6 +49,7 @@ from .sourcing import (
     SourcingPolicy,
     SourcingTrace,
 )
+from .transfers import Transfer, TransferProposal, TransferState, TransferWorkflow
 
 __all__ = [
     "ACCOUNT_NAMES",
@@ -42,10 +57,16 @@ __all__ = [
     "DAY",
     "EXCEPTION_KINDS",
     "HOUR",
+    "REPLENISHMENT_POLICIES",
+    "RQ",
+    "RS",
     "SOURCING_POLICIES",
+    "SS",
     "Account",
+    "ActionGate",
     "AllocationPolicy",
     "AuditTrail",
+    "BaseStock",
     "Buffered",
     "BusCounters",
     "Candidate",
@@ -54,6 +75,7 @@ __all__ = [
     "ChannelKind",
     "Clock",
     "Cost",
+    "CountRecommendation",
     "DeadLetter",
     "Decision",
     "Demand",
@@ -68,6 +90,7 @@ __all__ = [
     "InvalidEvent",
     "InvalidTransition",
     "InventoryEvent",
+    "InventoryPosition",
     "JournalEntry",
     "LaneNetwork",
     "LineResult",
@@ -84,10 +107,15 @@ __all__ = [
     "OrderLine",
     "Pooled",
     "Position",
+    "ProcurementWorkflow",
     "Publisher",
+    "PurchaseOrder",
+    "ReplenishmentPolicy",
     "Reservation",
     "ReservationResult",
     "ReservationState",
+    "ReturnCase",
+    "ReturnsWorkflow",
     "RuleBook",
     "RuleVersion",
     "ShipFromStore",
@@ -97,7 +125,13 @@ __all__ = [
     "SourcingPolicy",
     "SourcingTrace",
     "StockLedger",
+    "Supplier",
+    "Transfer",
+    "TransferProposal",
+    "TransferState",
+    "TransferWorkflow",
     "UnknownReference",
     "WallClock",
     "default_rules",
+    "recommend_cycle_counts",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .allocation import AllocationPolicy, Pooled
 from .bus import InventoryEvent, MessageBus
@@ -25,6 +25,14 @@ from .governance import AuditTrail, RuleBook, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import GroupRequest, Reservation, ReservationBook
 from .sourcing import Demand, LaneNetwork, Nearest, SourcingContext, SourcingPolicy, SourcingTrace
+
+
+class Timed(Protocol):
+    """A workflow with its own timers (approval SLAs, ...), driven through the core's clock."""
+
+    def next_due(self) -> float | None: ...
+
+    def poll(self) -> object: ...
 
 
 @dataclass(slots=True, frozen=True)
@@ -106,6 +114,7 @@ class Orchestrator:
         )
         self._idem: dict[str, tuple[tuple[Any, ...], ReservationResult]] = {}
         self._cmd = 0
+        self._timed: list[Timed] = []
         self._std = [s.std_cost_cents for s in catalog.skus]
 
     # -- helpers -----------------------------------------------------------------------
@@ -404,7 +413,8 @@ class Orchestrator:
             pos, self.catalog.locations[loc], self.catalog.channels[channel]
         )
         ats = pos.ats
-        return p if p < ats else ats
+        p = p if p < ats else ats
+        return p if p > 0 else 0
 
     def reserve(
         self,
@@ -622,8 +632,30 @@ class Orchestrator:
             "negative_available": self.reservations.stats.negative_available,
         }
 
+    def register(self, component: Timed) -> None:
+        """Let a workflow's timers join `next_due`/`poll`, so a scheduler watches one thing.
+
+        Contract: after `component.poll()` at time t, `component.next_due()` is later than t
+        (or None), so a loop `while core.next_due() <= now: core.poll()` always ends.
+        """
+        self._timed.append(component)
+
+    def poll(self) -> None:
+        """Run everything due now: bus retries and hold time-outs, GL batches, hold expiry,
+        exception escalation and every registered workflow's timers."""
+        now = self.clock.now()
+        self.bus.poll()
+        self.gl.poll(now)
+        self.reservations.sweep(now)
+        self.exceptions.poll()
+        for c in self._timed:
+            due = c.next_due()
+            if due is not None and due <= now:
+                c.poll()
+
     def next_due(self) -> float:
-        """The earliest time something in the core wants to run (bus timers, GL batch, expiry)."""
+        """The earliest time something in the core wants to run (bus timers, GL batch, expiry,
+        exception SLAs, registered workflows); `inf` when nothing is scheduled."""
         times = [
             t
             for t in (
@@ -631,6 +663,7 @@ class Orchestrator:
                 self.gl.next_run,
                 self.reservations.next_expiry(),
                 self.exceptions.next_due(),
+                *(c.next_due() for c in self._timed),
             )
             if t is not None
         ]
