@@ -1,0 +1,697 @@
+"""Replenishment: when to order (pluggable policies) and the purchase orders that follow.
+
+A policy looks at the *inventory position* of one (sku, location)::
+
+    IP = on-hand + on-order (open PO units not yet received)
+         + in-transit (inbound transfers) - backorders - reserved
+
+and says how many units to order now. Four classic policies are built in
+(`s-S`, `base-stock`, `r-Q`, periodic `R-S`); a researcher can pass any object
+with `name`, `review_period_s` and `order_qty(position, now)`.
+
+`ProcurementWorkflow` turns an order into a `PurchaseOrder` with a supplier,
+follows advance shipping notices (ASNs) and receipts (partial, short), posts the
+receipts through `Orchestrator.receive` (which makes the GL postings), and
+handles supplier delays: a slipped ASN or an overdue PO raises a `supplier_delay`
+exception whose priority comes from the stock at risk, and the versioned
+`supplier_escalation` rule decides to re-source, expedite or wait. Every step is
+noted on the core's timeline as `(at, "po.<step>", "po:<id>")`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from .catalog import Ref
+from .clock import DAY, HOUR
+from .errors import InvalidCommand, InvalidTransition
+from .exceptions import OpsException
+from .governance import RuleVersion
+
+if TYPE_CHECKING:
+    from .core import Orchestrator
+
+Key = tuple[int, int]  # (sku, location)
+#: a per-(sku, location) figure supplied by the caller: a mapping or a function
+PairSource = Mapping[Key, float] | Callable[[int, int], float]
+
+
+# -- inventory position ------------------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class InventoryPosition:
+    """The terms of the inventory position of one (sku, location); `level` is the IP."""
+
+    sku: int
+    location: int
+    on_hand: int = 0
+    on_order: int = 0
+    in_transit: int = 0
+    backorders: int = 0
+    reserved: int = 0
+
+    @property
+    def level(self) -> int:
+        """On-hand + on-order + in-transit − backorders − reserved."""
+        return self.on_hand + self.on_order + self.in_transit - self.backorders - self.reserved
+
+
+# -- policies --------------------------------------------------------------------------------
+@runtime_checkable
+class ReplenishmentPolicy(Protocol):
+    """Decides how many units to order for a position; 0 means "do not order now".
+
+    `review_period_s` is 0 for continuous review, else the time between reviews.
+    """
+
+    name: str
+    review_period_s: float
+
+    def order_qty(self, position: InventoryPosition, now: float) -> int: ...
+
+
+def _whole(name: str, value: object, *, minimum: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidCommand(f"{name}: must be a whole number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise InvalidCommand(f"{name}: must be >= {minimum}, got {value}")
+    return value
+
+
+class SS:
+    """(s, S): when IP ≤ s, order up to S (continuous review)."""
+
+    name = "s-S"
+    review_period_s = 0.0
+
+    def __init__(self, s: int, S: int) -> None:
+        _whole("s", s)
+        _whole("S", S, minimum=1)
+        if s >= S:
+            raise InvalidCommand(f"s: must be < S, got s={s}, S={S}")
+        self.s, self.S = s, S
+
+    def order_qty(self, position: InventoryPosition, now: float) -> int:
+        ip = position.level
+        return self.S - ip if ip <= self.s else 0
+
+
+class BaseStock:
+    """Base stock (one-for-one): whenever IP < S, order up to S."""
+
+    name = "base-stock"
+    review_period_s = 0.0
+
+    def __init__(self, S: int) -> None:
+        self.S = _whole("S", S, minimum=1)
+
+    def order_qty(self, position: InventoryPosition, now: float) -> int:
+        ip = position.level
+        return self.S - ip if ip < self.S else 0
+
+
+class RQ:
+    """(r, Q): when IP ≤ r, order n×Q, the smallest multiple that lifts IP above r."""
+
+    name = "r-Q"
+    review_period_s = 0.0
+
+    def __init__(self, r: int, Q: int) -> None:
+        self.r = _whole("r", r)
+        self.Q = _whole("Q", Q, minimum=1)
+
+    def order_qty(self, position: InventoryPosition, now: float) -> int:
+        ip = position.level
+        if ip > self.r:
+            return 0
+        return ((self.r - ip) // self.Q + 1) * self.Q
+
+
+class RS:
+    """Periodic (R, S): at every review time `offset_s + k·R`, order up to S.
+
+    Reviews happen only on the period: the first call at or after a review time
+    reviews (once per period and per (sku, location)); other calls order nothing.
+    A missed review time is not made up twice.
+    """
+
+    name = "R-S"
+
+    def __init__(self, R: float, S: int, *, offset_s: float = 0.0) -> None:
+        if not isinstance(R, int | float) or isinstance(R, bool) or not R > 0:
+            raise InvalidCommand(f"R: review period must be > 0 seconds, got {R!r}")
+        self.review_period_s = float(R)
+        self.S = _whole("S", S, minimum=1)
+        self.offset_s = float(offset_s)
+        self._last: dict[Key, int] = {}  # last review period index done per (sku, location)
+
+    def _period(self, now: float) -> int:
+        return math.floor((now - self.offset_s) / self.review_period_s + 1e-9)
+
+    def is_due(self, sku: int, location: int, now: float) -> bool:
+        k = self._period(now)
+        return now + 1e-9 >= self.offset_s and self._last.get((sku, location), -1) < k
+
+    def next_review(self, sku: int, location: int, now: float) -> float:
+        """The next time this (sku, location) will be reviewed (now, if due)."""
+        if self.is_due(sku, location, now):
+            return now
+        k = max(self._period(now), self._last.get((sku, location), -1)) + 1
+        return self.offset_s + max(k, 0) * self.review_period_s
+
+    def order_qty(self, position: InventoryPosition, now: float) -> int:
+        key = (position.sku, position.location)
+        if not self.is_due(*key, now):
+            return 0
+        self._last[key] = self._period(now)
+        ip = position.level
+        return self.S - ip if ip < self.S else 0
+
+
+REPLENISHMENT_POLICIES: dict[str, type] = {
+    "s-S": SS,
+    "base-stock": BaseStock,
+    "r-Q": RQ,
+    "R-S": RS,
+}
+
+
+# -- suppliers and purchase orders ---------------------------------------------------------------
+@dataclass(slots=True, frozen=True)
+class Supplier:
+    """A supplier: lead time, reliability (share of POs on time, 0..1), alternates and price.
+
+    `unit_price_cents` None means the sku's standard cost. `alternates` names the
+    suppliers an escalation may re-source to, in order of preference.
+    """
+
+    code: str
+    lead_time_days: float
+    reliability: float = 1.0
+    alternates: tuple[str, ...] = ()
+    unit_price_cents: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.code:
+            raise InvalidCommand("supplier.code: must not be empty")
+        if not self.lead_time_days >= 0:
+            raise InvalidCommand(
+                f"suppliers[{self.code}].lead_time_days: must be >= 0, got {self.lead_time_days}"
+            )
+        if not 0.0 <= self.reliability <= 1.0:
+            raise InvalidCommand(
+                f"suppliers[{self.code}].reliability: must be within 0..1, got {self.reliability}"
+            )
+        p = self.unit_price_cents
+        if p is not None and (not isinstance(p, int) or isinstance(p, bool) or p < 0):
+            raise InvalidCommand(
+                f"suppliers[{self.code}].unit_price_cents: must be a whole number >= 0, got {p!r}"
+            )
+        if isinstance(self.alternates, str):
+            raise InvalidCommand(
+                f"suppliers[{self.code}].alternates: must be a sequence of codes, not a string"
+            )
+        if self.code in self.alternates:
+            raise InvalidCommand(f"suppliers[{self.code}].alternates: must not name itself")
+
+
+class POState(StrEnum):
+    OPEN = "open"  # nothing received yet
+    PARTIAL = "partial"  # some received, more expected
+    RECEIVED = "received"  # fully received (closed)
+    CLOSED_SHORT = "closed_short"  # closed with units never received (short or re-sourced)
+
+    @property
+    def is_open(self) -> bool:
+        return self is POState.OPEN or self is POState.PARTIAL
+
+
+@dataclass(slots=True, frozen=True)
+class Receipt:
+    """One receipt against a PO: when, how many, and the ledger movement it posted."""
+
+    at: float
+    qty: int
+    event_id: str
+    movement_seq: int
+
+
+@dataclass(slots=True, frozen=True)
+class Asn:
+    """An advance shipping notice: the supplier says `qty` units will arrive by `promised_at`."""
+
+    at: float
+    qty: int
+    promised_at: float
+
+
+@dataclass(slots=True)
+class PurchaseOrder:
+    id: int
+    sku: int
+    location: int
+    supplier: str
+    qty: int
+    unit_price_cents: int
+    raised_at: float
+    promised_at: float
+    state: POState = POState.OPEN
+    received_qty: int = 0
+    receipts: list[Receipt] = field(default_factory=list)
+    asns: list[Asn] = field(default_factory=list)
+    closed_at: float = math.nan
+    expedited: bool = False
+    replaces: int | None = None  # the delayed PO this one re-sources
+    resourced_to: int | None = None  # the PO that took over this one's remainder
+    policy: str = ""
+    _flagged_for: float = math.nan  # promised date already reported as overdue
+
+    @property
+    def subject(self) -> str:
+        return f"po:{self.id}"
+
+    @property
+    def remaining(self) -> int:
+        """Units still on order (0 once closed)."""
+        return self.qty - self.received_qty if self.state.is_open else 0
+
+    @property
+    def is_open(self) -> bool:
+        return self.state.is_open
+
+
+#: assumed defaults of the `supplier_escalation` rule; no published figure
+SUPPLIER_ESCALATION_DEFAULTS: dict[str, object] = {
+    # priority is from cover_d / wait_d (days of cover of the location's ATS over the days
+    # until the goods are now expected): below 0.5 -> 1, below 1 -> 2, below 2 -> 3, else 4
+    "cover_ratio_thresholds": [0.5, 1.0, 2.0],
+    "default_daily_demand": 1.0,  # units/day when the caller supplies no demand figure
+    "act_max_priority": 2,  # delays at this priority or more urgent are acted on; others wait
+    "prefer": "alternate",  # "alternate" (re-source first) or "expedite" (expedite first)
+    "expedite_lead_time_factor": 0.5,  # expedited lead time = factor x supplier lead time
+    "expedite_surcharge_pct": 15.0,  # unit price uplift paid for expediting
+    "overdue_grace_h": 0.0,  # an open PO is overdue this long after its promised date
+    "overdue_assumed_wait_d": 2.0,  # expected further wait for an overdue PO with no new ASN
+}
+
+
+def _pair(source: PairSource | None, sku: int, loc: int) -> float | None:
+    if source is None:
+        return None
+    if callable(source):
+        return source(sku, loc)
+    return source.get((sku, loc))
+
+
+class ProcurementWorkflow:
+    """Purchase orders from replenishment reviews to receipt, with supplier-delay handling.
+
+    `backorders` and `daily_demand` are optional per-(sku, location) figures from the
+    caller (a mapping keyed by integer ids or a function of them); the core keeps neither.
+    """
+
+    def __init__(
+        self,
+        core: Orchestrator,
+        suppliers: Iterable[Supplier],
+        *,
+        backorders: PairSource | None = None,
+        daily_demand: PairSource | None = None,
+    ) -> None:
+        self.core = core
+        self.suppliers: dict[str, Supplier] = {}
+        for sup in suppliers:
+            if sup.code in self.suppliers:
+                raise InvalidCommand(f"suppliers[{sup.code}]: listed twice")
+            self.suppliers[sup.code] = sup
+        if not self.suppliers:
+            raise InvalidCommand("suppliers: at least one supplier is needed")
+        for sup in self.suppliers.values():
+            for alt in sup.alternates:
+                if alt not in self.suppliers:
+                    raise InvalidCommand(
+                        f"suppliers[{sup.code}].alternates: unknown supplier {alt!r}"
+                    )
+        self.default_supplier = next(iter(self.suppliers))
+        self.backorders = backorders
+        self.daily_demand = daily_demand
+        self.pos: list[PurchaseOrder] = []
+        self._on_order: dict[Key, int] = {}
+        self._reviews: dict[Key, tuple[RS, float]] = {}  # periodic policies' next review
+        core.rules.ensure(
+            "supplier_escalation",
+            SUPPLIER_ESCALATION_DEFAULTS,
+            note="assumed: re-source or expedite delays at priority 1-2, otherwise wait",
+        )
+
+    # -- reading ---------------------------------------------------------------------------
+    def get(self, po_id: int) -> PurchaseOrder:
+        if not isinstance(po_id, int) or not 0 <= po_id < len(self.pos):
+            raise InvalidCommand(f"po_id: unknown purchase order {po_id!r}")
+        return self.pos[po_id]
+
+    def on_order(self, sku: Ref, location: Ref) -> int:
+        """Units on open POs for (sku, location) not yet received."""
+        key = (self.core.catalog.sku(sku), self.core.catalog.location(location))
+        return self._on_order.get(key, 0)
+
+    def open_pos(self) -> list[PurchaseOrder]:
+        return [po for po in self.pos if po.is_open]
+
+    def inventory_position(
+        self, sku: Ref, location: Ref, backorders: int | None = None
+    ) -> InventoryPosition:
+        """The inventory position; backorders from the argument, else the caller's source."""
+        s, loc = self.core.catalog.sku(sku), self.core.catalog.location(location)
+        p = self.core.position(s, loc)
+        if backorders is None:
+            b = _pair(self.backorders, s, loc)
+            backorders = 0 if b is None else int(b)
+        _whole("backorders", backorders, minimum=0)
+        return InventoryPosition(
+            s, loc, p.on_hand, self._on_order.get((s, loc), 0), p.in_transit, backorders, p.reserved
+        )
+
+    def lead_times_d(self) -> list[float]:
+        """Days from PO raised to its last receipt, for fully received POs (the KPI input)."""
+        return [
+            (po.receipts[-1].at - po.raised_at) / DAY
+            for po in self.pos
+            if po.state is POState.RECEIVED and po.receipts
+        ]
+
+    def next_due(self) -> float:
+        """The earliest time `poll` (an overdue PO) or a periodic review wants to run."""
+        now = self.core.clock.now()
+        grace = float(self._rule(now)["overdue_grace_h"]) * HOUR
+        times = [
+            po.promised_at + grace
+            for po in self.pos
+            if po.is_open and po._flagged_for != po.promised_at
+        ]
+        times.extend(t for _, t in self._reviews.values())
+        return min(times) if times else math.inf
+
+    def reviews_due(self) -> list[Key]:
+        """(sku, location) pairs whose periodic policy is due for review now."""
+        now = self.core.clock.now()
+        return [k for k, (pol, _) in self._reviews.items() if pol.is_due(*k, now)]
+
+    # -- commands --------------------------------------------------------------------------
+    def review(
+        self,
+        sku: Ref,
+        location: Ref,
+        policy: ReplenishmentPolicy,
+        backorders: int | None = None,
+        *,
+        supplier: str | None = None,
+    ) -> PurchaseOrder | None:
+        """Ask `policy` about (sku, location) and raise a PO if it wants units."""
+        now = self.core.clock.now()
+        ip = self.inventory_position(sku, location, backorders)
+        qty = policy.order_qty(ip, now)
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty < 0:
+            raise InvalidCommand(
+                f"policy {getattr(policy, 'name', policy)!r}: order_qty must return a whole"
+                f" number >= 0, got {qty!r}"
+            )
+        if isinstance(policy, RS):
+            self._reviews[(ip.sku, ip.location)] = (
+                policy,
+                policy.next_review(ip.sku, ip.location, now),
+            )
+        if qty == 0:
+            return None
+        sup = self._supplier(supplier if supplier is not None else self.default_supplier)
+        po = self._raise(ip.sku, ip.location, sup, qty, now, policy=str(policy.name))
+        self.core.audit.record(
+            now,
+            "po.raised",
+            po.subject,
+            f"{qty} units from {sup.code}",
+            actor=f"policy:{policy.name}",
+            reason=f"inventory position {ip.level}",
+        )
+        return po
+
+    def raise_po(
+        self, sku: Ref, location: Ref, qty: int, *, supplier: str | None = None
+    ) -> PurchaseOrder:
+        """Raise a PO by hand (a buyer's decision, outside any policy)."""
+        _whole("qty", qty, minimum=1)
+        s, loc = self.core.catalog.sku(sku), self.core.catalog.location(location)
+        sup = self._supplier(supplier if supplier is not None else self.default_supplier)
+        return self._raise(s, loc, sup, qty, self.core.clock.now(), policy="manual")
+
+    def asn(self, po_id: int, qty: int, promised_at: float) -> PurchaseOrder:
+        """Record an advance shipping notice; a later date than promised is a supplier delay."""
+        po = self._open(po_id, "an ASN")
+        now = self.core.clock.now()
+        _whole("qty", qty, minimum=1)
+        if qty > po.remaining:
+            raise InvalidCommand(
+                f"qty: ASN for {qty} units exceeds the {po.remaining} still open on {po.subject}"
+            )
+        if not isinstance(promised_at, int | float) or promised_at < po.raised_at:
+            raise InvalidCommand(
+                f"promised_at: must be a time not before the PO was raised ({po.raised_at}),"
+                f" got {promised_at!r}"
+            )
+        po.asns.append(Asn(now, qty, float(promised_at)))
+        self.core.log.note(now, "po.asn", po.subject)
+        if promised_at > po.promised_at:
+            old = po.promised_at
+            po.promised_at = float(promised_at)
+            self.core.log.note(now, "po.slipped", po.subject)
+            self._delay(po, now, wait_s=po.promised_at - now, why=f"ASN slipped from {old:g}")
+        return po
+
+    def receive(
+        self, po_id: int, qty: int, at: float | None = None, *, event_id: str | None = None
+    ) -> PurchaseOrder:
+        """Receive `qty` units against a PO into sellable stock (partial receipts allowed)."""
+        po = self.get(po_id)
+        if not po.is_open:
+            raise InvalidTransition(f"{po.subject}: is {po.state.value}, cannot receive goods")
+        _whole("qty", qty, minimum=1)
+        if qty > po.remaining:
+            raise InvalidCommand(
+                f"qty: {qty} units exceed the {po.remaining} still open on {po.subject}"
+            )
+        now = self.core.clock.now()
+        t = now if at is None else float(at)
+        if t < po.raised_at:
+            raise InvalidCommand(f"at: {t} is before {po.subject} was raised ({po.raised_at})")
+        eid = event_id if event_id is not None else f"{po.subject}:receipt:{len(po.receipts) + 1}"
+        m = self.core.receive(
+            po.sku,
+            po.location,
+            qty,
+            price_cents=po.unit_price_cents,
+            event_id=eid,
+            at=t,
+            actor=f"supplier:{po.supplier}",
+            reason=po.subject,
+        )
+        po.receipts.append(Receipt(t, qty, eid, m.seq))
+        po.received_qty += qty
+        self._on_order[(po.sku, po.location)] -= qty
+        self.core.log.note(t, "po.received", po.subject)
+        if po.received_qty == po.qty:
+            self._close(po, POState.RECEIVED, t, "received")
+        else:
+            po.state = POState.PARTIAL
+        return po
+
+    def close_short(self, po_id: int, *, reason: str = "short shipment") -> PurchaseOrder:
+        """Close a PO with units outstanding; they leave on-order and are not expected."""
+        po = self._open(po_id, "a short close")
+        now = self.core.clock.now()
+        self.core.audit.record(
+            now, "po.closed_short", po.subject, f"{po.remaining} units cancelled", reason=reason
+        )
+        self._close(po, POState.CLOSED_SHORT, now, reason)
+        return po
+
+    def poll(self) -> list[OpsException]:
+        """Report every open PO past its promised date (plus grace) as a supplier delay once."""
+        now = self.core.clock.now()
+        rule = self._rule(now)
+        grace = float(rule["overdue_grace_h"]) * HOUR
+        wait = float(rule["overdue_assumed_wait_d"]) * DAY
+        out = []
+        for po in list(self.pos):
+            if po.is_open and po._flagged_for != po.promised_at and now >= po.promised_at + grace:
+                po._flagged_for = po.promised_at
+                late_h = (now - po.promised_at) / HOUR
+                out.append(self._delay(po, now, wait_s=wait, why=f"overdue by {late_h:g} h"))
+        return out
+
+    # -- internals -------------------------------------------------------------------------
+    def _rule(self, at: float) -> RuleVersion:
+        return self.core.rules.current("supplier_escalation", at)
+
+    def _supplier(self, code: str) -> Supplier:
+        try:
+            return self.suppliers[code]
+        except KeyError:
+            raise InvalidCommand(f"supplier: unknown supplier {code!r}") from None
+
+    def _open(self, po_id: int, what: str) -> PurchaseOrder:
+        po = self.get(po_id)
+        if not po.is_open:
+            raise InvalidTransition(f"{po.subject}: is {po.state.value}, cannot take {what}")
+        return po
+
+    def _raise(
+        self,
+        sku: int,
+        loc: int,
+        sup: Supplier,
+        qty: int,
+        now: float,
+        *,
+        policy: str,
+        replaces: int | None = None,
+    ) -> PurchaseOrder:
+        price = (
+            self.core.catalog.skus[sku].std_cost_cents
+            if sup.unit_price_cents is None
+            else sup.unit_price_cents
+        )
+        po = PurchaseOrder(
+            len(self.pos),
+            sku,
+            loc,
+            sup.code,
+            qty,
+            price,
+            now,
+            now + sup.lead_time_days * DAY,
+            policy=policy,
+            replaces=replaces,
+        )
+        self.pos.append(po)
+        key = (sku, loc)
+        self._on_order[key] = self._on_order.get(key, 0) + qty
+        self.core.log.note(now, "po.raised", po.subject)
+        return po
+
+    def _close(self, po: PurchaseOrder, state: POState, at: float, resolution: str) -> None:
+        self._on_order[(po.sku, po.location)] -= po.remaining
+        po.state = state
+        po.closed_at = at
+        self.core.log.note(at, "po.closed", po.subject)
+        if po.resourced_to is not None:
+            return  # the delay stays open until the replacement PO arrives
+        chain: PurchaseOrder | None = po
+        while chain is not None:
+            self.core.exceptions.resolve_subject(
+                "supplier_delay", chain.subject, f"{resolution} ({po.subject})"
+            )
+            chain = None if chain.replaces is None else self.pos[chain.replaces]
+
+    def _priority(self, po: PurchaseOrder, rule: RuleVersion, wait_s: float) -> tuple[int, str]:
+        ats = self.core.available(po.sku, po.location)
+        d = _pair(self.daily_demand, po.sku, po.location)
+        demand = float(rule["default_daily_demand"]) if d is None else float(d)
+        wait_d = max(wait_s / DAY, 1e-9)
+        if demand <= 0:
+            return 4, f"ATS {ats}, no demand"
+        cover_d = ats / demand
+        ratio = cover_d / wait_d
+        prio = 4
+        for i, threshold in enumerate(rule["cover_ratio_thresholds"]):
+            if ratio < threshold:
+                prio = i + 1
+                break
+        return prio, f"cover {cover_d:.1f} d (ATS {ats}) vs wait {wait_d:.1f} d"
+
+    def _delay(self, po: PurchaseOrder, now: float, *, wait_s: float, why: str) -> OpsException:
+        rule = self._rule(now)
+        prio, risk = self._priority(po, rule, wait_s)
+        cat = self.core.catalog
+        detail = (
+            f"{po.subject} from {po.supplier}: {po.remaining} x {cat.skus[po.sku].code}"
+            f" at {cat.locations[po.location].code}, {why}; {risk}"
+        )
+        ex = self.core.exceptions.raise_("supplier_delay", po.subject, detail, priority=prio)
+        self._escalate(po, now, rule, prio, risk)
+        return ex
+
+    def _escalate(
+        self, po: PurchaseOrder, now: float, rule: RuleVersion, prio: int, risk: str
+    ) -> None:
+        """Re-source, expedite or wait, as the rule says; each decision goes to the audit."""
+        audit = self.core.audit
+        if prio > int(rule["act_max_priority"]):
+            audit.record(
+                now,
+                "po.escalation",
+                po.subject,
+                "wait",
+                rule=rule.ref,
+                actor="rule",
+                reason=f"priority {prio}; {risk}",
+            )
+            return
+        sup = self.suppliers[po.supplier]
+        alts = [self.suppliers[c] for c in sup.alternates]
+        alt = min(alts, key=lambda a: (a.lead_time_days, -a.reliability), default=None)
+        alt_at = math.inf if alt is None else now + alt.lead_time_days * DAY
+        exp_at = now + sup.lead_time_days * float(rule["expedite_lead_time_factor"]) * DAY
+        prefer_expedite = rule["prefer"] == "expedite"
+        order = ("expedite", "alternate") if prefer_expedite else ("alternate", "expedite")
+        for action in order:
+            if action == "alternate" and alt is not None and alt_at < po.promised_at:
+                new = self._raise(
+                    po.sku,
+                    po.location,
+                    alt,
+                    po.remaining,
+                    now,
+                    policy="escalation",
+                    replaces=po.id,
+                )
+                po.resourced_to = new.id
+                self.core.log.note(now, "po.resourced", po.subject)
+                audit.record(
+                    now,
+                    "po.escalation",
+                    po.subject,
+                    f"resourced to {new.subject} ({alt.code})",
+                    rule=rule.ref,
+                    actor="rule",
+                    reason=f"priority {prio}; {risk}",
+                )
+                self._close(po, POState.CLOSED_SHORT, now, "re-sourced")
+                return
+            if action == "expedite" and exp_at < po.promised_at and not po.expedited:
+                pct = float(rule["expedite_surcharge_pct"])
+                po.unit_price_cents = round(po.unit_price_cents * (1 + pct / 100))
+                po.promised_at = exp_at
+                po.expedited = True
+                self.core.log.note(now, "po.expedited", po.subject)
+                audit.record(
+                    now,
+                    "po.escalation",
+                    po.subject,
+                    f"expedited to {exp_at:g}",
+                    rule=rule.ref,
+                    actor="rule",
+                    reason=f"priority {prio}; {risk}; +{pct:g}% unit price",
+                )
+                return
+        audit.record(
+            now,
+            "po.escalation",
+            po.subject,
+            "wait",
+            rule=rule.ref,
+            actor="rule",
+            reason=f"priority {prio}; no faster option; {risk}",
+        )
