@@ -1,0 +1,343 @@
+"""Returns disposition: received → quarantined → inspected → disposed by versioned rules.
+
+A customer return enters quarantine (`core.return_in`) and is not sellable. Once
+inspected, its condition and the sku's class pick a disposition from the
+`disposition_rules` version in force: restock, refurbish, return-to-vendor,
+liquidate or scrap. Every disposition is an explicit `core.dispose` movement, so
+GL postings come from the core and only restock or a *finished* refurbishment
+make units sellable again. Refurbishing takes time: the units stay in quarantine
+until `complete_refurbish`, which records the sellable movement then.
+
+A case reaches exactly one disposition decision. It may be split across
+dispositions (``{"restock": 2, "scrap": 1}``); the parts must sum to the case
+quantity. Each decision is audited with the rule version (``disposition_rules@v2``)
+and named on the timeline (``return.received``, ``return.inspected``,
+``return.disposed``, ``return.refurbished``) under the subject ``return:{id}``.
+
+Default rules (assumed; no published figure, see CALIBRATION.md "share of returns
+resalable"): new → restock; opened → restock (electronics → refurbish); damaged →
+liquidate (electronics → refurbish); defective → return to vendor (consumables →
+scrap); a refurbishment takes 72 h.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .catalog import Ref
+from .errors import InvalidCommand, InvalidTransition
+from .governance import RuleVersion
+
+if TYPE_CHECKING:
+    from .core import Orchestrator
+
+HOUR = 3600.0
+
+#: the names `core.dispose` accepts, in a stable order
+DISPOSITIONS = ("restock", "refurbish", "return_to_vendor", "liquidate", "scrap")
+
+DEFAULT_DISPOSITION_RULES: dict[str, object] = {
+    # condition -> {sku_class or "default": disposition}
+    "conditions": {
+        "new": {"default": "restock"},
+        "opened": {"default": "restock", "electronics": "refurbish"},
+        "damaged": {"default": "liquidate", "electronics": "refurbish"},
+        "defective": {"default": "return_to_vendor", "consumable": "scrap"},
+    },
+    "refurbish_h": 72.0,  # assumed: time in the refurbishment shop
+}
+
+
+@dataclass(slots=True)
+class ReturnCase:
+    """One customer return and where its units went."""
+
+    id: int
+    sku: int
+    location: int
+    qty: int
+    channel: int | None
+    received_at: float
+    inspected_at: float = math.nan
+    condition: str = ""
+    disposition: str = ""  # a name from DISPOSITIONS, or "split"
+    disposed_at: float = math.nan  # when the disposition was decided
+    rule: str = ""  # RuleVersion.ref that decided it ("" for none)
+    decided_by: str = ""
+    parts: dict[str, int] = field(default_factory=dict)  # disposition -> units
+    refurbish_pending: int = 0  # units decided for refurbishment, still in quarantine
+    refurbish_due_at: float = math.nan
+    refurbished_at: float = math.nan
+    resolved_at: float = math.nan  # every unit sellable again or gone from the network
+
+    @property
+    def subject(self) -> str:
+        return f"return:{self.id}"
+
+    @property
+    def status(self) -> str:
+        if not math.isnan(self.resolved_at):
+            return "resolved"
+        if self.refurbish_pending:
+            return "refurbishing"
+        if not math.isnan(self.inspected_at):
+            return "inspected"
+        return "quarantined"
+
+    @property
+    def disposed_qty(self) -> int:
+        return sum(self.parts.values())
+
+
+class ReturnsWorkflow:
+    """Returns cases on top of one `Orchestrator`; rules come from `core.rules`."""
+
+    def __init__(self, core: Orchestrator) -> None:
+        self.core = core
+        core.rules.ensure(
+            "disposition_rules",
+            DEFAULT_DISPOSITION_RULES,
+            note="assumed: resalable share of returns has no published figure",
+        )
+        self.cases: list[ReturnCase] = []
+
+    # -- commands ----------------------------------------------------------------------
+    def receive(
+        self,
+        sku: Ref,
+        location: Ref,
+        qty: int,
+        *,
+        channel: Ref | None = None,
+        event_id: str | None = None,
+        reason: str = "",
+    ) -> ReturnCase:
+        """A return arrives: its units go into quarantine (not sellable)."""
+        core = self.core
+        s, loc = core.catalog.sku(sku), core.catalog.location(location)
+        ch = None if channel is None else core.catalog.channel(channel)
+        cid = len(self.cases)
+        now = core.clock.now()
+        core.return_in(
+            s,
+            loc,
+            qty,
+            event_id=event_id if event_id is not None else f"return:{cid}:received",
+            reason=reason or f"return:{cid}",
+        )
+        case = ReturnCase(cid, s, loc, qty, ch, now)
+        self.cases.append(case)
+        core.log.note(now, "return.received", case.subject)
+        return case
+
+    def inspect(
+        self, case_id: int, condition: str, *, inspector: str = "inspector", dispose: bool = True
+    ) -> ReturnCase:
+        """Record the condition; by default the rules then dispose of the case at once."""
+        case = self.get(case_id)
+        if not math.isnan(case.inspected_at):
+            raise InvalidTransition(f"{case.subject}: already inspected ({case.condition})")
+        now = self.core.clock.now()
+        rule = self.rule(now)
+        conditions = rule["conditions"]
+        if condition not in conditions:
+            raise InvalidCommand(
+                f"condition: must be one of {', '.join(conditions)} under {rule.ref},"
+                f" got {condition!r}"
+            )
+        case.inspected_at = now
+        case.condition = condition
+        self.core.log.note(now, "return.inspected", case.subject)
+        self.core.audit.record(
+            now, "return.inspected", case.subject, condition, rule=rule.ref, actor=inspector
+        )
+        if dispose:
+            self.dispose(case_id)
+        return case
+
+    def dispose(
+        self,
+        case_id: int,
+        disposition: str | Mapping[str, int] | None = None,
+        *,
+        actor: str | None = None,
+        reason: str = "",
+    ) -> ReturnCase:
+        """Decide where the units go: by the rules (no `disposition`) or as a person overrides.
+
+        `disposition` may split the case: ``{"restock": 2, "scrap": 1}`` (parts > 0,
+        summing to the case quantity). Refurbished units stay quarantined until
+        `complete_refurbish`.
+        """
+        case = self.get(case_id)
+        if math.isnan(case.inspected_at):
+            raise InvalidTransition(f"{case.subject}: must be inspected before a disposition")
+        if not math.isnan(case.disposed_at):
+            raise InvalidTransition(
+                f"{case.subject}: already disposed ({case.disposition}) under {case.rule}"
+            )
+        core = self.core
+        now = core.clock.now()
+        rule = self.rule(now)
+        by_rule = self.decide(case, rule)
+        if disposition is None:
+            parts = {by_rule: case.qty}
+            who = actor or "rule"
+            why = reason or f"condition={case.condition} class={self._sku_class(case)}"
+        else:
+            parts = _parts(disposition, case.qty)
+            if actor is None:
+                raise InvalidCommand("actor: a disposition that overrides the rules needs a person")
+            who = actor
+            why = reason or f"override; {rule.ref} says {by_rule}"
+        for d, q in parts.items():
+            if d == "refurbish":
+                continue
+            core.dispose(
+                case.sku,
+                case.location,
+                q,
+                d,
+                event_id=f"return:{case.id}:{d}",
+                actor=who,
+                reason=f"return:{case.id}",
+            )
+        case.parts = parts
+        case.disposition = next(iter(parts)) if len(parts) == 1 else "split"
+        case.disposed_at = now
+        case.rule = rule.ref
+        case.decided_by = who
+        refurb = parts.get("refurbish", 0)
+        if refurb:
+            case.refurbish_pending = refurb
+            case.refurbish_due_at = now + float(rule.get("refurbish_h", 0.0)) * HOUR
+        else:
+            case.resolved_at = now
+        core.log.note(now, "return.disposed", case.subject)
+        core.audit.record(
+            now,
+            "return.disposed",
+            case.subject,
+            _outcome(parts),
+            rule=rule.ref,
+            actor=who,
+            reason=why,
+        )
+        return case
+
+    def complete_refurbish(self, case_id: int, *, actor: str = "refurbishment") -> ReturnCase:
+        """The refurbished units leave quarantine and become sellable (one explicit movement)."""
+        case = self.get(case_id)
+        if not case.refurbish_pending:
+            raise InvalidTransition(f"{case.subject}: no units waiting for refurbishment")
+        core = self.core
+        now = core.clock.now()
+        core.dispose(
+            case.sku,
+            case.location,
+            case.refurbish_pending,
+            "refurbish",
+            event_id=f"return:{case.id}:refurbish",
+            actor=actor,
+            reason=f"return:{case.id}",
+        )
+        case.refurbish_pending = 0
+        case.refurbished_at = now
+        case.resolved_at = now
+        core.log.note(now, "return.refurbished", case.subject)
+        core.audit.record(
+            now,
+            "return.refurbished",
+            case.subject,
+            f"refurbish:{case.parts['refurbish']}",
+            rule=case.rule,
+            actor=actor,
+        )
+        return case
+
+    # -- rules -------------------------------------------------------------------------
+    def rule(self, at: float | None = None) -> RuleVersion:
+        return self.core.rules.current(
+            "disposition_rules", self.core.clock.now() if at is None else at
+        )
+
+    def decide(self, case: ReturnCase, rule: RuleVersion | None = None) -> str:
+        """The disposition the rules give this inspected case (no side effects)."""
+        rule = rule if rule is not None else self.rule()
+        by_class = rule["conditions"].get(case.condition)
+        if by_class is None:
+            raise InvalidCommand(f"{rule.ref}: no disposition for condition {case.condition!r}")
+        d = by_class.get(self._sku_class(case), by_class.get("default"))
+        if d not in DISPOSITIONS:
+            raise InvalidCommand(
+                f"{rule.ref}.conditions.{case.condition}: disposition must be one of"
+                f" {', '.join(DISPOSITIONS)}, got {d!r}"
+            )
+        return d
+
+    def _sku_class(self, case: ReturnCase) -> str:
+        return self.core.catalog.skus[case.sku].sku_class
+
+    # -- reading -----------------------------------------------------------------------
+    def get(self, case_id: int) -> ReturnCase:
+        if not isinstance(case_id, int) or not 0 <= case_id < len(self.cases):
+            raise InvalidCommand(f"case_id: no return case {case_id!r}")
+        return self.cases[case_id]
+
+    def open_cases(self) -> list[ReturnCase]:
+        return [c for c in self.cases if math.isnan(c.resolved_at)]
+
+    def due_refurbishments(self, now: float | None = None) -> list[ReturnCase]:
+        """Cases whose refurbishment time (from the rule) has run out by `now`."""
+        t = self.core.clock.now() if now is None else now
+        return [c for c in self.cases if c.refurbish_pending and c.refurbish_due_at <= t]
+
+    def next_due(self) -> float | None:
+        due = [c.refurbish_due_at for c in self.cases if c.refurbish_pending]
+        return min(due) if due else None
+
+    def quarantined_units(self) -> int:
+        """Units of open cases still in quarantine (awaiting inspection or refurbishment)."""
+        return sum(
+            c.refurbish_pending if not math.isnan(c.disposed_at) else c.qty for c in self.cases
+        )
+
+    def returns_to_available_h(self) -> list[float]:
+        """Hours from receipt to every unit sellable again or disposed, per resolved case."""
+        return [
+            (c.resolved_at - c.received_at) / HOUR
+            for c in self.cases
+            if not math.isnan(c.resolved_at)
+        ]
+
+    def returns_to_available_p50_h(self) -> float | None:
+        """The KPI `returns_to_available_p50_h`; None when no case has been resolved."""
+        hours = self.returns_to_available_h()
+        return float(np.median(hours)) if hours else None
+
+
+def _parts(disposition: str | Mapping[str, int], qty: int) -> dict[str, int]:
+    raw = {disposition: qty} if isinstance(disposition, str) else dict(disposition)
+    parts: dict[str, int] = {}
+    for d, q in raw.items():
+        name = d.replace("-", "_") if isinstance(d, str) else d
+        if name not in DISPOSITIONS:
+            raise InvalidCommand(
+                f"disposition: must be one of {', '.join(DISPOSITIONS)}, got {d!r}"
+            )
+        if not isinstance(q, int) or isinstance(q, bool) or q <= 0:
+            raise InvalidCommand(f"disposition.{name}: must be a whole number > 0, got {q!r}")
+        parts[name] = parts.get(name, 0) + q
+    total = sum(parts.values())
+    if total != qty:
+        raise InvalidCommand(f"disposition: parts sum to {total}, the case has {qty} units")
+    return {d: parts[d] for d in DISPOSITIONS if d in parts}
+
+
+def _outcome(parts: Mapping[str, int]) -> str:
+    return ",".join(f"{d}:{q}" for d, q in parts.items())
