@@ -565,6 +565,12 @@ class Orchestrator:
         r = self.reservations.get(reservation_id)
         shipped = r.qty if qty is None else qty
         r = self.reservations.fulfil(reservation_id, shipped, self.clock.now())
+        if shipped < r.qty:
+            self.exceptions.raise_(
+                "pick_shortage",
+                f"reservation:{r.id}",
+                f"{r.qty - shipped} of {r.qty} units not found at pick (order {r.order_id})",
+            )
         if shipped:
             self._move(
                 MovementKind.SHIPMENT,

@@ -346,6 +346,20 @@ def test_a_short_ship_releases_the_remainder(stocked):
     assert entry[2:] == (r.id, 3, 1)  # shipped 3, short 1
 
 
+def test_a_short_ship_raises_a_pick_shortage_exception(stocked):
+    r = confirmed(stocked, 4)
+
+    stocked.ship(r.id, 3)
+
+    (ex,) = stocked.exceptions.open()
+    assert (ex.kind, ex.subject, ex.owner_role) == (
+        "pick_shortage",
+        f"reservation:{r.id}",
+        "store_ops",
+    )
+    assert "1 of 4 units" in ex.detail
+
+
 def test_shipping_nothing_after_an_empty_pick_records_no_movement(stocked):
     r = confirmed(stocked, 2)
     moves = len(stocked.ledger.movements)
