@@ -186,6 +186,7 @@ class GeneralLedger:
         self.entries: list[JournalEntry] = []
         self.pending: list[JournalEntry] = []
         self.balances: dict[tuple[Account, int, int], int] = {}
+        self.suspended = False
         self.next_run: float | None = self._first_run(start) if mode == "batch" else None
 
     def _first_run(self, start: float) -> float:
@@ -196,10 +197,26 @@ class GeneralLedger:
         t = day + self.nightly_at_s
         return t if t > start else t + 86400.0
 
+    def suspend(self) -> None:
+        """The ERP is unreachable: entries queue until `resume` (a failed-posting window)."""
+        self.suspended = True
+
+    def resume(self, now: float) -> int:
+        """The ERP is back: immediate mode posts the queue now; batch mode waits for its run."""
+        self.suspended = False
+        if self.mode == "immediate":
+            return self.flush(now)
+        if self.next_run is None or self.next_run > now:
+            return 0
+        # batch runs missed during the outage run once, now
+        while self.next_run <= now:
+            self.next_run += self.batch_every_s if self.batch_every_s else 86400.0
+        return self.flush(now)
+
     def record(self, m: Movement, now: float) -> JournalEntry:
         e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
         self.entries.append(e)
-        if self.mode == "immediate":
+        if self.mode == "immediate" and not self.suspended:
             self._post(e, now)
         else:
             self.pending.append(e)
@@ -215,7 +232,7 @@ class GeneralLedger:
     def poll(self, now: float) -> int:
         """Run every batch that is due by `now`; returns entries posted."""
         n = 0
-        while self.next_run is not None and self.next_run <= now:
+        while self.next_run is not None and self.next_run <= now and not self.suspended:
             n += self.flush(self.next_run)
             self.next_run += self.batch_every_s if self.batch_every_s else 86400.0
         return n

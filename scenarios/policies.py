@@ -1,0 +1,122 @@
+"""The operating-model bundles of ARCHITECTURE.md: `legacy` (the seed article's before)
+and `orchestrated` (its after). A scenario's `policy` section overrides any piece.
+
+Values with no published figure are assumptions (CALIBRATION.md, "Assumed" rows)
+and are exposed as knobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from .schema import Dist, Policy, Replenishment
+
+BUNDLES: dict[str, dict[str, Any]] = {
+    "legacy": {
+        "allocation": "siloed",
+        "allocation_params": {"quotas": {"web": 0.6, "marketplace": 0.4}},
+        "sourcing": "nearest",
+        "sourcing_params": {},
+        "sync_interval_min": 30.0,  # stores sync every 30 minutes (the seed article)
+        "marketplace_reservation": "own_feed",  # marketplaces sell against their own feed
+        "marketplace_import_min": 60.0,  # assumed: orders imported hourly
+        "approval_mode": "email",
+        "email_approval_h": Dist(dist="gamma", mean=10.0, cv=0.8),  # assumed: hours to days
+        "posting_mode": "batch",
+        "posting_nightly_at_h": 2.0,  # the ERP posts overnight (assumed hour)
+        "returns_mode": "batch",  # returns posted after a daily batch inspection
+        "cycle_counts": "random",
+        "counts_per_store_day": 10,  # assumed
+        "outage_fallback_buffer": 0,
+        "reconciliation_min_per_line": 6.0,  # assumed minutes to match one line by hand
+    },
+    "orchestrated": {
+        "allocation": "buffered",
+        "allocation_params": {"store_buffer": 2},
+        "sourcing": "ship-from-store",
+        "sourcing_params": {"store_protection": 1},
+        "sync_interval_min": 0.0,  # real-time events through governed APIs
+        "marketplace_reservation": "central",  # one reservation service for every channel
+        "marketplace_import_min": 1.0,
+        "approval_mode": "rules",
+        "email_approval_h": Dist(dist="gamma", mean=1.0, cv=0.5),  # human tasks above thresholds
+        "posting_mode": "immediate",
+        "posting_nightly_at_h": 2.0,
+        "returns_mode": "rules",
+        "cycle_counts": "anomaly",
+        "counts_per_store_day": 10,
+        "outage_fallback_buffer": 2,  # assumed protective buffer during an outage
+        "reconciliation_min_per_line": 6.0,
+    },
+}
+
+#: policy names a user can run: the two bundles and allocation variants of `orchestrated`
+POLICY_NAMES = (
+    "legacy",
+    "orchestrated",
+    "orchestrated-siloed",
+    "orchestrated-pooled",
+    "orchestrated-buffered",
+)
+
+
+@dataclass(slots=True, frozen=True)
+class ResolvedPolicy:
+    """Every knob of an operating model, with the bundle's values filled in."""
+
+    name: str
+    operating_model: str
+    allocation: str
+    allocation_params: dict[str, Any]
+    sourcing: str
+    sourcing_params: dict[str, Any]
+    sync_interval_min: float
+    marketplace_reservation: str
+    marketplace_import_min: float
+    approval_mode: str
+    email_approval_h: Dist
+    posting_mode: str
+    posting_nightly_at_h: float
+    returns_mode: str
+    cycle_counts: str
+    counts_per_store_day: int
+    outage_fallback_buffer: int
+    reconciliation_min_per_line: float
+    replenishment: Replenishment
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v.model_dump() if hasattr(v, "model_dump") else v
+        return out
+
+
+def resolve(policy: Policy, name: str | None = None) -> ResolvedPolicy:
+    """Fill a scenario's `policy` from its bundle; `name` (a POLICY_NAMES entry) switches
+    the bundle and, for `orchestrated-<allocation>`, the allocation policy."""
+    p = policy
+    model = p.operating_model
+    allocation_override = None
+    if name is not None:
+        if name not in POLICY_NAMES:
+            raise ValueError(f"policy: must be one of {', '.join(POLICY_NAMES)}, got {name!r}")
+        model, _, allocation_override = name.partition("-")
+    bundle = dict(BUNDLES[model])
+    for key in bundle:
+        v = getattr(p, key)
+        if v is not None:
+            bundle[key] = v
+    if allocation_override:
+        bundle["allocation"] = allocation_override
+        bundle["allocation_params"] = (
+            BUNDLES["legacy"]["allocation_params"]
+            if allocation_override == "siloed"
+            else BUNDLES["orchestrated"]["allocation_params"]
+            if allocation_override == "buffered"
+            else {}
+        )
+    return ResolvedPolicy(
+        name=name or model, operating_model=model, replenishment=p.replenishment, **bundle
+    )

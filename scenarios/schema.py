@@ -1,0 +1,355 @@
+"""The scenario schema: what a planner can say about a network, its demand, its
+operating model and the faults to throw at it.
+
+Pydantic validates scenario files at the edge; the twin turns a validated
+`Scenario` into arrays and plain dataclasses before the run. Every default
+names its source row in `../shared/CALIBRATION.md` or says "assumed".
+Times: `_h` hours, `_min` minutes, `_days` days; money in integer cents.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Pos = Annotated[float, Field(gt=0)]
+NonNeg = Annotated[float, Field(ge=0)]
+Share = Annotated[float, Field(ge=0, le=1)]
+Count = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Dist(Strict):
+    """A positive random duration or quantity: fixed, exponential, gamma or lognormal.
+
+    `cv` (coefficient of variation) shapes gamma and lognormal; exponential has cv 1.
+    """
+
+    dist: Literal["fixed", "exponential", "gamma", "lognormal", "uniform"] = "fixed"
+    mean: NonNeg
+    cv: NonNeg = 0.0
+
+    @model_validator(mode="after")
+    def _cv_fits(self) -> Dist:
+        if self.dist in ("gamma", "lognormal") and self.cv <= 0:
+            raise ValueError(f"cv: must be > 0 for a {self.dist} distribution")
+        if self.dist == "uniform" and self.cv > 0.577:
+            raise ValueError("cv: a uniform on [0, 2·mean] has cv ≤ 0.577")
+        return self
+
+
+def fixed(v: float) -> Dist:
+    return Dist(dist="fixed", mean=v)
+
+
+# ---------------------------------------------------------------------------- network
+class Stores(Strict):
+    """Generated stores: `count` stores spread evenly over the regions."""
+
+    count: Count = 20
+    opening_hour: Annotated[float, Field(ge=0, lt=24)] = 9.0
+    closing_hour: Annotated[float, Field(gt=0, le=24)] = 21.0
+    pickers: PosInt = 2  # staff picking online orders in a store (assumed)
+    pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.5))
+    initial_cover_days: NonNeg = 10.0  # assumed
+    size_cv: NonNeg = 0.3  # spread of store sizes (demand scale), lognormal (assumed)
+    delivery_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 2, 4]
+    # ^ store deliveries per week: "assume 2–3 per week" (CALIBRATION: assumed rows)
+
+    @model_validator(mode="after")
+    def _hours(self) -> Stores:
+        if self.closing_hour <= self.opening_hour:
+            raise ValueError("closing_hour: must be after opening_hour")
+        return self
+
+
+class FulfilmentCentre(Strict):
+    """A DC, dark store or 3PL site that picks online orders and restocks stores."""
+
+    code: str
+    region: str
+    pickers: PosInt = 12  # assumed
+    pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=4, cv=0.5))
+    initial_cover_days: NonNeg = 21.0  # assumed
+    ships_online: bool = True
+    serves_stores: bool = True
+
+
+class ReturnsCentre(Strict):
+    inspectors: PosInt = 4  # assumed
+    inspect_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=8, cv=0.5))
+
+
+class SupplierSpec(Strict):
+    code: str
+    lead_time_days: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.3))
+    # ^ median 6 days with category management (APQC 2011, CALIBRATION ranges)
+    on_time_in_full: Share = 0.85  # target 98%, actual often ~70% (CALIBRATION ranges)
+    late_days: Dist = Field(default_factory=lambda: Dist(dist="exponential", mean=3))  # assumed
+    short_ship_fraction: Share = 0.2  # share of a late/short PO not shipped (assumed)
+    price_factor: Pos = 1.0  # PO price ÷ standard cost
+    alternates: list[str] = []
+
+
+class Lanes(Strict):
+    """Transit times; DC → store is next-day (CALIBRATION: network descriptions)."""
+
+    dc_to_store_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.2))
+    dc_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=40, cv=0.3))
+    store_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.3))
+    cross_region_extra_h: NonNeg = 24.0  # assumed
+    cost_cents_per_unit_dc: NonNeg = 450.0  # assumed
+    cost_cents_per_unit_store: NonNeg = 650.0  # assumed: store picking costs more
+    zones_per_region: PosInt = 2
+
+
+class Network(Strict):
+    regions: list[str] = ["north", "south"]
+    stores: Stores = Field(default_factory=Stores)
+    dcs: list[FulfilmentCentre] = Field(
+        default_factory=lambda: [
+            FulfilmentCentre(code="DC-NORTH", region="north"),
+            FulfilmentCentre(code="DC-SOUTH", region="south"),
+        ]
+    )
+    dark_stores: list[FulfilmentCentre] = []
+    three_pl: list[FulfilmentCentre] = []
+    returns_centre: ReturnsCentre = Field(default_factory=ReturnsCentre)
+    suppliers: list[SupplierSpec] = Field(default_factory=lambda: [SupplierSpec(code="SUP-1")])
+    lanes: Lanes = Field(default_factory=Lanes)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Network:
+        if not self.regions:
+            raise ValueError("regions: at least one region is needed")
+        if len(set(self.regions)) != len(self.regions):
+            raise ValueError("regions: names must be unique")
+        sites = self.dcs + self.dark_stores + self.three_pl
+        codes = [s.code for s in sites]
+        if len(set(codes)) != len(codes):
+            raise ValueError("dcs: site codes must be unique across dcs, dark_stores and three_pl")
+        for s in sites:
+            if s.region not in self.regions:
+                raise ValueError(f"site {s.code}: region {s.region!r} is not in regions")
+        if self.stores.count and not any(s.serves_stores for s in sites) and not self.suppliers:
+            raise ValueError("suppliers: stores need a DC or a supplier to restock them")
+        sup = [s.code for s in self.suppliers]
+        if len(set(sup)) != len(sup):
+            raise ValueError("suppliers: codes must be unique")
+        for s in self.suppliers:
+            for a in s.alternates:
+                if a not in sup:
+                    raise ValueError(f"supplier {s.code}: alternate {a!r} is not a supplier")
+        return self
+
+
+# ---------------------------------------------------------------------------- skus
+class Skus(Strict):
+    """Generated skus with a skewed popularity (a few sell a lot)."""
+
+    count: PosInt = 50
+    cost_cents_mean: Pos = 2_000
+    cost_cv: NonNeg = 0.6
+    markup: Pos = 2.0
+    popularity_skew: NonNeg = 0.8  # Zipf exponent over sku rank (assumed)
+    classes: dict[str, Share] = {"general": 0.6, "apparel": 0.3, "electronics": 0.1}
+
+    @field_validator("classes")
+    @classmethod
+    def _sum_to_one(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("at least one class")
+        if abs(sum(v.values()) - 1.0) > 1e-6:
+            raise ValueError(f"shares must sum to 1, got {sum(v.values()):g}")
+        return v
+
+
+# ---------------------------------------------------------------------------- channels
+class ChannelSpec(Strict):
+    code: str
+    kind: Literal["web", "marketplace"]
+    orders_per_day: NonNeg = 200.0
+    lines_per_order: Annotated[float, Field(ge=1)] = 1.6  # assumed
+    promise_h: Pos = 72.0  # promised delivery, hours after the order (assumed)
+    cancel_rate: Share = 0.02  # customer cancellations before shipping (assumed)
+    return_rate: Share = 0.176  # online 17.6% (NRF & Appriss 2023, CALIBRATION)
+    feed_refresh_min: Pos = 30.0  # marketplaces: how often the listing feed refreshes
+    bopis_share: Share = 0.0  # 18–25% of online orders (Adobe; sensitivity range)
+
+
+def _default_channels() -> list[ChannelSpec]:
+    return [
+        ChannelSpec(code="web", kind="web", orders_per_day=300),
+        ChannelSpec(code="mkt-a", kind="marketplace", orders_per_day=120),
+    ]
+
+
+# ---------------------------------------------------------------------------- demand
+class DemandEvent(Strict):
+    """A promotion, peak or spike: demand × `multiplier` for `days` from `start_day`."""
+
+    name: str = "event"
+    kind: Literal["peak", "promotion", "spike"] = "peak"
+    start_day: NonNeg
+    days: Pos
+    multiplier: Pos
+    store_multiplier: Pos | None = None  # stores may rise less than online (default same)
+    channels: list[str] | None = None  # online channels affected; None = all
+
+
+class Demand(Strict):
+    mode: Literal["batch", "customer"] = "batch"
+    interval_min: Pos = 15.0  # batch draw interval for store demand
+    store_units_per_sku_day: NonNeg = 0.6  # mean across skus per store (assumed)
+    day_of_week: list[Pos] = [0.9, 0.85, 0.9, 0.95, 1.1, 1.25, 1.05]  # Mon..Sun, assumed
+    unmet: Literal["lost", "backorder"] = "lost"
+    store_return_rate: Share = 0.10  # in store 10.0% (NRF & Appriss 2023, CALIBRATION)
+    return_delay_days: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=9, cv=0.5))
+    events: list[DemandEvent] = []
+
+    @field_validator("day_of_week")
+    @classmethod
+    def _seven(cls, v: list[float]) -> list[float]:
+        if len(v) != 7:
+            raise ValueError(f"needs 7 values (Mon..Sun), got {len(v)}")
+        return v
+
+
+# ---------------------------------------------------------------------------- policy
+class Replenishment(Strict):
+    """Store and DC replenishment, in days of cover of mean demand (or units if given)."""
+
+    store_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
+    store_s_days: NonNeg = 4.0
+    store_S_days: Pos = 10.0
+    store_S_units: Count | None = None  # absolute base-stock/order-up-to level, for validation
+    store_review: Literal["daily", "continuous", "delivery_days"] = "delivery_days"
+    store_source: Literal["dc", "supplier"] = "dc"
+    dc_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
+    dc_s_days: NonNeg = 12.0
+    dc_S_days: Pos = 28.0
+
+    @model_validator(mode="after")
+    def _order(self) -> Replenishment:
+        if self.store_s_days >= self.store_S_days:
+            raise ValueError("store_s_days: must be < store_S_days")
+        if self.dc_s_days >= self.dc_S_days:
+            raise ValueError("dc_s_days: must be < dc_S_days")
+        return self
+
+
+class Policy(Strict):
+    """The operating model and any piece of it overridden.
+
+    `legacy` and `orchestrated` are bundles (see `scenarios.policies`); every field
+    left `None` takes the bundle's value.
+    """
+
+    operating_model: Literal["legacy", "orchestrated"] = "orchestrated"
+    allocation: Literal["pooled", "siloed", "buffered"] | None = None
+    allocation_params: dict[str, object] | None = None
+    sourcing: Literal["nearest", "ship-from-store", "cost"] | None = None
+    sourcing_params: dict[str, object] | None = None
+    sync_interval_min: NonNeg | None = None  # 0 = real time
+    marketplace_reservation: Literal["own_feed", "central"] | None = None
+    marketplace_import_min: Pos | None = None  # legacy: marketplace orders imported every N min
+    approval_mode: Literal["email", "rules"] | None = None
+    email_approval_h: Dist | None = None
+    posting_mode: Literal["batch", "immediate"] | None = None
+    posting_nightly_at_h: Annotated[float, Field(ge=0, lt=24)] | None = None
+    returns_mode: Literal["batch", "rules"] | None = None
+    cycle_counts: Literal["random", "anomaly"] | None = None
+    counts_per_store_day: Count | None = None
+    outage_fallback_buffer: Count | None = None
+    reconciliation_min_per_line: NonNeg | None = None
+    replenishment: Replenishment = Field(default_factory=Replenishment)
+
+
+# ---------------------------------------------------------------------------- faults
+class Window(Strict):
+    start_h: NonNeg
+    duration_h: Pos
+
+
+class PosOutage(Window):
+    stores: list[int] | None = None  # store indexes; None = `count` stores from the first
+    count: PosInt = 1
+
+
+class SupplierShock(Strict):
+    supplier: str | None = None  # None = every supplier
+    start_day: NonNeg
+    days: Pos
+    lead_time_multiplier: Pos = 2.0
+    on_time_in_full: Share | None = None
+
+
+class ReturnsSurge(Strict):
+    start_day: NonNeg
+    days: Pos
+    multiplier: Pos
+
+
+class Faults(Strict):
+    middleware_outages: list[Window] = []
+    pos_outages: list[PosOutage] = []
+    erp_outages: list[Window] = []
+    wms_confirmation_delay_h: NonNeg = 0.0
+    middleware_latency_s: Dist = Field(default_factory=lambda: Dist(dist="exponential", mean=2))
+    duplicate_rate: Share = 0.002  # assumed
+    reorder_rate: Share = 0.002  # assumed
+    supplier_shocks: list[SupplierShock] = []
+    returns_surges: list[ReturnsSurge] = []
+
+
+class Physical(Strict):
+    """How physical stock drifts from the system's (the twin's physical truth)."""
+
+    shrink_share_of_sales: Share = 0.015  # 1.4–1.6% of sales (NRF NRSS, CALIBRATION)
+    shrink_known_share: Share = 0.27  # process/paperwork share found and written off (NRF 2023)
+    receiving_error_rate: Share = 0.02  # store receipts miscounted (assumed)
+    pick_error_rate: Share = 0.0  # assumed
+    initial_record_error_share: Share = 0.0  # 60–65% wrong in the field (DeHoratius & Raman)
+    record_error_units: PosInt = 2  # size of a record error (assumed)
+    misplaced_share: Share = 0.0  # share of units on hand a customer cannot find (assumed)
+
+
+class Scenario(Strict):
+    """A what-if: a network, its demand, an operating model and the faults to inject."""
+
+    name: str
+    description: str = ""
+    extends: str | None = None
+    horizon_days: Annotated[float, Field(gt=0, le=730)] = 28.0
+    warmup_days: NonNeg = 0.0
+    seed: Count = 42
+    replications: PosInt = 1
+    network: Network = Field(default_factory=Network)
+    skus: Skus = Field(default_factory=Skus)
+    channels: list[ChannelSpec] = Field(default_factory=_default_channels)
+    demand: Demand = Field(default_factory=Demand)
+    policy: Policy = Field(default_factory=Policy)
+    faults: Faults = Field(default_factory=Faults)
+    physical: Physical = Field(default_factory=Physical)
+
+    @model_validator(mode="after")
+    def _channels_unique(self) -> Scenario:
+        codes = [c.code for c in self.channels]
+        if len(set(codes)) != len(codes):
+            raise ValueError("channels: codes must be unique")
+        if "store" in codes:
+            raise ValueError("channels: 'store' is reserved for walk-in sales")
+        for ev in self.demand.events:
+            for c in ev.channels or []:
+                if c not in codes:
+                    raise ValueError(f"demand.events[{ev.name}].channels: unknown channel {c!r}")
+        if self.warmup_days >= self.horizon_days:
+            raise ValueError("warmup_days: must be shorter than horizon_days")
+        return self

@@ -1,0 +1,1520 @@
+"""The digital twin: a SimPy model of the physical and human side of a retail network
+driving the real orchestration core.
+
+SimPy's `Environment` is the one clock (in hours); the network is a `mesa.Model`
+whose stores, fulfilment centres, channels, suppliers, carriers, returns centre,
+approvers, finance team and middleware are `mesa.Agent`s with SimPy processes.
+Physical stock (what is really on the shelf, in trucks, in quarantine) lives
+here in numpy arrays; system stock lives in the orchestrator, which learns of
+the physical world only through events and commands, as it would live.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+import simpy
+
+from orchestrator import (
+    ALLOCATION_POLICIES,
+    SOURCING_POLICIES,
+    GeneralLedger,
+    InventoryEvent,
+    Orchestrator,
+    OrderLine,
+    ProcurementWorkflow,
+    ReturnsWorkflow,
+    Supplier,
+    TransferState,
+    TransferWorkflow,
+)
+from orchestrator.errors import InvalidCommand, InvalidTransition
+from orchestrator.replenishment import SS, BaseStock, POState
+from scenarios.policies import ResolvedPolicy
+from scenarios.schema import ChannelSpec, Scenario
+
+from .network import Built, build
+from .rand import Streams, sample
+
+H = 3600.0  # seconds per simulated hour: the core's clock runs in seconds
+INF = math.inf
+CONDITIONS = ("new", "opened", "damaged", "defective")
+CONDITION_P = np.array([0.62, 0.23, 0.10, 0.05])  # assumed: resalable share has no published figure
+API_LATENCY_S_MEAN = 0.08  # assumed: a governed reservation API call
+
+
+class SimClock:
+    """The core's `Clock` port backed by the SimPy environment (hours → seconds)."""
+
+    __slots__ = ("env",)
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+
+    def now(self) -> float:
+        return self.env.now * H
+
+
+@dataclass(slots=True)
+class Order:
+    id: str
+    channel: int
+    spec: ChannelSpec
+    lines: list[tuple[int, int]]  # (sku, qty)
+    zone: str
+    placed_h: float
+    cancel_h: float
+    return_flags: list[bool]
+    return_delay_h: list[float]
+    open_lines: int = 0
+    shipped_h: float = math.nan
+    oversold: bool = False
+    cancelled: bool = False
+
+
+@dataclass(slots=True)
+class Metrics:
+    """Compact run logs, reduced with numpy at the end."""
+
+    store_demand: int = 0
+    store_sold: int = 0
+    store_lost: int = 0
+    online_demand: int = 0
+    online_shipped: int = 0
+    online_lost: int = 0
+    online_cancelled_units: int = 0
+    orders: int = 0
+    oversells: int = 0
+    pick_shortages: int = 0
+    reservation_latency_s: list[float] = field(default_factory=list)
+    fulfilment_h: list[float] = field(default_factory=list)
+    sync_lag_s: list[float] = field(default_factory=list)
+    transfer_cycle_h: list[float] = field(default_factory=list)
+    manual_recon_h: float = 0.0
+    snapshots_stocked: int = 0
+    snapshots_ats_zero: int = 0
+    snapshots_accurate: int = 0
+    inventory_value: list[float] = field(default_factory=list)
+    # physical flows for the conservation identity
+    phys_opening: np.ndarray | None = None
+    phys_received: np.ndarray | None = None
+    phys_sold: np.ndarray | None = None
+    phys_shipped: np.ndarray | None = None
+    phys_scrapped: np.ndarray | None = None
+    phys_shrink: np.ndarray | None = None
+    # time integrals for validation: on-hand and backorders summed over cells
+    area_on_hand: float = 0.0
+    area_backorders: float = 0.0
+    area_outstanding: float = 0.0
+    last_area_h: float = 0.0
+    # online orders in the system (placed, not yet shipped or dropped) for Little's law
+    area_orders_open: float = 0.0
+    orders_open: int = 0
+    orders_done: int = 0
+    order_time_h: list[float] = field(default_factory=list)  # placed → shipped or dropped
+    pick_wait_h: list[float] = field(default_factory=list)  # queueing at a pick station
+
+
+# ------------------------------------------------------------------------------ agents
+class Middleware(mesa.Agent):
+    """Carries events from sources to the core's bus: latency, duplicates, reordering
+    and outage windows (events wait and drain after the outage)."""
+
+    def __init__(self, model: RetailTwin) -> None:
+        super().__init__(model)
+        f = model.sc.faults
+        self.latency = f.middleware_latency_s
+        self.dup = f.duplicate_rate
+        self.reorder = f.reorder_rate
+        self.outages = sorted((w.start_h, w.start_h + w.duration_h) for w in f.middleware_outages)
+        self.mw_rng = model.streams.middleware
+        self.heap: list[tuple[float, int, InventoryEvent]] = []
+        self.n = 0
+        self.wake: simpy.Event | None = None
+        self.sent = 0
+
+    def down(self, t: float) -> float | None:
+        """The end of the outage covering time `t`, or None."""
+        for a, b in self.outages:
+            if a <= t < b:
+                return b
+        return None
+
+    def _push(self, t: float, ev: InventoryEvent) -> None:
+        end = self.down(t)
+        if end is not None:
+            t = end + float(sample(self.latency, self.mw_rng)) / H
+        self.n += 1
+        heapq.heappush(self.heap, (t, self.n, ev))
+        if self.wake is not None and not self.wake.triggered and self.heap[0][1] == self.n:
+            self.wake.succeed()
+
+    def send(self, ev: InventoryEvent) -> None:
+        now = self.model.env.now
+        self.sent += 1
+        t = now + float(sample(self.latency, self.mw_rng)) / H
+        if self.reorder and self.mw_rng.random() < self.reorder:
+            t += float(self.mw_rng.exponential(0.25))  # held back: overtaken by later events
+        self._push(t, ev)
+        if self.dup and self.mw_rng.random() < self.dup:
+            self._push(t + float(self.mw_rng.exponential(0.05)), ev)
+
+    def process(self) -> Generator[simpy.Event, Any, None]:
+        env = self.model.env
+        while True:
+            if not self.heap:
+                self.wake = env.event()
+                yield self.wake
+                continue
+            t = self.heap[0][0]
+            if t > env.now:
+                self.wake = env.event()
+                yield env.any_of([env.timeout(t - env.now), self.wake])
+                continue
+            _, _, ev = heapq.heappop(self.heap)
+            self.model.deliver(ev)
+
+    def flush_all(self) -> None:
+        """End of run: deliver whatever is still in flight, in order."""
+        while self.heap:
+            _, _, ev = heapq.heappop(self.heap)
+            self.model.deliver(ev)
+
+
+class StoreAgent(mesa.Agent):
+    """A store: shelf stock (physical), POS that syncs events, pickers for online orders."""
+
+    def __init__(self, model: RetailTwin, loc: int, region: str) -> None:
+        super().__init__(model)
+        self.loc = loc
+        self.region = region
+        self.publisher = model.core.bus.publisher(f"pos:{loc}")
+        self.buffer: dict[tuple[str, int], int] = {}
+        self.buffer_since = INF
+        self.pickers = simpy.Resource(model.env, capacity=model.sc.network.stores.pickers)
+        self.pos_outages: list[tuple[float, float]] = []
+
+    def offline(self, t: float) -> bool:
+        return any(a <= t < b for a, b in self.pos_outages)
+
+    def record(self, etype: str, sku: int, qty: int) -> None:
+        """A physical fact at the till: buffered until the next sync (or sent now)."""
+        key = (etype, sku)
+        self.buffer[key] = self.buffer.get(key, 0) + qty
+        now = self.model.env.now
+        if self.buffer_since == INF:
+            self.buffer_since = now
+        self.model.mark_unsynced(self.loc, now)
+        if self.model.pol.sync_interval_min == 0 and not self.offline(now):
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        m = self.model
+        now = m.env.now
+        for (etype, sku), qty in sorted(self.buffer.items()):
+            if qty == 0:
+                continue
+            ev = self.publisher.emit(etype, sku, self.loc, qty, now * H, through=now)
+            m.middleware.send(ev)
+        self.buffer.clear()
+        self.buffer_since = INF
+
+    def sync(self) -> Generator[simpy.Event, Any, None]:
+        """Legacy batch sync: every `sync_interval_min`, unless the POS is offline."""
+        interval = self.model.pol.sync_interval_min / 60.0
+        offset = self.model.streams.network.uniform(0, interval) if interval else 0.0
+        yield self.model.env.timeout(offset)
+        while True:
+            if not self.offline(self.model.env.now):
+                self.flush()
+            yield self.model.env.timeout(interval if interval else 0.25)
+
+
+class FulfilmentCentreAgent(mesa.Agent):
+    """A DC, dark store or 3PL site: pick stations as a SimPy resource."""
+
+    def __init__(self, model: RetailTwin, loc: int, pickers: int) -> None:
+        super().__init__(model)
+        self.loc = loc
+        self.pickers = simpy.Resource(model.env, capacity=pickers)
+
+
+class ChannelAgent(mesa.Agent):
+    """An online channel (web shop or marketplace): customers place orders here."""
+
+    def __init__(self, model: RetailTwin, spec: ChannelSpec, channel_id: int) -> None:
+        super().__init__(model)
+        self.spec = spec
+        self.channel_id = channel_id
+        self.feed = np.zeros(model.net.n_sku, dtype=np.int64)
+        self.feed_at = 0.0
+        self.queue: list[Order] = []  # promised locally, waiting to be imported into the core
+
+
+class SupplierAgent(mesa.Agent):
+    def __init__(self, model: RetailTwin, spec: Any) -> None:
+        super().__init__(model)
+        self.spec = spec
+
+
+class CarrierAgent(mesa.Agent):
+    """Samples transit times on lanes."""
+
+    def transit_h(self, kind: str) -> float:
+        ln = self.model.sc.network.lanes
+        d = {
+            "dc_store": ln.dc_to_store_h,
+            "dc_customer": ln.dc_to_customer_h,
+            "store_customer": ln.store_to_customer_h,
+        }[kind]
+        return float(sample(d, self.model.streams.lanes))
+
+
+class ReturnsCentreAgent(mesa.Agent):
+    def __init__(self, model: RetailTwin) -> None:
+        super().__init__(model)
+        self.inspectors = simpy.Resource(
+            model.env, capacity=model.sc.network.returns_centre.inspectors
+        )
+
+
+class ApproverAgent(mesa.Agent):
+    """Answers transfer approvals: by e-mail after hours (legacy) or as tasks (orchestrated)."""
+
+
+class FinanceAgent(mesa.Agent):
+    """Closes the books daily; reconciles by hand whatever the GL and ledger disagree on."""
+
+
+# ------------------------------------------------------------------------------ model
+class RetailTwin(mesa.Model):
+    """One replication of one scenario under one policy."""
+
+    def __init__(
+        self,
+        sc: Scenario,
+        pol: ResolvedPolicy,
+        seed: int,
+        progress: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(seed=seed)
+        self.sc = sc
+        self.pol = pol
+        self.seed_value = seed
+        self.progress = progress
+        self.env = simpy.Environment()
+        self.streams = Streams(seed)
+        self.net: Built = build(sc, self.streams.network)
+        self.horizon_h = sc.horizon_days * 24.0
+        self.m = Metrics()
+        n_sku, n_loc = self.net.n_sku, self.net.n_loc
+        self.phys = np.zeros((n_sku, n_loc), dtype=np.int64)
+        self.phys_quar = np.zeros((n_sku, n_loc), dtype=np.int64)
+        self.phys_transit = np.zeros(n_sku, dtype=np.int64)
+        self.backlog = np.zeros((n_sku, n_loc), dtype=np.int64)
+        for name in (
+            "phys_opening",
+            "phys_received",
+            "phys_sold",
+            "phys_shipped",
+            "phys_scrapped",
+            "phys_shrink",
+        ):
+            setattr(self.m, name, np.zeros(n_sku, dtype=np.int64))
+        self.unsynced: list[deque[float]] = [deque() for _ in range(n_loc)]
+        self._sales_today = np.zeros((n_sku, self.net.n_store), dtype=np.int64)
+        self._batch_returns: list[int] = []
+        self._build_core()
+        self._build_agents()
+        self._opening_stock()
+        self.datacollector = mesa.DataCollector(
+            model_reporters={
+                "day": lambda m: m.day_index,
+                "fill_rate": lambda m: m.day_fill_rate(),
+                "units_demanded": lambda m: m.day_demand,
+                "lost_units": lambda m: m.day_lost,
+                "oversells": lambda m: m.m.oversells,
+                "pick_shortages": lambda m: m.m.pick_shortages,
+                "stockout_share": lambda m: m.day_stockout,
+                "inventory_accuracy": lambda m: m.day_accuracy,
+                "mean_ats_store": lambda m: m.day_mean_ats,
+                "exception_backlog": lambda m: m.core.exceptions.open_count,
+                "unposted_movements": lambda m: m.core.gl.unposted,
+                "dead_letters": lambda m: len(m.core.bus.outstanding_dead_letters()),
+                "events_applied": lambda m: m.core.bus.counters.applied,
+                "posting_delay_p95_h": lambda m: m.day_posting_p95,
+            }
+        )
+        self.day_index = 0
+        self.day_demand = 0
+        self.day_served = 0
+        self.day_lost = 0
+        self.day_stockout = math.nan
+        self.day_accuracy = math.nan
+        self.day_mean_ats = math.nan
+        self.day_posting_p95 = math.nan
+        self._posted_seen = 0
+        self._start_processes()
+
+    # -- construction ------------------------------------------------------------------
+    def _build_core(self) -> None:
+        pol = self.pol
+        alloc_cls = ALLOCATION_POLICIES[pol.allocation]
+        src_cls = SOURCING_POLICIES[pol.sourcing]
+        if pol.posting_mode == "batch":
+            gl = GeneralLedger(mode="batch", nightly_at_h=pol.posting_nightly_at_h)
+        else:
+            gl = GeneralLedger()
+        self.clock = SimClock(self.env)
+        self.core = Orchestrator(
+            self.net.catalog,
+            self.clock,
+            allocation=alloc_cls(**pol.allocation_params),
+            sourcing=src_cls(**pol.sourcing_params),
+            network=self.net.lanes,
+            gl=gl,
+            bus_hold_timeout_s=3600.0,
+        )
+        params = dict(self.core.rules.current("transfer_approval", 0).params)
+        if pol.approval_mode == "email":  # every transfer waits for a person
+            params.update(auto_max_units=0, auto_max_value_cents=0)
+        self.core.rules.publish(
+            "transfer_approval",
+            params,
+            effective_from=0.0,
+            author="scenario",
+            note=f"approval mode {pol.approval_mode}",
+        )
+        suppliers = [
+            Supplier(s.code, s.lead_time_days.mean, s.on_time_in_full, tuple(s.alternates))
+            for s in self.sc.network.suppliers
+        ]
+        self.procurement = ProcurementWorkflow(
+            self.core,
+            suppliers,
+            backorders=lambda s, loc: int(self.backlog[s, loc]),
+            daily_demand=lambda s, loc: float(self.daily_rate(s, loc)),
+        )
+        self.transfers = TransferWorkflow(self.core)
+        self.returns = ReturnsWorkflow(self.core)
+
+    def _build_agents(self) -> None:
+        net = self.net
+        self.middleware = Middleware(self)
+        self.stores = [StoreAgent(self, i, net.store_region[i]) for i in range(net.n_store)]
+        self.sites = [
+            FulfilmentCentreAgent(self, net.n_store + j, s.pickers) for j, s in enumerate(net.sites)
+        ]
+        self.channels = [
+            ChannelAgent(self, spec, self.net.catalog.channel(spec.code))
+            for spec in self.sc.channels
+        ]
+        self.suppliers = [SupplierAgent(self, s) for s in self.sc.network.suppliers]
+        self.carrier = CarrierAgent(self)
+        self.returns_centre = ReturnsCentreAgent(self)
+        self.approver = ApproverAgent(self)
+        self.finance = FinanceAgent(self)
+        for w in self.sc.faults.pos_outages:
+            idx = w.stores if w.stores is not None else list(range(min(w.count, net.n_store)))
+            for i in idx:
+                if 0 <= i < net.n_store:
+                    self.stores[i].pos_outages.append((w.start_h, w.start_h + w.duration_h))
+        self.erp_outages = sorted(
+            (w.start_h, w.start_h + w.duration_h) for w in self.sc.faults.erp_outages
+        )
+        # online demand arriving at each fulfilment site, for DC replenishment rates
+        n_sites = max(1, sum(1 for s in net.sites if s.ships_online))
+        online_units = sum(c.orders_per_day * c.lines_per_order for c in self.sc.channels)
+        self.site_online_rate = online_units * net.popularity / n_sites
+
+    def daily_rate(self, sku: int, loc: int) -> float:
+        """Mean daily demand a location serves (stores: walk-ins; sites: stores + online)."""
+        net = self.net
+        if loc < net.n_store:
+            return float(net.lam_store[sku, loc])
+        region = net.loc_region[loc]
+        stores = [
+            i
+            for i in range(net.n_store)
+            if net.store_region[i] == region and net.region_dc.get(region) == loc
+        ]
+        rate = float(net.lam_store[sku, stores].sum()) if stores else 0.0
+        site = net.sites[loc - net.n_store]
+        return rate + (float(self.site_online_rate[sku]) if site.ships_online else 0.0)
+
+    def _levels(self, loc: int) -> tuple[np.ndarray, np.ndarray]:
+        """(s, S) in units for every sku at a location, from days of cover."""
+        rp = self.pol.replenishment
+        rates = np.array([self.daily_rate(k, loc) for k in range(self.net.n_sku)])
+        if loc < self.net.n_store:
+            if rp.store_S_units is not None:
+                big = np.full(self.net.n_sku, rp.store_S_units, dtype=np.int64)
+                return np.maximum(big - 1, 0), big
+            s = np.ceil(rp.store_s_days * rates).astype(np.int64)
+            S = np.maximum(np.ceil(rp.store_S_days * rates).astype(np.int64), s + 1)
+        else:
+            s = np.ceil(rp.dc_s_days * rates).astype(np.int64)
+            S = np.maximum(np.ceil(rp.dc_S_days * rates).astype(np.int64), s + 1)
+        return s, S
+
+    def _opening_stock(self) -> None:
+        """Opening balances: stores at order-up-to, sites at their cover; record errors."""
+        net, core = self.net, self.core
+        self.store_s = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
+        self.store_S = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
+        rng = self.streams.network
+        phys_err = self.sc.physical
+        for i in range(net.n_store):
+            s, S = self._levels(i)
+            self.store_s[:, i], self.store_S[:, i] = s, S
+            for k in range(net.n_sku):
+                q = int(S[k])
+                if q:
+                    core.opening(k, i, q, event_id=f"open:{k}:{i}")
+                    self.phys[k, i] = q
+        self.site_s = {}
+        self.site_S = {}
+        for j, site in enumerate(net.sites):
+            loc = net.n_store + j
+            s, S = self._levels(loc)
+            self.site_s[loc], self.site_S[loc] = s, S
+            rates = np.array([self.daily_rate(k, loc) for k in range(net.n_sku)])
+            init = np.ceil(site.initial_cover_days * rates).astype(np.int64)
+            for k in range(net.n_sku):
+                if init[k]:
+                    core.opening(k, loc, int(init[k]), event_id=f"open:{k}:{loc}")
+                    self.phys[k, loc] = init[k]
+        self.m.phys_opening += self.phys.sum(axis=1)
+        if phys_err.initial_record_error_share > 0 and net.n_store:
+            wrong = rng.random((net.n_sku, net.n_store)) < phys_err.initial_record_error_share
+            size = rng.integers(1, phys_err.record_error_units + 1, wrong.shape)
+            sign = np.where(rng.random(wrong.shape) < 0.5, -1, 1)
+            delta = np.where(wrong, sign * size, 0)
+            delta = np.maximum(delta, -self.phys[:, : net.n_store])
+            self.phys[:, : net.n_store] += delta
+            self.m.phys_opening += delta.sum(axis=1)
+
+    def _start_processes(self) -> None:
+        env = self.env
+        env.process(self.middleware.process())
+        for st in self.stores:
+            if self.pol.sync_interval_min > 0 or st.pos_outages:
+                env.process(st.sync())
+        if self.sc.demand.mode == "batch":
+            env.process(self.store_demand_batch())
+        else:
+            env.process(self.store_demand_customers())
+        for ch in self.channels:
+            env.process(self.online_orders(ch))
+            if ch.spec.kind == "marketplace" and self.pol.marketplace_reservation == "own_feed":
+                env.process(self.feed_refresh(ch))
+                env.process(self.marketplace_import(ch))
+        env.process(self.core_driver())
+        env.process(self.nightly())
+        env.process(self.store_replenishment())
+        env.process(self.site_replenishment())
+        env.process(self.approvals())
+        env.process(self.finance_close())
+        env.process(self.store_returns())
+        if self.pol.returns_mode == "batch":
+            env.process(self.returns_batch())
+        for a, b in self.erp_outages:
+            env.process(self.erp_outage(a, b))
+        for w in self.sc.faults.middleware_outages:
+            env.process(self.after_outage(w.start_h + w.duration_h))
+
+    # -- helpers -----------------------------------------------------------------------
+    def mark_unsynced(self, loc: int, now: float) -> None:
+        q = self.unsynced[loc]
+        if not q or q[-1] != now:
+            q.append(now)
+
+    def lag_s(self, loc: int) -> float:
+        q = self.unsynced[loc]
+        return (self.env.now - q[0]) * H if q else 0.0
+
+    def deliver(self, ev: InventoryEvent) -> None:
+        """The middleware hands an event to the core's bus."""
+        outcome = self.core.bus.deliver(ev)
+        if outcome == "applied":
+            through = ev.attrs.get("through")
+            if through is not None:
+                q = self.unsynced[ev.location]
+                while q and q[0] <= through:
+                    q.popleft()
+            if (
+                ev.type == "stock.sold"
+                and ev.location < self.net.n_store
+                and self.pol.replenishment.store_review == "continuous"
+            ):
+                self.review_store_sku(ev.sku, ev.location)
+
+    def _area(self) -> None:
+        now = self.env.now
+        dt = now - self.m.last_area_h
+        if dt > 0:
+            m = self.m
+            m.area_on_hand += dt * float(self.phys[:, : self.net.n_store].sum())
+            m.area_backorders += dt * float(self.backlog.sum())
+            m.area_outstanding += dt * float(self._outstanding)
+            m.area_orders_open += dt * m.orders_open
+            m.last_area_h = now
+
+    _outstanding = 0  # units on order to stores from suppliers (validation)
+
+    def in_window(self, day: float, start: float, days: float) -> bool:
+        return start <= day < start + days
+
+    def store_multiplier(self, day: float) -> float:
+        mult = 1.0
+        for ev in self.sc.demand.events:
+            if self.in_window(day, ev.start_day, ev.days):
+                mult *= ev.store_multiplier if ev.store_multiplier is not None else ev.multiplier
+        return mult
+
+    def online_multiplier(self, day: float, code: str) -> float:
+        mult = 1.0
+        for ev in self.sc.demand.events:
+            if self.in_window(day, ev.start_day, ev.days) and (
+                ev.channels is None or code in ev.channels
+            ):
+                mult *= ev.multiplier
+        return mult
+
+    def open_fraction(self, t0: float, t1: float) -> float:
+        """Share of a day's store demand falling in [t0, t1) (hours), with an intraday shape:
+        flat over opening hours with an afternoon lift (assumed)."""
+        st = self.sc.network.stores
+        o, c = st.opening_hour, st.closing_hour
+        d0 = math.floor(t0 / 24.0) * 24.0
+        a, b = max(t0 - d0, o), min(t1 - d0, c)
+        if b <= a:
+            return 0.0
+        span = c - o
+        peak = o + 0.65 * span
+
+        def cum(x: float) -> float:
+            """Integral over [o, x] of the density 1 + ½·triangular(peak), scaled to hours."""
+            u = (x - o) / span
+            p = (peak - o) / span
+            tri_cdf = u * u / p if u <= p else 1.0 - (1.0 - u) ** 2 / (1.0 - p)
+            return (u + 0.5 * tri_cdf) * span
+
+        return (cum(b) - cum(a)) / cum(c)
+
+    # -- store demand ------------------------------------------------------------------
+    def store_demand_batch(self) -> Generator[simpy.Event, Any, None]:
+        """Walk-in demand drawn for every (sku, store) at once, each interval."""
+        env, net = self.env, self.net
+        dt = self.sc.demand.interval_min / 60.0
+        rng = self.streams.store_demand
+        dow = self.sc.demand.day_of_week
+        n_st = net.n_store
+        while True:
+            t = env.now
+            if t >= self.horizon_h:
+                return
+            day = t / 24.0
+            frac = self.open_fraction(t, t + dt)
+            if frac > 0 and n_st:
+                lam = net.lam_store * (frac * dow[int(day) % 7] * self.store_multiplier(day))
+                demand = rng.poisson(lam)
+                self.serve_store_demand(demand)
+            yield env.timeout(dt)
+
+    def serve_store_demand(self, demand: np.ndarray) -> None:
+        n_st = self.net.n_store
+        self._area()
+        shelf = self.phys[:, :n_st]
+        served = np.minimum(demand, shelf)
+        unmet = demand - served
+        total = int(demand.sum())
+        self.m.store_demand += total
+        self.day_demand += total
+        if self.sc.demand.unmet == "backorder":
+            self.backlog[:, :n_st] += unmet
+        else:
+            lost = int(unmet.sum())
+            self.m.store_lost += lost
+            self.day_lost += lost
+        sold = int(served.sum())
+        self.m.store_sold += sold
+        self.day_served += sold
+        shelf -= served
+        self.m.phys_sold += served.sum(axis=1)
+        self._sales_today += served
+        ks, ss = np.nonzero(served)
+        stores = self.stores
+        for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
+            stores[s].record("stock.sold", k, int(served[k, s]))
+        if (
+            self.sc.demand.unmet == "backorder"
+            and self.pol.replenishment.store_review == "continuous"
+        ):
+            uk, us = np.nonzero(unmet)
+            for k, s in zip(uk.tolist(), us.tolist(), strict=True):
+                self.review_store_sku(k, s)
+
+    def store_demand_customers(self) -> Generator[simpy.Event, Any, None]:
+        """Customer by customer: a Poisson stream of single-unit walk-ins (thinned by hour)."""
+        env, net = self.env, self.net
+        rng = self.streams.store_demand
+        n_st = net.n_store
+        if not n_st:
+            return
+        lam = net.lam_store
+        total = float(lam.sum())
+        if total <= 0:
+            return
+        cells = lam.ravel() / total
+        dow = self.sc.demand.day_of_week
+        st = self.sc.network.stores
+        always_open = st.opening_hour == 0 and st.closing_hour == 24
+        peak = (
+            max(dow) * max((ev.store_multiplier or ev.multiplier) for ev in self.sc.demand.events)
+            if self.sc.demand.events
+            else max(dow)
+        )
+        # maximum hourly rate for thinning: the intraday shape peaks at 1.5× its mean
+        span = st.closing_hour - st.opening_hour
+        shape_max = 1.0 if always_open else 1.5 * 24.0 / span
+        rate_max = total * peak * shape_max / 24.0
+        while True:
+            yield env.timeout(float(rng.exponential(1.0 / rate_max)))
+            t = env.now
+            if t >= self.horizon_h:
+                return
+            day = t / 24.0
+            if always_open:
+                shape = 1.0
+            else:
+                eps = 1e-3
+                shape = self.open_fraction(t, t + eps) / eps * 24.0
+            rate = total * dow[int(day) % 7] * self.store_multiplier(day) * shape / 24.0
+            u = rng.random()
+            if u * rate_max >= rate:
+                continue
+            cell = int(rng.choice(cells.size, p=cells)) if cells.size > 1 else 0
+            k, s = divmod(cell, n_st)
+            d = np.zeros((net.n_sku, n_st), dtype=np.int64)
+            d[k, s] = 1
+            self.serve_store_demand(d)
+
+    # -- online orders -------------------------------------------------------------------
+    def online_orders(self, ch: ChannelAgent) -> Generator[simpy.Event, Any, None]:
+        """Orders arrive as a Poisson process per channel (hourly rate with day-of-week and
+        events); lines, skus, zone, cancellation and returns are drawn up front so every
+        policy sees the same customers."""
+        env, net, rng = self.env, self.net, self.streams.online
+        spec = ch.spec
+        dow = self.sc.demand.day_of_week
+        n = 0
+        while True:
+            t = env.now
+            if t >= self.horizon_h:
+                return
+            day = t / 24.0
+            rate = (
+                spec.orders_per_day
+                * dow[int(day) % 7]
+                * self.online_multiplier(day, spec.code)
+                / 24.0
+            )
+            k = int(rng.poisson(rate)) if rate > 0 else 0
+            offsets = np.sort(rng.uniform(0, 1.0, k))
+            orders = []
+            for off in offsets:
+                n += 1
+                n_lines = 1 + int(rng.poisson(spec.lines_per_order - 1))
+                skus = rng.choice(net.n_sku, size=n_lines, p=net.popularity)
+                merged: dict[int, int] = {}
+                for s in skus.tolist():
+                    merged[s] = merged.get(s, 0) + 1
+                lines = sorted(merged.items())
+                zone = net.zones[int(rng.integers(len(net.zones)))]
+                cancel_h = (
+                    float(t + off + rng.uniform(0, 2.0)) if rng.random() < spec.cancel_rate else INF
+                )
+                ret = (rng.random(len(lines)) < self.return_rate(spec.return_rate, day)).tolist()
+                delay = sample(self.sc.demand.return_delay_days, rng, len(lines)) * 24.0
+                orders.append(
+                    (
+                        float(off),
+                        Order(
+                            f"{spec.code}-{n}",
+                            ch.channel_id,
+                            spec,
+                            lines,
+                            zone,
+                            t + float(off),
+                            cancel_h,
+                            ret,
+                            list(delay),
+                        ),
+                    )
+                )
+            for off, order in orders:
+                env.process(self.place_order(ch, order, t + off))
+            yield env.timeout(1.0)
+
+    def return_rate(self, base: float, day: float) -> float:
+        mult = 1.0
+        for s in self.sc.faults.returns_surges:
+            if self.in_window(day, s.start_day, s.days):
+                mult *= s.multiplier
+        return min(1.0, base * mult)
+
+    def place_order(
+        self, ch: ChannelAgent, order: Order, at: float
+    ) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        m = self.m
+        units = sum(q for _, q in order.lines)
+        m.orders += 1
+        m.online_demand += units
+        self.day_demand += units
+        self._area()
+        m.orders_open += 1
+        down = self.middleware.down(env.now)
+        own_feed = ch.spec.kind == "marketplace" and self.pol.marketplace_reservation == "own_feed"
+        if down is not None or own_feed:
+            # sell against the channel's own availability: a feed, or the last known figure
+            if down is not None and not own_feed:
+                self.snapshot_feed(ch, buffer=self.pol.outage_fallback_buffer)
+            ok = all(ch.feed[s] >= q for s, q in order.lines)
+            m.sync_lag_s.append((env.now - ch.feed_at) * H)
+            if not ok:
+                self.drop_order(order, list(range(len(order.lines))), oversell=False)
+                return
+            for s, q in order.lines:
+                ch.feed[s] -= q
+            ch.queue.append(order)  # promised to the customer; imported later
+            if down is not None and not own_feed:
+                env.process(self.import_at(ch, down))
+            return
+        lat = float(self.streams.people.exponential(API_LATENCY_S_MEAN))
+        yield env.timeout(lat / H)
+        self.reserve_and_fulfil(ch, order, imported=False)
+
+    def snapshot_feed(self, ch: ChannelAgent, buffer: int = 0) -> None:
+        """The availability a channel keeps: sum of what it may promise at each site."""
+        if ch.feed_at == self.env.now and buffer == 0:
+            return
+        core, net = self.core, self.net
+        feed = np.zeros(net.n_sku, dtype=np.int64)
+        locs = [net.n_store + j for j, s in enumerate(net.sites) if s.ships_online]
+        if self.pol.sourcing != "nearest":
+            locs += list(range(net.n_store))
+        for k in range(net.n_sku):
+            tot = 0
+            for loc in locs:
+                tot += max(core.available(k, loc, ch.channel_id) - buffer, 0)
+            feed[k] = tot
+        ch.feed = feed
+        ch.feed_at = self.env.now
+
+    def feed_refresh(self, ch: ChannelAgent) -> Generator[simpy.Event, Any, None]:
+        every = ch.spec.feed_refresh_min / 60.0
+        while self.env.now < self.horizon_h:
+            if self.middleware.down(self.env.now) is None:
+                self.snapshot_feed(ch)
+            yield self.env.timeout(every)
+
+    def marketplace_import(self, ch: ChannelAgent) -> Generator[simpy.Event, Any, None]:
+        every = self.pol.marketplace_import_min / 60.0
+        while True:
+            yield self.env.timeout(every)
+            if self.middleware.down(self.env.now) is None:
+                self.import_queue(ch)
+            if self.env.now >= self.horizon_h and not ch.queue:
+                return
+
+    def import_at(self, ch: ChannelAgent, t: float) -> Generator[simpy.Event, Any, None]:
+        if t > self.env.now:
+            yield self.env.timeout(t - self.env.now)
+        self.import_queue(ch)
+
+    def import_queue(self, ch: ChannelAgent) -> None:
+        queue, ch.queue = ch.queue, []
+        for order in queue:
+            self.reserve_and_fulfil(ch, order, imported=True)
+
+    def reserve_and_fulfil(self, ch: ChannelAgent, order: Order, imported: bool) -> None:
+        env, core, m = self.env, self.core, self.m
+        lines = [OrderLine(s, q) for s, q in order.lines]
+        res = core.reserve(
+            order.id,
+            ch.channel_id,
+            lines,
+            destination=order.zone,
+            idempotency_key=order.id,
+            placed_at=order.placed_h * H,
+        )
+        m.reservation_latency_s.append((env.now - order.placed_h) * H)
+        rejected = [ln.line_no for ln in res.lines if ln.status == "rejected"]
+        if not imported:
+            for ln in res.lines:
+                if ln.location is not None:
+                    m.sync_lag_s.append(self.lag_s(ln.location))
+                    break
+        if rejected:
+            # a promise already made to the customer (imported) that cannot be kept is an oversell
+            self.drop_order(order, rejected, oversell=imported)
+            if len(rejected) == len(order.lines):
+                return
+        order.open_lines = sum(1 for ln in res.lines if ln.reservation_id is not None)
+        for ln in res.lines:
+            if ln.reservation_id is not None:
+                env.process(self.fulfil(order, ln.reservation_id, ln.line_no))
+
+    def drop_order(self, order: Order, line_nos: list[int], oversell: bool) -> None:
+        units = sum(order.lines[i][1] for i in line_nos)
+        self.m.online_lost += units
+        self.day_lost += units
+        if oversell and not order.oversold:
+            order.oversold = True
+            self.m.oversells += 1
+        if len(line_nos) == len(order.lines) and order.open_lines == 0:
+            self._order_done(order)
+
+    def _order_done(self, order: Order) -> None:
+        self._area()
+        self.m.orders_open -= 1
+        self.m.orders_done += 1
+        self.m.order_time_h.append(self.env.now - order.placed_h)
+
+    def fulfil(self, order: Order, rid: int, line_no: int) -> Generator[simpy.Event, Any, None]:
+        env, core, net, m = self.env, self.core, self.net, self.m
+        r = core.reservations.get(rid)
+        loc = r.location
+        if loc < net.n_store:
+            agent_res = self.stores[loc].pickers
+            pick_d = self.sc.network.stores.pick_time_min
+        else:
+            agent_res = self.sites[loc - net.n_store].pickers
+            pick_d = net.sites[loc - net.n_store].pick_time_min
+        asked = env.now
+        with agent_res.request() as req:
+            yield req
+            m.pick_wait_h.append(env.now - asked)
+            if order.cancel_h <= env.now:
+                self._cancel_line(order, rid)
+                return
+            yield env.timeout(float(sample(pick_d, self.streams.people)) / 60.0)
+        if self.sc.faults.wms_confirmation_delay_h:
+            yield env.timeout(self.sc.faults.wms_confirmation_delay_h)
+        r = core.reservations.get(rid)
+        if not r.state.active:
+            return
+        found = int(min(r.qty, self.phys[r.sku, loc]))
+        self.phys[r.sku, loc] -= found
+        short = r.qty - found
+        core.ship(rid, found)
+        if found:
+            self.m.phys_shipped[r.sku] += found
+            m.online_shipped += found
+            self.day_served += found
+            kind = "store_customer" if loc < net.n_store else "dc_customer"
+            transit = self.carrier.transit_h(kind)
+            if order.return_flags[line_no]:
+                env.process(
+                    self.online_return(
+                        r.sku, found, order, env.now + transit + order.return_delay_h[line_no]
+                    )
+                )
+        if short:
+            m.pick_shortages += 1
+            self.count_position(r.sku, loc, reason="pick shortage")
+            ok = self.resource_remainder(order, r.sku, short, line_no)
+            core.exceptions.resolve_subject(
+                "pick_shortage", f"reservation:{rid}", "re-sourced" if ok else "cancelled"
+            )
+            if ok:
+                return
+        order.open_lines -= 1
+        if order.open_lines <= 0:
+            order.shipped_h = env.now
+            m.fulfilment_h.append(env.now - order.placed_h)
+            self._order_done(order)
+
+    def _cancel_line(self, order: Order, rid: int) -> None:
+        r = self.core.reservations.get(rid)
+        if r.state.active:
+            self.core.release(rid)
+            self.m.online_cancelled_units += r.qty
+            self.m.online_demand -= r.qty  # demand withdrawn by the customer
+            self.day_demand -= r.qty
+        order.cancelled = True
+        order.open_lines -= 1
+        if order.open_lines <= 0:
+            self._order_done(order)
+
+    def resource_remainder(self, order: Order, sku: int, qty: int, line_no: int) -> bool:
+        """After a short pick, try another location; late or impossible is an oversell."""
+        env = self.env
+        oid = f"{order.id}:r{line_no}:{env.now:.4f}"
+        res = self.core.reserve(
+            oid, order.channel, [OrderLine(sku, qty)], destination=order.zone, placed_at=env.now * H
+        )
+        ln = res.lines[0]
+        if ln.reservation_id is None:
+            self.m.online_lost += qty
+            self.day_lost += qty
+            if not order.oversold:
+                order.oversold = True
+                self.m.oversells += 1
+            return False
+        loc = ln.location
+        kind = "store_customer" if loc < self.net.n_store else "dc_customer"
+        eta = env.now + self.lane_mean(kind)
+        if eta > order.placed_h + order.spec.promise_h and not order.oversold:
+            order.oversold = True
+            self.m.oversells += 1
+        env.process(self.fulfil(order, ln.reservation_id, line_no))
+        return True
+
+    def lane_mean(self, kind: str) -> float:
+        ln = self.sc.network.lanes
+        return {
+            "store_customer": ln.store_to_customer_h.mean,
+            "dc_customer": ln.dc_to_customer_h.mean,
+        }[kind]
+
+    def count_position(self, sku: int, loc: int, reason: str) -> None:
+        """A count at the shelf: the system takes the physical figure."""
+        pos = self.core.ledger.position(sku, loc)
+        delta = int(self.phys[sku, loc]) - pos.on_hand
+        if delta:
+            self.core.adjust(sku, loc, delta, reason=reason)
+
+    # -- returns -------------------------------------------------------------------------
+    def online_return(
+        self, sku: int, qty: int, order: Order, at: float
+    ) -> Generator[simpy.Event, Any, None]:
+        env, net = self.env, self.net
+        if at > env.now:
+            yield env.timeout(at - env.now)
+        region = net.zone_region[net.zones.index(order.zone)]
+        loc = net.region_dc.get(region, net.n_store if net.sites else 0)
+        self.phys_quar[sku, loc] += qty
+        self.m.phys_received[sku] += qty
+        case = self.returns.receive(sku, loc, qty, channel=order.channel)
+        if self.pol.returns_mode == "rules":
+            env.process(self.inspect(case.id))
+        else:
+            self._batch_returns.append(case.id)
+
+    def inspect(self, case_id: int) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        with self.returns_centre.inspectors.request() as req:
+            yield req
+            d = self.sc.network.returns_centre.inspect_time_min
+            yield env.timeout(float(sample(d, self.streams.people)) / 60.0)
+        self.settle_return(case_id)
+
+    def settle_return(self, case_id: int) -> None:
+        cond = CONDITIONS[int(self.streams.returns.choice(4, p=CONDITION_P))]
+        case = self.returns.inspect(case_id, cond, inspector="returns-centre")
+        self.apply_disposition(case)
+
+    def apply_disposition(self, case: Any) -> None:
+        k, loc = case.sku, case.location
+        if case.refurbish_pending:
+            self.env.process(self.refurbish(case.id, case.refurbish_due_at / H))
+            return
+        for disp, q in case.parts.items():
+            self.phys_quar[k, loc] -= q
+            if disp in ("restock", "refurbish"):
+                self.phys[k, loc] += q
+            else:
+                self.m.phys_scrapped[k] += q
+
+    def refurbish(self, case_id: int, due_h: float) -> Generator[simpy.Event, Any, None]:
+        if due_h > self.env.now:
+            yield self.env.timeout(due_h - self.env.now)
+        case = self.returns.complete_refurbish(case_id)
+        self.phys_quar[case.sku, case.location] -= case.qty
+        self.phys[case.sku, case.location] += case.qty
+
+    def returns_batch(self) -> Generator[simpy.Event, Any, None]:
+        """Legacy: returns wait for the daily inspection batch at 06:00."""
+        env = self.env
+        yield env.timeout(6.0)
+        while True:
+            batch, self._batch_returns = self._batch_returns, []
+            for cid in batch:
+                env.process(self.inspect(cid))
+            if env.now >= self.horizon_h and not batch:
+                return
+            yield env.timeout(24.0)
+
+    def store_returns(self) -> Generator[simpy.Event, Any, None]:
+        """In-store returns of walk-in sales, arriving days later, inspected at the store."""
+        env, net = self.env, self.net
+        rng = self.streams.returns
+        n_st = net.n_store
+        pending: dict[int, np.ndarray] = {}
+        rate = self.sc.demand.store_return_rate
+        day = 0
+        while n_st:
+            yield env.timeout(24.0 if day else self.sc.network.stores.closing_hour)
+            day += 1
+            sales, self._sales_today = self._sales_today, np.zeros_like(self._sales_today)
+            if env.now < self.horizon_h and rate > 0:
+                back = rng.binomial(sales, self.return_rate(rate, env.now / 24.0))
+                delay = max(1, round(float(sample(self.sc.demand.return_delay_days, rng))))
+                pending[day + delay] = pending.get(day + delay, 0) + back
+            arriving = pending.pop(day, None)
+            if arriving is None or env.now >= self.horizon_h:
+                continue
+            ks, ss = np.nonzero(arriving)
+            for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
+                q = int(arriving[k, s])
+                self.phys_quar[k, s] += q
+                self.m.phys_received[k] += q
+                case = self.returns.receive(k, s, q, channel="store")
+                if self.pol.returns_mode == "rules":
+                    self.settle_return(case.id)
+                else:
+                    self._batch_returns.append(case.id)
+
+    # -- replenishment ---------------------------------------------------------------------
+    def review_store_sku(self, sku: int, store: int) -> None:
+        """Continuous review (one-for-one) straight from a supplier: validation networks."""
+        rp = self.pol.replenishment
+        if rp.store_source != "supplier":
+            return
+        S = int(self.store_S[sku, store])
+        pol = (
+            BaseStock(S)
+            if rp.store_policy == "base-stock"
+            else SS(int(self.store_s[sku, store]), S)
+        )
+        po = self.procurement.review(sku, store, pol, backorders=int(self.backlog[sku, store]))
+        if po is not None:
+            self.env.process(self.supplier_ship(po.id))
+
+    def store_replenishment(self) -> Generator[simpy.Event, Any, None]:
+        """Periodic store review at 22:00 on delivery days (or daily); DC ships at 06:00."""
+        env = self.env
+        rp = self.pol.replenishment
+        if rp.store_review == "continuous" or not self.net.n_store:
+            return
+        yield env.timeout(22.0)
+        while env.now < self.horizon_h:
+            wd = int(env.now // 24) % 7
+            if rp.store_review == "daily" or wd in self.sc.network.stores.delivery_days:
+                self.review_stores()
+            yield env.timeout(24.0)
+
+    def review_stores(self) -> None:
+        core, net, rp = self.core, self.net, self.pol.replenishment
+        orders: dict[int, list[tuple[int, int]]] = {}
+        for s in range(net.n_store):
+            lines = []
+            for k in range(net.n_sku):
+                pos = core.ledger.position(k, s)
+                ip = pos.on_hand + pos.in_transit - pos.reserved - int(self.backlog[k, s])
+                lo, hi = int(self.store_s[k, s]), int(self.store_S[k, s])
+                q = 0
+                if rp.store_policy in ("s-S", "r-Q"):
+                    if ip <= lo:
+                        q = (
+                            hi - ip
+                            if rp.store_policy == "s-S"
+                            else (hi - lo) * max(1, -(-(lo - ip + 1) // (hi - lo)))
+                        )
+                elif ip < hi:
+                    q = hi - ip
+                if q > 0:
+                    lines.append((k, q))
+            if lines:
+                orders[s] = lines
+        if rp.store_source == "supplier":
+            for s, lines in orders.items():
+                for k, q in lines:
+                    po = self.procurement.raise_po(k, s, q)
+                    self.env.process(self.supplier_ship(po.id))
+            return
+        self.env.process(self.dc_dispatch(orders, self.env.now))
+
+    def dc_dispatch(
+        self, orders: dict[int, list[tuple[int, int]]], requested_h: float
+    ) -> Generator[simpy.Event, Any, None]:
+        """The DC picks store orders overnight and ships at 06:00."""
+        env, core, net = self.env, self.core, self.net
+        yield env.timeout(8.0)
+        for s, lines in sorted(orders.items()):
+            dc = net.region_dc.get(net.store_region[s])
+            if dc is None:
+                continue
+            shipped = []
+            for k, q in lines:
+                avail = core.ledger.position(k, dc).ats
+                q_sys = min(q, avail)
+                if q_sys <= 0:
+                    continue
+                q_phys = int(min(q_sys, self.phys[k, dc]))
+                if q_phys < q_sys:
+                    self.m.pick_shortages += 1
+                    self.count_position(k, dc, reason="pick shortage (store order)")
+                    q_sys = min(q_sys, core.ledger.position(k, dc).ats)
+                    q_phys = min(q_phys, q_sys)
+                if q_sys <= 0:
+                    continue
+                core.transfer_out(k, dc, s, q_sys, reason="store replenishment")
+                self.phys[k, dc] -= q_phys
+                self.phys_transit[k] += q_phys
+                shipped.append((k, q_sys, q_phys))
+            if shipped:
+                env.process(self.store_delivery(s, dc, shipped, requested_h))
+
+    def store_delivery(
+        self, store: int, dc: int, lines: list[tuple[int, int, int]], requested_h: float
+    ) -> Generator[simpy.Event, Any, None]:
+        env, core = self.env, self.core
+        yield env.timeout(self.carrier.transit_h("dc_store"))
+        rng = self.streams.physical
+        err = self.sc.physical.receiving_error_rate
+        for k, q_sys, q_phys in lines:
+            self.phys_transit[k] -= q_phys
+            arrived = q_phys
+            if err and rng.random() < err:
+                arrived = max(0, q_phys + (1 if rng.random() < 0.5 else -1))
+                if arrived < q_phys:
+                    self.m.phys_shrink[k] += q_phys - arrived
+                else:  # an extra unit was picked by mistake at the DC
+                    if self.phys[k, dc] > 0:
+                        self.phys[k, dc] -= 1
+                    else:
+                        arrived = q_phys
+            self.phys[k, store] += arrived
+            core.transfer_in(k, store, dc, q_sys)
+            if self.backlog[k, store]:
+                self.serve_backlog(k, store)
+        self.m.transfer_cycle_h.append(env.now - requested_h)
+
+    def serve_backlog(self, k: int, loc: int) -> None:
+        self._area()
+        take = int(min(self.backlog[k, loc], self.phys[k, loc]))
+        if take:
+            self.backlog[k, loc] -= take
+            self.phys[k, loc] -= take
+            self.m.phys_sold[k] += take
+            self.m.store_sold += 0  # served late: counts as demand, not as immediate fill
+            self.stores[loc].record("stock.sold", k, take)
+
+    def site_replenishment(self) -> Generator[simpy.Event, Any, None]:
+        """Sites review nightly at 23:00 against their (s, S) in days of cover; POs to suppliers."""
+        env, net = self.env, self.net
+        if not net.sites or not self.sc.network.suppliers:
+            return
+        yield env.timeout(23.0)
+        while env.now < self.horizon_h:
+            for j in range(len(net.sites)):
+                loc = net.n_store + j
+                s_arr, S_arr = self.site_s[loc], self.site_S[loc]
+                for k in range(net.n_sku):
+                    if S_arr[k] <= 0:
+                        continue
+                    pol = SS(int(s_arr[k]), int(S_arr[k]))
+                    po = self.procurement.review(k, loc, pol)
+                    if po is not None:
+                        env.process(self.supplier_ship(po.id))
+            yield env.timeout(24.0)
+
+    def supplier_shock(self, code: str, day: float) -> tuple[float, float | None]:
+        mult, otif = 1.0, None
+        for sh in self.sc.faults.supplier_shocks:
+            if (sh.supplier is None or sh.supplier == code) and self.in_window(
+                day, sh.start_day, sh.days
+            ):
+                mult *= sh.lead_time_multiplier
+                if sh.on_time_in_full is not None:
+                    otif = sh.on_time_in_full
+        return mult, otif
+
+    def supplier_ship(self, po_id: int) -> Generator[simpy.Event, Any, None]:
+        """A supplier delivers a PO after its lead time; sometimes late and short."""
+        env = self.env
+        po = self.procurement.get(po_id)
+        spec = next(s for s in self.sc.network.suppliers if s.code == po.supplier)
+        rng = self.streams.suppliers
+        mult, otif = self.supplier_shock(spec.code, env.now / 24.0)
+        otif = spec.on_time_in_full if otif is None else otif
+        lead_h = float(sample(spec.lead_time_days, rng)) * 24.0 * mult
+        qty = po.qty
+        if rng.random() >= otif:
+            lead_h += float(sample(spec.late_days, rng)) * 24.0
+            qty = max(1, round(po.qty * (1 - spec.short_ship_fraction)))
+        is_store = po.location < self.net.n_store
+        if is_store:
+            self._area()
+            self._outstanding += po.qty
+        arrive = env.now + lead_h
+        if not is_store and arrive - 24.0 > env.now:
+            yield env.timeout(arrive - 24.0 - env.now)
+            po = self.procurement.get(po_id)
+            if po.is_open:
+                self.procurement.asn(po_id, qty, arrive * H)
+        yield env.timeout(max(0.0, arrive - env.now))
+        po = self.procurement.get(po_id)
+        if is_store:
+            self._area()
+            self._outstanding -= po.qty
+        if not po.is_open:
+            return  # re-sourced or closed: the late goods are refused at the door
+        q = min(qty, po.remaining)
+        try:
+            self.procurement.receive(po_id, q)
+        except (InvalidCommand, InvalidTransition):
+            return
+        self.phys[po.sku, po.location] += q
+        self.m.phys_received[po.sku] += q
+        if po.state is POState.PARTIAL:
+            self.procurement.close_short(po_id)
+        if self.backlog[po.sku, po.location]:
+            self.serve_backlog(po.sku, po.location)
+
+    # -- people ----------------------------------------------------------------------------
+    def approvals(self) -> Generator[simpy.Event, Any, None]:
+        """Approvers answer pending transfer approvals after a delay; then the goods move."""
+        env = self.env
+        seen: set[int] = set()
+        while env.now < self.horizon_h + 48:
+            for t in self.transfers.pending_approvals():
+                if t.id not in seen:
+                    seen.add(t.id)
+                    delay = float(sample(self.pol.email_approval_h, self.streams.people))
+                    env.process(self.decide_later(t.id, delay))
+            yield env.timeout(0.5)
+
+    def decide_later(self, tid: int, delay_h: float) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(delay_h)
+        t = self.transfers.get(tid)
+        if t.state is not TransferState.PENDING_APPROVAL:
+            return
+        ok = self.core.ledger.position(t.sku, t.source).ats >= t.qty
+        self.transfers.decide(
+            tid, ok, "regional-manager", "stock checked" if ok else "no stock left"
+        )
+        if ok:
+            self.env.process(self.move_transfer(tid))
+
+    def balancing(self) -> None:
+        """Nightly: the skus with the most empty store shelves get regional balancing."""
+        core, net = self.core, self.net
+        if net.n_store < 2:
+            return
+        zero = []
+        for k in range(net.n_sku):
+            n = sum(1 for s in range(net.n_store) if core.ledger.position(k, s).ats == 0)
+            if n:
+                zero.append((-n, k))
+        for _, k in sorted(zero)[:5]:
+            for prop in self.transfers.propose_balancing(k):
+                t = self.transfers.request(
+                    prop.sku,
+                    prop.source,
+                    prop.destination,
+                    prop.qty,
+                    reason=prop.reason,
+                    requested_by="balancing",
+                )
+                if t.state is TransferState.APPROVED:
+                    self.env.process(self.move_transfer(t.id))
+
+    def move_transfer(self, tid: int) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        t = self.transfers.get(tid)
+        try:
+            self.transfers.ship(tid)
+        except InvalidTransition:
+            return
+        q_phys = int(min(t.qty, self.phys[t.sku, t.source]))
+        self.phys[t.sku, t.source] -= q_phys
+        self.phys_transit[t.sku] += q_phys
+        yield env.timeout(self.carrier.transit_h("dc_store"))
+        self.phys_transit[t.sku] -= q_phys
+        self.phys[t.sku, t.destination] += q_phys
+        self.transfers.receive(tid, qty=q_phys)
+        self.m.transfer_cycle_h.append((self.transfers.get(tid).received_at - t.requested_at) / H)
+
+    def finance_close(self) -> Generator[simpy.Event, Any, None]:
+        """Finance closes at 18:00: every line where GL and ledger disagree is matched by hand."""
+        env = self.env
+        yield env.timeout(18.0)
+        while env.now < self.horizon_h:
+            diffs = self.core.reconcile()
+            self.m.manual_recon_h += len(diffs) * self.pol.reconciliation_min_per_line / 60.0
+            yield env.timeout(24.0)
+
+    def erp_outage(self, a: float, b: float) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        yield env.timeout(a)
+        self.core.gl.suspend()
+        self.core.exceptions.raise_("failed_posting", f"erp-outage:{a:g}", "ERP unreachable")
+        yield env.timeout(b - a)
+        self.core.gl.resume(env.now * H)
+        self.core.exceptions.resolve_subject("failed_posting", f"erp-outage:{a:g}", "ERP back")
+
+    def after_outage(self, end_h: float) -> Generator[simpy.Event, Any, None]:
+        """An hour after a middleware outage, operations replay the dead letters."""
+        yield self.env.timeout(end_h + 1.0)
+        self.replay_dead_letters()
+
+    def replay_dead_letters(self) -> None:
+        bus = self.core.bus
+        ids = [d.event.event_id for d in bus.outstanding_dead_letters()]
+        bus.replay()
+        for eid in ids:
+            self.core.exceptions.resolve_subject("dead_letter", eid, "replayed")
+
+    # -- the core's own timers, nightly work and snapshots ------------------------------------
+    def core_driver(self) -> Generator[simpy.Event, Any, None]:
+        env, core = self.env, self.core
+        seen_dl = 0
+        while True:
+            core.poll()
+            dls = core.bus.counters.dead_lettered
+            if dls > seen_dl:
+                for d in core.bus.outstanding_dead_letters()[-(dls - seen_dl) :]:
+                    core.exceptions.raise_("dead_letter", d.event.event_id, d.reason)
+                seen_dl = dls
+            if env.now >= self.horizon_h:
+                return
+            yield env.timeout(5.0 / 60.0)
+
+    def nightly(self) -> Generator[simpy.Event, Any, None]:
+        """23:30: shrink, cycle counts, balancing, snapshots, daily series, progress."""
+        env = self.env
+        yield env.timeout(23.5)
+        while env.now < self.horizon_h:
+            self.procurement.poll()
+            self.shrink()
+            self.cycle_counts()
+            self.balancing()
+            self.snapshot()
+            self.datacollector.collect(self)
+            self.day_index += 1
+            self.day_demand = self.day_served = self.day_lost = 0
+            if self.progress is not None:
+                self.progress(min(1.0, env.now / self.horizon_h))
+            yield env.timeout(24.0)
+
+    def shrink(self) -> None:
+        """Physical shrink (theft, damage, paperwork): some is found and written off."""
+        net = self.net
+        if not net.n_store:
+            return
+        p = self.sc.physical
+        rng = self.streams.physical
+        day = self.env.now / 24.0
+        lam = net.lam_store * (
+            p.shrink_share_of_sales
+            * self.sc.demand.day_of_week[int(day) % 7]
+            * self.store_multiplier(day)
+        )
+        loss = np.minimum(rng.poisson(lam), self.phys[:, : net.n_store])
+        if not loss.any():
+            return
+        self._area()
+        self.phys[:, : net.n_store] -= loss
+        self.m.phys_shrink += loss.sum(axis=1)
+        known = rng.binomial(loss, p.shrink_known_share)
+        ks, ss = np.nonzero(known)
+        for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
+            self.stores[s].record("stock.shrink", k, int(known[k, s]))
+
+    def cycle_counts(self) -> None:
+        """Nightly counts: random positions (legacy) or the anomaly ranking first (orchestrated)."""
+        net = self.net
+        n = self.pol.counts_per_store_day
+        if not net.n_store or n <= 0:
+            return
+        rng = self.streams.counts
+        targets: list[tuple[int, int]] = []
+        if self.pol.cycle_counts == "anomaly" and self.day_index % 7 == 6:
+            from orchestrator.anomaly import recommend_cycle_counts
+
+            for rec in recommend_cycle_counts(self.core, top_n=n * net.n_store):
+                if rec.location < net.n_store:
+                    targets.append((rec.sku, rec.location))
+        for s in range(net.n_store):
+            if self.stores[s].offline(self.env.now):
+                continue
+            picks = rng.choice(net.n_sku, size=min(n, net.n_sku), replace=False)
+            targets.extend((int(k), s) for k in picks)
+        seen = set()
+        for k, s in targets:
+            if (k, s) in seen or len(seen) >= n * net.n_store:
+                continue
+            seen.add((k, s))
+            if self.stores[s].buffer:  # a count while sales are unsynced would mislead
+                continue
+            self.count_position(k, s, reason="cycle count")
+
+    def snapshot(self) -> None:
+        """Daily: stockouts, inventory accuracy and inventory value over stocked pairs."""
+        core, net = self.core, self.net
+        core.reservations.sweep(self.clock.now())
+        stocked = zero = accurate = 0
+        ats_sum = 0
+        value = 0.0
+        for (k, loc), pos in core.ledger.positions.items():
+            if loc >= net.n_loc:
+                continue
+            stocked += 1
+            ats = pos.ats
+            if ats <= 0:
+                zero += 1
+            if pos.on_hand == int(self.phys[k, loc]):
+                accurate += 1
+            if loc < net.n_store:
+                ats_sum += ats
+            value += pos.on_hand * float(net.std_cost[k])
+        m = self.m
+        m.snapshots_stocked += stocked
+        m.snapshots_ats_zero += zero
+        m.snapshots_accurate += accurate
+        m.inventory_value.append(value)
+        self.day_stockout = zero / stocked if stocked else math.nan
+        self.day_accuracy = accurate / stocked if stocked else math.nan
+        self.day_mean_ats = ats_sum / max(1, net.n_store * net.n_sku)
+        entries = core.gl.entries
+        delays = [e.posted_at - e.movement_at for e in entries[self._posted_seen :] if e.posted]
+        self.day_posting_p95 = float(np.percentile(delays, 95)) / H if delays else math.nan
+        self._posted_seen = len(entries)
+
+    def day_fill_rate(self) -> float:
+        return self.day_served / self.day_demand if self.day_demand > 0 else math.nan
+
+    # -- running -----------------------------------------------------------------------------
+    def run(self) -> None:
+        """Run to the horizon, then let every flow in flight drain so nothing is lost."""
+        self.env.run(until=self.horizon_h)
+        self._area()
+        self.unposted_at_end = self.core.gl.unposted
+        # drain: in-flight events, held/ retrying bus messages, dead letters, store buffers
+        for st in self.stores:
+            st.flush()
+        self.middleware.flush_all()
+        for ch in self.channels:
+            ch.queue.clear()
+        self.env.run(until=self.horizon_h + 24.0 * 30)
+        for st in self.stores:
+            st.flush()
+        self.middleware.flush_all()
+        self.core.bus.drain()
+        self.replay_dead_letters()

@@ -1,0 +1,126 @@
+"""Build the retail network of a scenario: catalog, lanes, demand rates, opening stock.
+
+Stores come first in the location index (0..n_stores−1), then fulfilment centres
+(DCs, dark stores, 3PL sites). Arrays are indexed [sku, location].
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from orchestrator import Catalog, LaneNetwork
+from scenarios.schema import FulfilmentCentre, Scenario
+
+
+@dataclass(slots=True)
+class Built:
+    catalog: Catalog
+    lanes: LaneNetwork
+    n_sku: int
+    n_store: int
+    n_loc: int
+    store_region: list[str]
+    loc_region: list[str]
+    sites: list[FulfilmentCentre]  # fulfilment centres in location order after the stores
+    region_dc: dict[str, int]  # region -> location id of the site restocking its stores
+    zones: list[str]
+    zone_region: list[str]
+    lam_store: np.ndarray  # [sku, store] mean units per day
+    popularity: np.ndarray  # [sku] probabilities for online lines
+    std_cost: np.ndarray  # [sku] cents
+    sku_class: list[str]
+    graph: nx.DiGraph
+
+
+def build(sc: Scenario, rng: np.random.Generator) -> Built:
+    """Catalog, lane graph and demand rates from a validated scenario."""
+    net = sc.network
+    cat = Catalog()
+    n_sku = sc.skus.count
+    ranks = np.arange(1, n_sku + 1, dtype=float)
+    pop = ranks ** (-sc.skus.popularity_skew)
+    pop /= pop.sum()
+    cv = sc.skus.cost_cv
+    if cv > 0:
+        s2 = math.log1p(cv * cv)
+        costs = rng.lognormal(math.log(sc.skus.cost_cents_mean) - s2 / 2, math.sqrt(s2), n_sku)
+    else:
+        costs = np.full(n_sku, sc.skus.cost_cents_mean)
+    costs = np.maximum(np.rint(costs), 1).astype(np.int64)
+    class_names = list(sc.skus.classes)
+    class_p = np.array([sc.skus.classes[c] for c in class_names])
+    classes = [class_names[i] for i in rng.choice(len(class_names), n_sku, p=class_p)]
+    for k in range(n_sku):
+        cat.add_sku(f"SKU-{k:05d}", int(costs[k]), int(costs[k] * sc.skus.markup), classes[k])
+
+    regions = net.regions
+    store_region = [regions[i % len(regions)] for i in range(net.stores.count)]
+    for i, r in enumerate(store_region):
+        cat.add_location(f"S{i:04d}", "store", region=r)
+    sites = [*net.dcs, *net.dark_stores, *net.three_pl]
+    kinds = (
+        ["dc"] * len(net.dcs) + ["dark_store"] * len(net.dark_stores) + ["3pl"] * len(net.three_pl)
+    )
+    for site, kind in zip(sites, kinds, strict=True):
+        cat.add_location(site.code, kind, region=site.region)
+    cat.add_channel("store", "store")
+    for ch in sc.channels:
+        cat.add_channel(ch.code, ch.kind)
+
+    n_store = net.stores.count
+    n_loc = len(cat.locations)
+    loc_region = [loc.region for loc in cat.locations]
+    region_dc: dict[str, int] = {}
+    for j, site in enumerate(sites):
+        if site.serves_stores and site.region not in region_dc:
+            region_dc[site.region] = n_store + j
+    fallback = next((n_store + j for j, s in enumerate(sites) if s.serves_stores), None)
+    for r in regions:
+        if r not in region_dc and fallback is not None:
+            region_dc[r] = fallback  # a region without its own DC is served from another
+
+    lanes = LaneNetwork(cat)
+    ln = net.lanes
+    zones, zone_region = [], []
+    for r in regions:
+        for z in range(ln.zones_per_region):
+            zones.append(f"{r}-z{z + 1}")
+            zone_region.append(r)
+    for zone, zr in zip(zones, zone_region, strict=True):
+        for site in sites:
+            if not site.ships_online:
+                continue
+            extra = 0.0 if site.region == zr else ln.cross_region_extra_h
+            cost = ln.cost_cents_per_unit_dc * (1.0 if site.region == zr else 1.3)  # assumed
+            lanes.add_lane(site.code, zone, ln.dc_to_customer_h.mean + extra, cost)
+        for i in range(n_store):
+            if store_region[i] == zr:
+                lanes.add_lane(
+                    f"S{i:04d}", zone, ln.store_to_customer_h.mean, ln.cost_cents_per_unit_store
+                )
+    # store sizes vary around 1 (lognormal with the scenario's cv)
+    s2 = math.log1p(net.stores.size_cv**2)
+    size = rng.lognormal(-0.5 * s2, math.sqrt(s2), n_store) if s2 > 0 else np.ones(n_store)
+    lam = sc.demand.store_units_per_sku_day * n_sku * pop[:, None] * size[None, :]
+    return Built(
+        cat,
+        lanes,
+        n_sku,
+        n_store,
+        n_loc,
+        store_region,
+        loc_region,
+        sites,
+        region_dc,
+        zones,
+        zone_region,
+        lam,
+        pop,
+        costs,
+        classes,
+        lanes.graph,
+    )

@@ -1,0 +1,261 @@
+"""`simulate()`: one scenario, one policy, one seed → the result contract of KPIS.md.
+
+KPIs about the orchestrator come from its own records (event log, GL, bus,
+exception queue, workflows); KPIs about the physical world (walk-outs, shelf
+accuracy) come from the twin's physical arrays. A KPI the run cannot produce
+is `None` (JSON null), never a made-up 0.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scenarios import Scenario, load, resolve
+from scenarios.policies import ResolvedPolicy
+
+from .model import H, RetailTwin
+
+KPI_KEYS = (
+    "fill_rate",
+    "lost_sales_units",
+    "oversell_incidents",
+    "pick_shortages",
+    "stockout_frequency",
+    "inventory_accuracy",
+    "reservation_latency_p50_s",
+    "reservation_latency_p95_s",
+    "fulfillment_cycle_time_p50_h",
+    "fulfillment_cycle_time_p95_h",
+    "transfer_approval_time_p50_h",
+    "transfer_cycle_time_p50_h",
+    "replenishment_lead_time_mean_d",
+    "returns_to_available_p50_h",
+    "exception_backlog_peak",
+    "exception_backlog_end",
+    "exception_age_p95_h",
+    "manual_reconciliation_hours",
+    "posting_delay_p95_h",
+    "unposted_movements_end",
+    "channel_sync_lag_p95_s",
+    "inventory_turns",
+    "orders_total",
+    "units_demanded",
+)
+INVARIANT_KEYS = (
+    "units_conserved",
+    "gl_balanced",
+    "gl_reconciled",
+    "events_lost",
+    "duplicate_applications",
+    "negative_available",
+)
+EVENT_KEYS = (
+    "emitted",
+    "applied",
+    "duplicates_dropped",
+    "out_of_order_held",
+    "dead_lettered",
+    "replayed",
+)
+
+
+class InvariantBroken(AssertionError):
+    """A run broke an invariant of KPIS.md; the message says which and where."""
+
+
+@dataclass(slots=True)
+class RunResult:
+    """The KPIS.md result object of one run, plus daily series and validation extras."""
+
+    kpis: dict[str, float | int | None]
+    invariants: dict[str, bool | int]
+    events: dict[str, int]
+    metadata: dict[str, Any]
+    series: dict[str, list[float]] = field(default_factory=dict)
+    extras: dict[str, float] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Exactly the result object of KPIS.md (what `--json` prints)."""
+        return {
+            **self.metadata,
+            "kpis": self.kpis,
+            "invariants": self.invariants,
+            "events": self.events,
+        }
+
+    def series_frame(self) -> Any:
+        """Daily series as a pandas DataFrame (one row per simulated day)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.series)
+
+
+def _pct(values: list[float] | np.ndarray, q: float) -> float | None:
+    if len(values) == 0:
+        return None
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def _clean(v: float | None) -> float | None:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return None
+    return v
+
+
+def physical_conservation(model: RetailTwin) -> list[str]:
+    """Per sku: opening + received = sold + shipped + scrapped + shrink + closing + in transit."""
+    m = model.m
+    closing = model.phys.sum(axis=1) + model.phys_quar.sum(axis=1)
+    lhs = m.phys_opening + m.phys_received
+    rhs = (
+        m.phys_sold
+        + m.phys_shipped
+        + m.phys_scrapped
+        + m.phys_shrink
+        + closing
+        + model.phys_transit
+    )
+    bad = np.nonzero(lhs != rhs)[0]
+    problems = [
+        f"physical units not conserved for sku {model.net.catalog.skus[k].code}:"
+        f" {int(lhs[k])} in vs {int(rhs[k])} out+closing"
+        for k in bad[:10]
+    ]
+    if (model.phys < 0).any() or (model.phys_quar < 0).any():
+        problems.append("physical stock went negative")
+    return problems
+
+
+def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
+    """The KPI, invariant and event blocks from a finished model."""
+    core, m, sc = model.core, model.m, model.sc
+    end_s = model.clock.now()
+    demanded = m.store_demand + m.online_demand
+    served = m.store_sold + m.online_shipped
+    exc = core.exceptions
+    ages = exc.ages_h(end_s)
+    posted_delays = [(e.posted_at - e.movement_at) / H for e in core.gl.entries if e.posted]
+    approvals = model.transfers.approval_times_h()
+    lead = model.procurement.lead_times_d()
+    r2a = model.returns.returns_to_available_h()
+    cogs = sum(
+        m_.qty * m_.unit_cost_cents
+        for m_ in core.ledger.movements
+        if m_.kind.name in ("SALE", "SHIPMENT")
+    )
+    avg_inv = float(np.mean(m.inventory_value)) if m.inventory_value else 0.0
+    turns = (cogs / avg_inv) * (365.0 / sc.horizon_days) if avg_inv > 0 else None
+    stocked = m.snapshots_stocked
+    kpis: dict[str, float | int | None] = {
+        "fill_rate": served / demanded if demanded else None,
+        "lost_sales_units": m.store_lost + m.online_lost,
+        "oversell_incidents": m.oversells,
+        "pick_shortages": m.pick_shortages,
+        "stockout_frequency": m.snapshots_ats_zero / stocked if stocked else None,
+        "inventory_accuracy": m.snapshots_accurate / stocked if stocked else None,
+        "reservation_latency_p50_s": _pct(m.reservation_latency_s, 50),
+        "reservation_latency_p95_s": _pct(m.reservation_latency_s, 95),
+        "fulfillment_cycle_time_p50_h": _pct(m.fulfilment_h, 50),
+        "fulfillment_cycle_time_p95_h": _pct(m.fulfilment_h, 95),
+        "transfer_approval_time_p50_h": _pct(approvals, 50),
+        "transfer_cycle_time_p50_h": _pct(m.transfer_cycle_h, 50),
+        "replenishment_lead_time_mean_d": _mean(lead),
+        "returns_to_available_p50_h": _pct(r2a, 50),
+        "exception_backlog_peak": exc.backlog_peak,
+        "exception_backlog_end": exc.open_count,
+        "exception_age_p95_h": _pct(ages, 95),
+        "manual_reconciliation_hours": m.manual_recon_h,
+        "posting_delay_p95_h": _pct(posted_delays, 95),
+        "unposted_movements_end": model.unposted_at_end,
+        "channel_sync_lag_p95_s": _pct(m.sync_lag_s, 95),
+        "inventory_turns": turns,
+        "orders_total": m.orders,
+        "units_demanded": demanded,
+    }
+    kpis = {k: _clean(v) if isinstance(v, float) else v for k, v in kpis.items()}
+    inv = core.invariants()
+    problems = []
+    problems += [f"ledger: {p}" for p in core.ledger.rebuild_matches()[:10]]
+    problems += [f"reconciliation: {d}" for d in core.reconcile(include_pending=True)[:10]]
+    phys = physical_conservation(model)
+    problems += phys
+    inv["units_conserved"] = bool(inv["units_conserved"]) and not phys
+    if model.pol.operating_model != "orchestrated":
+        inv["negative_available"] = int(inv["negative_available"])
+    horizon = sc.horizon_days
+    extras = {
+        "time_avg_on_hand": m.area_on_hand / model.horizon_h if model.horizon_h else math.nan,
+        "time_avg_backorders": m.area_backorders / model.horizon_h if model.horizon_h else math.nan,
+        "time_avg_outstanding": m.area_outstanding / model.horizon_h
+        if model.horizon_h
+        else math.nan,
+        "time_avg_orders_open": m.area_orders_open / model.horizon_h
+        if model.horizon_h
+        else math.nan,
+        "orders_done": float(m.orders_done),
+        "mean_order_time_h": float(np.mean(m.order_time_h)) if m.order_time_h else math.nan,
+        "mean_pick_wait_h": float(np.mean(m.pick_wait_h)) if m.pick_wait_h else math.nan,
+        "picks": float(len(m.pick_wait_h)),
+        "store_fill_rate": m.store_sold / m.store_demand if m.store_demand else math.nan,
+        "online_fill_rate": m.online_shipped / m.online_demand if m.online_demand else math.nan,
+    }
+    applied = core.bus.counters.applied
+    meta = {
+        "scenario": scenario_name,
+        "policy": model.pol.name,
+        "seed": model.seed_value,
+        "replications": 1,
+        "sim_days": horizon,
+        "wall_seconds": wall_s,
+        "core_events_per_second": applied / wall_s if wall_s > 0 else None,
+    }
+    series = model.datacollector.get_model_vars_dataframe().to_dict(orient="list")
+    return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems)
+
+
+def broken(result: RunResult) -> list[str]:
+    """Which invariants a result breaks, with the details the run found."""
+    inv = result.invariants
+    bad = [k for k in ("units_conserved", "gl_balanced", "gl_reconciled") if not inv[k]]
+    bad += [k for k in ("events_lost", "duplicate_applications") if inv[k] != 0]
+    if result.metadata["policy"].startswith("orchestrated") and inv["negative_available"] != 0:
+        bad.append("negative_available")
+    return [f"{k} = {inv[k]}" for k in bad] + (result.problems if bad else [])
+
+
+def simulate(
+    scenario: Scenario | str | Mapping[str, Any],
+    policy: str | None = None,
+    seed: int | None = None,
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    progress: Callable[[float], None] | None = None,
+    check: bool = True,
+) -> RunResult:
+    """Run one replication; raises `InvariantBroken` (naming which and where) if `check`."""
+    sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
+    if isinstance(scenario, Scenario) and overrides:
+        sc = load(sc.model_dump(mode="json"), overrides)
+    pol: ResolvedPolicy = resolve(sc.policy, policy)
+    s = sc.seed if seed is None else seed
+    t0 = time.perf_counter()
+    model = RetailTwin(sc, pol, s, progress=progress)
+    model.run()
+    wall = time.perf_counter() - t0
+    result = reduce(model, wall, sc.name)
+    if check:
+        bad = broken(result)
+        if bad:
+            raise InvariantBroken(f"{sc.name} / {pol.name} / seed {s}: " + "; ".join(bad))
+    return result
