@@ -1,7 +1,7 @@
 """The message bus between inventory sources and the core (the seed's middleware).
 
 Sources publish canonical inventory events through a `Publisher`, which stamps
-each with a per-stream sequence number (stream = sku × location). The consumer
+each with a per-stream sequence number (stream = source × sku × location). The consumer
 side, `MessageBus.deliver`, applies each event exactly once:
 
 - a duplicate delivery (same event id) is counted and dropped;
@@ -58,8 +58,9 @@ class InventoryEvent:
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def stream(self) -> tuple[int, int]:
-        return (self.sku, self.location)
+    def stream(self) -> tuple[str, int, int]:
+        """Sequence numbers are stamped per source, so a stream is source × sku × location."""
+        return (self.source, self.sku, self.location)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> InventoryEvent:
@@ -105,6 +106,8 @@ class InventoryEvent:
             problems.append("attrs: must be an object")
         if qty is not None and etype is not None and etype != "stock.adjusted" and qty <= 0:
             problems.append(f"qty: must be > 0 for {etype}, got {qty}")
+        if qty == 0 and etype == "stock.adjusted":
+            problems.append(f"qty: must not be 0 for {etype}, got 0")
         if problems:
             raise InvalidEvent(problems)
         return cls(event_id, etype, source, sku, loc, seq, qty, float(at), version, dict(attrs))
@@ -223,14 +226,19 @@ class MessageBus:
         self.dead_letters: dict[str, DeadLetter] = {}
         self._applied: set[str] = set()
         self._in_flight: set[str] = set()  # held or waiting for a retry
-        self._streams: dict[tuple[int, int], _Stream] = {}
+        self._streams: dict[tuple[str, int, int], _Stream] = {}
+        self._publishers: dict[str, Publisher] = {}
         # (due, tiebreak, kind, payload): kind 0 = hold time-out, 1 = retry
         self._timers: list[tuple[float, int, int, Any]] = []
         self._tiebreak = 0
         self._attempts: dict[str, int] = {}
 
     def publisher(self, source: str) -> Publisher:
-        return Publisher(source, self.counters)
+        """The outbox of `source` (one per source, so ids and sequence numbers never repeat)."""
+        pub = self._publishers.get(source)
+        if pub is None:
+            pub = self._publishers[source] = Publisher(source, self.counters)
+        return pub
 
     # -- delivery ------------------------------------------------------------------
     def deliver(self, ev: InventoryEvent) -> str:

@@ -1120,12 +1120,15 @@ class RetailTwin(mesa.Model):
 
     def review_stores(self) -> None:
         core, net, rp = self.core, self.net, self.pol.replenishment
+        from_supplier = rp.store_source == "supplier"
         orders: dict[int, list[tuple[int, int]]] = {}
         for s in range(net.n_store):
             lines = []
             for k in range(net.n_sku):
                 pos = core.ledger.position(k, s)
                 ip = pos.on_hand + pos.in_transit - pos.reserved - int(self.backlog[k, s])
+                if from_supplier:
+                    ip += self.procurement.on_order(k, s)
                 lo, hi = int(self.store_s[k, s]), int(self.store_S[k, s])
                 q = 0
                 if rp.store_policy in ("s-S", "r-Q"):
