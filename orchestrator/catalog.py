@@ -25,6 +25,9 @@ class ChannelKind(StrEnum):
     MARKETPLACE = "marketplace"
 
 
+_STORE = LocationKind.STORE  # a module constant: enum class lookups are slow in hot loops
+
+
 @dataclass(slots=True, frozen=True)
 class Sku:
     id: int
@@ -45,7 +48,7 @@ class Location:
 
     @property
     def is_store(self) -> bool:
-        return self.kind is LocationKind.STORE
+        return self.kind is _STORE
 
 
 @dataclass(slots=True, frozen=True)

@@ -34,6 +34,7 @@ class LaneNetwork:
         self.graph = graph if graph is not None else nx.DiGraph()
         self._transit: dict[str, dict[str, float]] = {}
         self._cost: dict[str, dict[str, float]] = {}
+        self._ranked: dict[str, list[Location]] = {}
 
     def add_lane(self, origin: str, destination: str, transit_h: float, cost_cents: float) -> None:
         if transit_h < 0:
@@ -45,6 +46,7 @@ class LaneNetwork:
         )
         self._transit.clear()
         self._cost.clear()
+        self._ranked.clear()
 
     def _dist(
         self, cache: dict[str, dict[str, float]], destination: str, weight: str
@@ -58,6 +60,15 @@ class LaneNetwork:
             )
             cache[destination] = d
         return d
+
+    def ranked(self, destination: str) -> list[Location]:
+        """Locations that reach `destination`, by shortest transit then id (cached)."""
+        r = self._ranked.get(destination)
+        if r is None:
+            d = self._dist(self._transit, destination, "transit_h")
+            locs = [loc for loc in self.catalog.locations if loc.code in d]
+            r = self._ranked[destination] = sorted(locs, key=lambda loc: (d[loc.code], loc.id))
+        return r
 
     def transit_h(self, location: Location, destination: str) -> float:
         return self._dist(self._transit, destination, "transit_h").get(location.code, math.inf)
@@ -165,6 +176,40 @@ def _evaluate(
     return every, kept
 
 
+def _first_feasible(
+    d: Demand,
+    ctx: SourcingContext,
+    protection: Callable[[Location], int],
+    eligible: Callable[[Location], str],
+    why: str,
+) -> SourcingTrace:
+    """Walk locations by transit and stop at the first that can promise the demand.
+
+    Chooses exactly what the full evaluation would (shortest transit, then id); the
+    trace lists the candidates evaluated and says how many farther ones were not.
+    """
+    ranked = ctx.network.ranked(ctx.destination)
+    every: list[Candidate] = []
+    for n, loc in enumerate(ranked):
+        if eligible(loc):
+            continue
+        p = ctx.promisable(d.sku, loc.id)
+        prot = protection(loc)
+        t = ctx.network.transit_h(loc, ctx.destination)
+        c = ctx.network.cost_cents(loc, ctx.destination)
+        if p - prot < d.qty:
+            reason = f"only {max(p, 0)} promisable, {d.qty} needed"
+            if prot:
+                reason += f" above store protection {prot}"
+            every.append(Candidate(loc.code, False, reason, p, t, c))
+            continue
+        every.append(Candidate(loc.code, True, f"{p} promisable, transit {t:g} h", p, t, c))
+        rest = len(ranked) - n - 1
+        note = f"{why}: {loc.code}" + (f"; {rest} farther locations not evaluated" if rest else "")
+        return SourcingTrace(d.sku, d.qty, loc.id, every, note)
+    return SourcingTrace(d.sku, d.qty, None, every, "no location can promise it")
+
+
 def _fulfilment_only(loc: Location) -> str:
     if loc.kind in FULFILMENT_KINDS:
         return ""
@@ -180,7 +225,15 @@ class Nearest:
 
     name = "nearest"
 
+    def __init__(self, full_trace: bool = True) -> None:
+        self.full_trace = full_trace
+
     def source(self, demands: list[Demand], ctx: SourcingContext) -> list[SourcingTrace]:
+        if not self.full_trace:
+            return [
+                _first_feasible(d, ctx, _no_protection, _fulfilment_only, "shortest transit")
+                for d in demands
+            ]
         out = []
         for d in demands:
             every, kept = _evaluate(d, ctx.catalog.locations, ctx, _no_protection, _fulfilment_only)
@@ -196,10 +249,11 @@ class ShipFromStore:
 
     name = "ship-from-store"
 
-    def __init__(self, store_protection: int = 2) -> None:
+    def __init__(self, store_protection: int = 2, full_trace: bool = True) -> None:
         if store_protection < 0:
             raise InvalidCommand(f"store_protection: must be >= 0, got {store_protection}")
         self.store_protection = store_protection
+        self.full_trace = full_trace
 
     def _eligible(self, loc: Location) -> str:
         return "" if loc.kind in FULFILMENT_KINDS or loc.is_store else _fulfilment_only(loc)
@@ -208,6 +262,11 @@ class ShipFromStore:
         return self.store_protection if loc.is_store else 0
 
     def source(self, demands: list[Demand], ctx: SourcingContext) -> list[SourcingTrace]:
+        if not self.full_trace:
+            return [
+                _first_feasible(d, ctx, self._protection, self._eligible, "shortest transit")
+                for d in demands
+            ]
         out = []
         for d in demands:
             every, kept = _evaluate(d, ctx.catalog.locations, ctx, self._protection, self._eligible)

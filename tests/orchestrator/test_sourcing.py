@@ -481,3 +481,24 @@ def test_invalid_sourcing_settings_are_refused_naming_the_field(make, field):
 def test_the_policy_registry_maps_each_name_to_its_class():
     assert {"nearest": Nearest, "ship-from-store": ShipFromStore, "cost": Cost} == SOURCING_POLICIES
     assert all(cls.name == key for key, cls in SOURCING_POLICIES.items())
+
+
+@pytest.mark.parametrize("policy_cls", [Nearest, ShipFromStore])
+def test_a_short_trace_chooses_exactly_what_the_full_evaluation_chooses(
+    policy_cls, catalog, network, clock
+):
+    from orchestrator import Orchestrator
+
+    full = Orchestrator(catalog, clock, sourcing=policy_cls(), network=network)
+    short = Orchestrator(catalog, clock, sourcing=policy_cls(full_trace=False), network=network)
+    for core in (full, short):
+        core.receive("LAMP", "dc", 5)
+        core.receive("LAMP", "north", 3)
+        core.receive("RUG", "south", 1)
+    for i, (sku, qty, zone) in enumerate(
+        [("LAMP", 1, "zone-n"), ("LAMP", 4, "zone-n"), ("RUG", 1, "zone-s"), ("RUG", 2, "zone-s")]
+    ):
+        a = full.reserve(f"o{i}", "web", [OrderLine(sku, qty)], destination=zone)
+        b = short.reserve(f"o{i}", "web", [OrderLine(sku, qty)], destination=zone)
+        assert [ln.location for ln in a.lines] == [ln.location for ln in b.lines]
+        assert a.status == b.status
