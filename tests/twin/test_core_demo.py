@@ -29,7 +29,7 @@ def test_the_core_demo_ends_reconciled_with_every_invariant_holding() -> None:
     assert "Stock positions" in text and "General-ledger journal" in text
 
 
-def test_the_demo_command_exits_zero() -> None:
-    res = CliRunner().invoke(app, ["demo"])
+def test_the_core_demo_command_exits_zero() -> None:
+    res = CliRunner().invoke(app, ["core-demo"])
     assert res.exit_code == 0, res.output
     assert "0 differences" in res.output

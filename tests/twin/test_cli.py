@@ -1,0 +1,161 @@
+"""The command line: scenarios, run, compare, sweep; exit codes and --json contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from twin.cli import app
+from twin.simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS
+
+SMALL = [
+    "--set",
+    "horizon_days=3",
+    "--set",
+    "network.stores.count=3",
+    "--set",
+    "skus.count=6",
+    "--set",
+    "channels[0].orders_per_day=40",
+    "--set",
+    "channels[1].orders_per_day=20",
+]
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_scenarios_list_names_every_catalogue_scenario_with_its_question() -> None:
+    res = invoke("scenarios", "list")
+    assert res.exit_code == 0
+    for name in ("baseline", "peak", "outage", "supply-shock", "returns-surge", "case-study"):
+        assert name in res.output
+    assert "real-time" in res.output
+
+
+def test_scenarios_show_prints_the_file_and_resolved_prints_every_default() -> None:
+    assert "extends: baseline" in invoke("scenarios", "show", "peak").output
+    res = invoke("scenarios", "show", "peak", "--resolved")
+    assert res.exit_code == 0 and "store_units_per_sku_day" in res.output
+
+
+def test_schema_is_exported_as_json_schema() -> None:
+    res = invoke("scenarios", "schema")
+    schema = json.loads(res.output)
+    assert schema["title"] == "Scenario"
+    assert {"network", "skus", "channels", "demand", "policy", "faults"} <= set(
+        schema["properties"]
+    )
+
+
+def test_validate_lists_every_problem_by_path_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: bad\nnetwork:\n  stores:\n    count: -1\n    pickers: 0\nhorizon_days: 0\nsku: 3\n"
+    )
+    res = invoke("scenarios", "validate", str(bad))
+    assert res.exit_code == 2
+    assert "network.stores.count: must be >= 0" in res.output
+    assert "network.stores.pickers: must be > 0" in res.output
+    assert "horizon_days: must be > 0" in res.output
+    assert "sku: unknown field" in res.output
+    assert "Traceback" not in res.output
+
+
+def test_validate_accepts_a_good_file(tmp_path: Path) -> None:
+    good = tmp_path / "mine.yaml"
+    good.write_text("name: mine\nextends: baseline\nhorizon_days: 7\n")
+    res = invoke("scenarios", "validate", str(good))
+    assert res.exit_code == 0 and "valid" in res.output
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "no-such-scenario"], "no catalogue scenario or file"),
+        (["run", "baseline", "--set", "network.stores.count=-2"], "network.stores.count"),
+        (["run", "baseline", "--set", "nonsense"], "expected path=value"),
+        (["run", "baseline", "--policy", "magic"], "--policy: must be one of"),
+        (["compare", "baseline", "--policies", "legacy,magic"], "policies: unknown 'magic'"),
+        (["sweep", "baseline", "--grid", "horizon_days"], "expected path=v1,v2"),
+    ],
+)
+def test_a_users_mistake_is_a_message_and_exit_code_2(args: list[str], message: str) -> None:
+    res = invoke(*args)
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_run_json_prints_exactly_the_kpis_result_object() -> None:
+    res = runner.invoke(app, ["run", "baseline", *SMALL, "-r", "1", "--json"])
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert set(obj) == {
+        "scenario",
+        "policy",
+        "seed",
+        "replications",
+        "sim_days",
+        "wall_seconds",
+        "core_events_per_second",
+        "kpis",
+        "invariants",
+        "events",
+    }
+    assert list(obj["kpis"]) == list(KPI_KEYS)
+    assert list(obj["invariants"]) == list(INVARIANT_KEYS)
+    assert list(obj["events"]) == list(EVENT_KEYS)
+    assert obj["invariants"]["units_conserved"] is True
+
+
+def test_run_writes_a_report_with_plots_series_and_result(tmp_path: Path) -> None:
+    res = invoke("run", "baseline", *SMALL, "-r", "1", "--out", str(tmp_path / "r"), "-q")
+    assert res.exit_code == 0, res.output
+    names = {p.name for p in (tmp_path / "r").iterdir()}
+    assert {
+        "result.json",
+        "series.csv",
+        "series.parquet",
+        "report.md",
+        "fill_rate.png",
+        "comparison.png",
+        "exception_backlog.png",
+        "posting_delay.png",
+        "oversells.png",
+        "ats.png",
+    } <= names
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "| Fill rate |" in report and "![" in report
+
+
+def test_compare_json_has_policies_and_paired_differences() -> None:
+    res = runner.invoke(
+        app,
+        ["compare", "baseline", *SMALL, "--policies", "legacy,orchestrated", "-r", "2", "--json"],
+    )
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.stdout)
+    assert obj["scenario"] == "baseline"
+    assert list(obj["policies"]) == ["legacy", "orchestrated"]
+    assert set(obj["policies"]["legacy"]["ci95"]) == set(KPI_KEYS)
+    d = obj["differences"]["orchestrated"]["posting_delay_p95_h"]
+    assert d["mean"] < 0 and d["significant"] is True  # nightly batch vs immediate posting
+    assert (
+        obj["policies"]["legacy"]["kpis"]["orders_total"]
+        == obj["policies"]["orchestrated"]["kpis"]["orders_total"]
+    )  # same customers
+
+
+def test_compare_writes_a_readable_report(tmp_path: Path) -> None:
+    res = invoke("compare", "baseline", *SMALL, "-r", "2", "--out", str(tmp_path / "c"))
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "c" / "report.md").read_text()
+    assert "Δ orchestrated vs legacy" in report
+    assert "comparison.png" in report
+    assert "Posting delay p95" in res.output  # the table is printed too

@@ -1,0 +1,359 @@
+"""Replications, policy comparisons and parameter sweeps, serially or on Dask.
+
+Seeds come from `SeedSequence(scenario.seed).spawn(R)`, so replication i gets the
+same seed under every policy (common random numbers) and the same result
+whether it runs serially, on a local cluster or on a remote scheduler. Tasks
+bundle several replications; failed tasks are retried; results are consumed as
+they arrive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from scenarios import Scenario, ScenarioError, load
+from scenarios.policies import POLICY_NAMES
+
+from .simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS, simulate
+from .theory import student_t_ci95
+
+Progress = Callable[[int, int], None]  # (replications done, total)
+
+
+def replication_seeds(base_seed: int, replications: int) -> list[int]:
+    """One independent seed per replication, the same for every policy."""
+    children = np.random.SeedSequence(base_seed).spawn(replications)
+    return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
+
+
+def run_bundle(scenario: dict[str, Any], policy: str, seeds: list[int]) -> list[dict[str, Any]]:
+    """Run several replications of one policy (a Dask task); plain dicts travel back."""
+    sc = Scenario.model_validate(scenario)
+    out = []
+    for s in seeds:
+        r = simulate(sc, policy, s)
+        out.append({**r.to_dict(), "series": r.series, "extras": r.extras})
+    return out
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """The KPIS.md result object over replications: means, 95% intervals, per-seed runs."""
+
+    scenario: str
+    policy: str
+    runs: list[dict[str, Any]]
+    wall_seconds: float = 0.0
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def kpi_samples(self, key: str) -> list[float]:
+        return [r["kpis"][key] for r in self.runs if r["kpis"][key] is not None]
+
+
+def aggregate(scenario: str, policy: str, runs: list[dict[str, Any]], wall: float) -> Aggregate:
+    runs = sorted(runs, key=lambda r: r["seed_index"])
+    n = len(runs)
+    kpis: dict[str, float | None] = {}
+    ci95: dict[str, list[float] | None] = {}
+    for key in KPI_KEYS:
+        xs = [r["kpis"][key] for r in runs if r["kpis"][key] is not None]
+        if not xs:
+            kpis[key], ci95[key] = None, None
+            continue
+        if n == 1:  # one replication: the run's own figures, counts stay whole numbers
+            kpis[key], ci95[key] = xs[0], None
+            continue
+        mean, lo, hi = student_t_ci95(xs)
+        kpis[key] = mean
+        ci95[key] = None if math.isnan(lo) else [lo, hi]
+    inv: dict[str, Any] = {}
+    for key in INVARIANT_KEYS:
+        vals = [r["invariants"][key] for r in runs]
+        inv[key] = all(vals) if isinstance(vals[0], bool) else int(sum(vals))
+    events = {k: int(sum(r["events"][k] for r in runs)) for k in EVENT_KEYS}
+    applied = events["applied"]
+    sim_wall = sum(r["wall_seconds"] for r in runs)
+    result = {
+        "scenario": scenario,
+        "policy": policy,
+        "seed": runs[0]["base_seed"],
+        "replications": n,
+        "sim_days": runs[0]["sim_days"],
+        "wall_seconds": wall,
+        "core_events_per_second": applied / sim_wall if sim_wall > 0 else None,
+        "kpis": kpis,
+        "invariants": inv,
+        "events": events,
+    }
+    if n > 1:
+        result["ci95"] = ci95
+    return Aggregate(scenario, policy, runs, wall, result)
+
+
+def differences(base: Aggregate, other: Aggregate) -> dict[str, dict[str, Any] | None]:
+    """Paired (same seed) differences other − base per KPI, with a 95% interval."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for key in KPI_KEYS:
+        pairs = [
+            (b["kpis"][key], o["kpis"][key])
+            for b, o in zip(base.runs, other.runs, strict=True)
+            if b["kpis"][key] is not None and o["kpis"][key] is not None
+        ]
+        if not pairs:
+            out[key] = None
+            continue
+        d = [o - b for b, o in pairs]
+        mean, lo, hi = student_t_ci95(d)
+        interval = None if math.isnan(lo) else [lo, hi]
+        significant = interval is not None and (lo > 0 or hi < 0)
+        out[key] = {"mean": mean, "ci95": interval, "significant": significant}
+    return out
+
+
+# ------------------------------------------------------------------------------ executors
+def scheduler_address(explicit: str | None) -> str | None:
+    return explicit or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+
+
+@contextmanager
+def dask_client(address: str | None, workers: int = 2) -> Iterator[Any]:
+    """A client to a real scheduler at `address`, or to a local cluster of `workers`."""
+    from dask.distributed import Client, LocalCluster
+
+    if address:
+        client = Client(address, timeout="20s")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = LocalCluster(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=40,
+    )
+    client = Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@dataclass(slots=True)
+class Job:
+    key: str  # e.g. the policy, or the sweep point
+    policy: str
+    scenario: dict[str, Any]
+    seeds: list[int]
+    first_index: int
+
+
+def _bundles(seeds: list[int], size: int) -> list[tuple[int, list[int]]]:
+    return [(i, seeds[i : i + size]) for i in range(0, len(seeds), size)]
+
+
+def execute(
+    jobs: list[Job],
+    *,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+    workers: int = 2,
+) -> dict[str, list[dict[str, Any]]]:
+    """Run every job's replications; returns runs per job key, each tagged with its index."""
+    total = sum(len(j.seeds) for j in jobs)
+    address = scheduler_address(scheduler)
+    if executor == "auto":
+        executor = "dask" if address or total > 1 else "serial"
+    out: dict[str, list[dict[str, Any]]] = {j.key: [] for j in jobs}
+    done = 0
+
+    def take(job: Job, first: int, runs: list[dict[str, Any]]) -> None:
+        nonlocal done
+        for i, r in enumerate(runs):
+            r["seed_index"] = first + i
+            r["base_seed"] = job.scenario.get("seed", 0)
+            out[job.key].append(r)
+        done += len(runs)
+        if progress is not None:
+            progress(done, total)
+
+    if executor == "serial":
+        for job in jobs:
+            for i, s in enumerate(job.seeds):
+                take(job, job.first_index + i, run_bundle(job.scenario, job.policy, [s]))
+        return out
+    from dask.distributed import as_completed
+
+    n_workers = workers
+    with dask_client(address, workers) as client:
+        if address:
+            n_workers = max(1, len(client.scheduler_info().get("workers", {})))
+        # bundle replications so each worker gets a few tasks (less overhead, still balanced)
+        per_task = max(1, math.ceil(total / (3 * n_workers)))
+        futures = {}
+        for job in jobs:
+            for first, seeds in _bundles(job.seeds, per_task):
+                f = client.submit(
+                    run_bundle,
+                    job.scenario,
+                    job.policy,
+                    seeds,
+                    pure=False,
+                    retries=2,
+                    key=f"omnitwin-{job.key}-{first}-{time.time_ns()}",
+                )
+                futures[f] = (job, job.first_index + first)
+        for f in as_completed(list(futures)):
+            job, first = futures.pop(f)
+            take(job, first, f.result())
+            f.release()
+    return out
+
+
+# ------------------------------------------------------------------------------ front doors
+def check_policies(policies: Sequence[str]) -> list[str]:
+    bad = [p for p in policies if p not in POLICY_NAMES]
+    if bad:
+        names = ", ".join(map(repr, bad))
+        raise ScenarioError([f"policies: unknown {names}; choose from {', '.join(POLICY_NAMES)}"])
+    if not policies:
+        raise ScenarioError(["policies: name at least one"])
+    return list(policies)
+
+
+def replicate(
+    sc: Scenario,
+    policy: str | None = None,
+    replications: int | None = None,
+    *,
+    seed: int | None = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> Aggregate:
+    """Several replications of one scenario under one policy."""
+    pol = policy or sc.policy.operating_model
+    check_policies([pol])
+    base = sc.seed if seed is None else seed
+    data = sc.model_dump(mode="json")
+    data["seed"] = base
+    reps = replications or sc.replications
+    job = Job(pol, pol, data, replication_seeds(base, reps), 0)
+    t0 = time.perf_counter()
+    runs = execute([job], executor=executor, scheduler=scheduler, progress=progress)[pol]
+    return aggregate(sc.name, pol, runs, time.perf_counter() - t0)
+
+
+@dataclass(slots=True)
+class Comparison:
+    scenario: str
+    policies: dict[str, Aggregate]
+    differences: dict[str, dict[str, dict[str, Any] | None]]
+    wall_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "policies": {p: a.result for p, a in self.policies.items()},
+            "differences": self.differences,
+        }
+
+
+def compare(
+    sc: Scenario,
+    policies: Sequence[str],
+    replications: int | None = None,
+    *,
+    seed: int | None = None,
+    executor: str = "auto",
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
+    """Every policy on the same seeds; differences against the first policy."""
+    pols = check_policies(policies)
+    if len(set(pols)) != len(pols):
+        raise ScenarioError(["policies: each policy once"])
+    base = sc.seed if seed is None else seed
+    data = sc.model_dump(mode="json")
+    data["seed"] = base
+    seeds = replication_seeds(base, replications or sc.replications)
+    jobs = [Job(p, p, data, seeds, 0) for p in pols]
+    t0 = time.perf_counter()
+    runs = execute(jobs, executor=executor, scheduler=scheduler, progress=progress)
+    wall = time.perf_counter() - t0
+    aggs = {p: aggregate(sc.name, p, runs[p], wall) for p in pols}
+    first = aggs[pols[0]]
+    diffs = {p: differences(first, aggs[p]) for p in pols[1:]}
+    return Comparison(sc.name, aggs, diffs, wall)
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """`path=v1,v2` items into {path: [v1, v2]}, with errors naming the bad item."""
+    grid: dict[str, list[str]] = {}
+    problems = []
+    for item in items:
+        path, eq, values = item.partition("=")
+        vals = [v.strip() for v in values.split(",") if v.strip()]
+        if not eq or not path.strip() or not vals:
+            problems.append(f"--grid {item!r}: expected path=v1,v2,...")
+            continue
+        grid[path.strip()] = vals
+    if problems:
+        raise ScenarioError(problems)
+    if not grid:
+        raise ScenarioError(["--grid: give at least one path=v1,v2"])
+    return grid
+
+
+@dataclass(slots=True)
+class SweepPoint:
+    settings: dict[str, str]
+    aggregate: Aggregate
+
+
+def sweep(
+    sc: Scenario,
+    grid: dict[str, list[str]],
+    policy: str | None = None,
+    replications: int | None = None,
+    *,
+    executor: str = "dask",
+    scheduler: str | None = None,
+    progress: Progress | None = None,
+) -> list[SweepPoint]:
+    """A full grid of `--set` values, every point on the same seeds."""
+    pol = policy or sc.policy.operating_model
+    check_policies([pol])
+    base_data = sc.model_dump(mode="json")
+    seeds = replication_seeds(sc.seed, replications or sc.replications)
+    keys = list(grid)
+    points = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+    jobs, problems = [], []
+    for i, point in enumerate(points):
+        try:
+            psc = load(base_data, [f"{k}={v}" for k, v in point.items()])
+        except ScenarioError as exc:
+            problems.extend(f"grid point {point}: {p}" for p in exc.problems)
+            continue
+        jobs.append(Job(f"p{i}", pol, psc.model_dump(mode="json"), seeds, 0))
+    if problems:
+        raise ScenarioError(problems)
+    t0 = time.perf_counter()
+    runs = execute(jobs, executor=executor, scheduler=scheduler, progress=progress)
+    wall = time.perf_counter() - t0
+    return [
+        SweepPoint(points[int(j.key[1:])], aggregate(sc.name, pol, runs[j.key], wall)) for j in jobs
+    ]
