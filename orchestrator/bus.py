@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .clock import Clock
-from .errors import InvalidEvent
+from .errors import InvalidCommand, InvalidEvent
 
 SCHEMA_VERSION = 1
 
@@ -367,6 +367,8 @@ class MessageBus:
 
     def replay(self, event_id: str | None = None) -> int:
         """Apply dead letters again (one, or all outstanding in arrival order); idempotent."""
+        if event_id is not None and event_id not in self.dead_letters:
+            raise InvalidCommand(f"event_id: {event_id!r} is not in the dead-letter queue")
         targets = (
             [self.dead_letters[event_id]]
             if event_id is not None
