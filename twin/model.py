@@ -74,7 +74,7 @@ class Order:
     return_flags: list[bool]
     return_delay_h: list[float]
     open_lines: int = 0
-    shipped_h: float = math.nan
+    shipped_h: float = math.nan  # the last shipment of the order so far (nan: none)
     oversold: bool = False
     cancelled: bool = False
 
@@ -90,6 +90,8 @@ class Metrics:
     online_shipped: int = 0
     online_lost: int = 0
     online_cancelled_units: int = 0
+    online_ordered: int = 0  # units on every online order placed, before any cancellation
+    returned_units: int = 0  # customer returns received (online and in store)
     orders: int = 0
     oversells: int = 0
     pick_shortages: int = 0
@@ -178,6 +180,10 @@ class Middleware(mesa.Agent):
                 self.wake = env.event()
                 yield env.any_of([env.timeout(t - env.now), self.wake])
                 continue
+            end = self.down(env.now)
+            if end is not None:  # sent before the outage, due during it: waits it out
+                yield env.timeout(end - env.now)
+                continue
             _, _, ev = heapq.heappop(self.heap)
             self.model.deliver(ev)
 
@@ -258,6 +264,7 @@ class ChannelAgent(mesa.Agent):
         self.feed = np.zeros(model.net.n_sku, dtype=np.int64)
         self.feed_at = 0.0
         self.queue: list[Order] = []  # promised locally, waiting to be imported into the core
+        self.fallback_for = math.nan  # end of the middleware outage the feed was taken for
 
 
 class SupplierAgent(mesa.Agent):
@@ -379,7 +386,12 @@ class RetailTwin(mesa.Model):
             self.net.catalog,
             self.clock,
             allocation=alloc_cls(**pol.allocation_params),
-            sourcing=src_cls(**pol.sourcing_params),
+            sourcing=src_cls(
+                **{
+                    **({"full_trace": False} if pol.sourcing != "cost" else {}),
+                    **pol.sourcing_params,
+                }
+            ),
             network=self.net.lanes,
             gl=gl,
             bus_hold_timeout_s=3600.0,
@@ -783,6 +795,7 @@ class RetailTwin(mesa.Model):
         units = sum(q for _, q in order.lines)
         m.orders += 1
         m.online_demand += units
+        m.online_ordered += units
         self.day_demand += units
         self._area()
         m.orders_open += 1
@@ -790,8 +803,11 @@ class RetailTwin(mesa.Model):
         own_feed = ch.spec.kind == "marketplace" and self.pol.marketplace_reservation == "own_feed"
         if down is not None or own_feed:
             # sell against the channel's own availability: a feed, or the last known figure
-            if down is not None and not own_feed:
-                self.snapshot_feed(ch, buffer=self.pol.outage_fallback_buffer)
+            if down is not None and not own_feed and ch.fallback_for != down:
+                # the last availability the channel knew, less the protective buffer; taken
+                # once per outage and decremented by every promise made during it
+                self.snapshot_feed(ch, buffer=self.pol.outage_fallback_buffer, force=True)
+                ch.fallback_for = down
             ok = all(ch.feed[s] >= q for s, q in order.lines)
             m.sync_lag_s.append((env.now - ch.feed_at) * H)
             if not ok:
@@ -807,9 +823,9 @@ class RetailTwin(mesa.Model):
         yield env.timeout(lat / H)
         self.reserve_and_fulfil(ch, order, imported=False)
 
-    def snapshot_feed(self, ch: ChannelAgent, buffer: int = 0) -> None:
+    def snapshot_feed(self, ch: ChannelAgent, buffer: int = 0, force: bool = False) -> None:
         """The availability a channel keeps: sum of what it may promise at each site."""
-        if ch.feed_at == self.env.now and buffer == 0:
+        if ch.feed_at == self.env.now and not force:
             return
         core, net = self.core, self.net
         feed = np.zeros(net.n_sku, dtype=np.int64)
@@ -925,6 +941,7 @@ class RetailTwin(mesa.Model):
             self.m.phys_shipped[r.sku] += found
             m.online_shipped += found
             self.day_served += found
+            order.shipped_h = env.now
             kind = "store_customer" if loc < net.n_store else "dc_customer"
             transit = self.carrier.transit_h(kind)
             if order.return_flags[line_no]:
@@ -942,10 +959,15 @@ class RetailTwin(mesa.Model):
             )
             if ok:
                 return
+        self._line_closed(order)
+
+    def _line_closed(self, order: Order) -> None:
+        """One reserved line is finished (shipped, lost or cancelled); the last one closes the
+        order, and an order that shipped anything counts towards the fulfilment cycle time."""
         order.open_lines -= 1
         if order.open_lines <= 0:
-            order.shipped_h = env.now
-            m.fulfilment_h.append(env.now - order.placed_h)
+            if not math.isnan(order.shipped_h):
+                self.m.fulfilment_h.append(order.shipped_h - order.placed_h)
             self._order_done(order)
 
     def _cancel_line(self, order: Order, rid: int) -> None:
@@ -956,9 +978,7 @@ class RetailTwin(mesa.Model):
             self.m.online_demand -= r.qty  # demand withdrawn by the customer
             self.day_demand -= r.qty
         order.cancelled = True
-        order.open_lines -= 1
-        if order.open_lines <= 0:
-            self._order_done(order)
+        self._line_closed(order)
 
     def resource_remainder(self, order: Order, sku: int, qty: int, line_no: int) -> bool:
         """After a short pick, try another location; late or impossible is an oversell."""
@@ -992,7 +1012,13 @@ class RetailTwin(mesa.Model):
         }[kind]
 
     def count_position(self, sku: int, loc: int, reason: str) -> None:
-        """A count at the shelf: the system takes the physical figure."""
+        """A count at the shelf: the system takes the physical figure.
+
+        Not while the location has facts the core has not applied yet (buffered at the till,
+        or in the middleware): those events would be applied on top of the count and the
+        system would drift by exactly the units already counted."""
+        if self.unsynced[loc]:
+            return
         pos = self.core.ledger.position(sku, loc)
         delta = int(self.phys[sku, loc]) - pos.on_hand
         if delta:
@@ -1009,6 +1035,7 @@ class RetailTwin(mesa.Model):
         loc = net.region_dc.get(region, net.n_store if net.sites else 0)
         self.phys_quar[sku, loc] += qty
         self.m.phys_received[sku] += qty
+        self.m.returned_units += qty
         case = self.returns.receive(sku, loc, qty, channel=order.channel)
         if self.pol.returns_mode == "rules":
             env.process(self.inspect(case.id))
@@ -1075,14 +1102,17 @@ class RetailTwin(mesa.Model):
                 back = rng.binomial(sales, self.return_rate(rate, env.now / 24.0))
                 delay = max(1, round(float(sample(self.sc.demand.return_delay_days, rng))))
                 pending[day + delay] = pending.get(day + delay, 0) + back
+            if env.now >= self.horizon_h:
+                return  # walk-in returns after the horizon are out of the run
             arriving = pending.pop(day, None)
-            if arriving is None or env.now >= self.horizon_h:
+            if arriving is None:
                 continue
             ks, ss = np.nonzero(arriving)
             for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
                 q = int(arriving[k, s])
                 self.phys_quar[k, s] += q
                 self.m.phys_received[k] += q
+                self.m.returned_units += q
                 case = self.returns.receive(k, s, q, channel="store")
                 if self.pol.returns_mode == "rules":
                     self.settle_return(case.id)
@@ -1197,7 +1227,7 @@ class RetailTwin(mesa.Model):
                 arrived = max(0, q_phys + (1 if rng.random() < 0.5 else -1))
                 if arrived < q_phys:
                     self.m.phys_shrink[k] += q_phys - arrived
-                else:  # an extra unit was picked by mistake at the DC
+                elif arrived > q_phys:  # an extra unit was picked by mistake at the DC
                     if self.phys[k, dc] > 0:
                         self.phys[k, dc] -= 1
                     else:
@@ -1508,13 +1538,19 @@ class RetailTwin(mesa.Model):
         """Run to the horizon, then let every flow in flight drain so nothing is lost."""
         self.env.run(until=self.horizon_h)
         self._area()
+        # figures "at the end" of the run are taken at the horizon, before the drain
+        exc = self.core.exceptions
         self.unposted_at_end = self.core.gl.unposted
-        # drain: in-flight events, held/ retrying bus messages, dead letters, store buffers
+        self.exceptions_open_end = exc.open_count
+        self.exceptions_peak_end = exc.backlog_peak
+        self.exception_ages_end_h = exc.ages_h(self.clock.now())
+        # drain: in-flight events, held/ retrying bus messages, dead letters, store buffers;
+        # orders a channel already promised are still imported and served (or oversold)
         for st in self.stores:
             st.flush()
         self.middleware.flush_all()
         for ch in self.channels:
-            ch.queue.clear()
+            self.import_queue(ch)
         self.env.run(until=self.horizon_h + 24.0 * 30)
         for st in self.stores:
             st.flush()

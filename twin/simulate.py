@@ -140,11 +140,10 @@ def physical_conservation(model: RetailTwin) -> list[str]:
 def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     """The KPI, invariant and event blocks from a finished model."""
     core, m, sc = model.core, model.m, model.sc
-    end_s = model.clock.now()
+    horizon_s = model.horizon_h * H
     demanded = m.store_demand + m.online_demand
     served = m.store_sold + m.online_shipped
-    exc = core.exceptions
-    ages = exc.ages_h(end_s)
+    ages = model.exception_ages_end_h  # open ones aged at the horizon, not after the drain
     posted_delays = [(e.posted_at - e.movement_at) / H for e in core.gl.entries if e.posted]
     approvals = model.transfers.approval_times_h()
     lead = model.procurement.lead_times_d()
@@ -152,7 +151,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     cogs = sum(
         m_.qty * m_.unit_cost_cents
         for m_ in core.ledger.movements
-        if m_.kind.name in ("SALE", "SHIPMENT")
+        if m_.kind.name in ("SALE", "SHIPMENT") and m_.at <= horizon_s
     )
     avg_inv = float(np.mean(m.inventory_value)) if m.inventory_value else 0.0
     turns = (cogs / avg_inv) * (365.0 / sc.horizon_days) if avg_inv > 0 else None
@@ -172,8 +171,8 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "transfer_cycle_time_p50_h": _pct(m.transfer_cycle_h, 50),
         "replenishment_lead_time_mean_d": _mean(lead),
         "returns_to_available_p50_h": _pct(r2a, 50),
-        "exception_backlog_peak": exc.backlog_peak,
-        "exception_backlog_end": exc.open_count,
+        "exception_backlog_peak": model.exceptions_peak_end,
+        "exception_backlog_end": model.exceptions_open_end,
         "exception_age_p95_h": _pct(ages, 95),
         "manual_reconciliation_hours": m.manual_recon_h,
         "posting_delay_p95_h": _pct(posted_delays, 95),
@@ -209,6 +208,13 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "picks": float(len(m.pick_wait_h)),
         "store_fill_rate": m.store_sold / m.store_demand if m.store_demand else math.nan,
         "online_fill_rate": m.online_shipped / m.online_demand if m.online_demand else math.nan,
+        # demand as drawn, before anything a policy does (common random numbers)
+        "store_units_demanded": float(m.store_demand),
+        "online_units_ordered": float(m.online_ordered),
+        "store_lost_units": float(m.store_lost),
+        "online_lost_units": float(m.online_lost),
+        "online_cancelled_units": float(m.online_cancelled_units),
+        "returned_units": float(m.returned_units),
     }
     applied = core.bus.counters.applied
     meta = {

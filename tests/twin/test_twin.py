@@ -1,0 +1,475 @@
+"""The twin against its contract (KPIS.md, ARCHITECTURE.md): repeatable runs, common random
+numbers, invariants under every fault, outage fallback, emergent legacy oversells, batch
+versus customer demand, physical versus system truth, nulls, and clear errors."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import statistics
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+
+from scenarios import ScenarioError
+from twin.model import RetailTwin
+from twin.simulate import (
+    EVENT_KEYS,
+    INVARIANT_KEYS,
+    KPI_KEYS,
+    InvariantBroken,
+    RunResult,
+    broken,
+    reduce,
+    simulate,
+)
+
+from .conftest import run_model, scenario
+
+simulate_module = importlib.import_module("twin.simulate")
+
+POLICIES = ("legacy", "orchestrated")
+HOLDING = {
+    "units_conserved": True,
+    "gl_balanced": True,
+    "gl_reconciled": True,
+    "events_lost": 0,
+    "duplicate_applications": 0,
+    "negative_available": 0,
+}
+
+
+def comparable(r: RunResult) -> str:
+    """Everything a run reports except wall-clock figures, as canonical JSON."""
+    d = r.to_dict()
+    d.pop("wall_seconds")
+    d.pop("core_events_per_second")
+    return json.dumps(
+        {"result": d, "series": r.series, "extras": r.extras}, sort_keys=True, default=str
+    )
+
+
+# ----------------------------------------------------------------------- repeatability
+def test_same_scenario_policy_and_seed_give_an_identical_result() -> None:
+    a = simulate(scenario(), "orchestrated", 7)
+    b = simulate(scenario(), "orchestrated", 7)
+    assert comparable(a) == comparable(b)  # includes the daily series and the extras
+    assert len(a.series["day"]) == 10
+
+
+def test_a_different_seed_gives_a_different_result() -> None:
+    a = simulate(scenario(), "orchestrated", 7)
+    c = simulate(scenario(), "orchestrated", 8)
+    assert comparable(a) != comparable(c)
+    assert a.kpis["units_demanded"] != c.kpis["units_demanded"]
+
+
+def test_two_policies_on_one_seed_see_the_same_demand() -> None:
+    legacy = simulate(scenario(), "legacy", 3)
+    orch = simulate(scenario(), "orchestrated", 3)
+    assert legacy.kpis["orders_total"] == orch.kpis["orders_total"] > 0
+    assert legacy.extras["store_units_demanded"] == orch.extras["store_units_demanded"] > 0
+    assert legacy.extras["online_units_ordered"] == orch.extras["online_units_ordered"] > 0
+    # ...while what the policies make of it differs
+    assert comparable(legacy) != comparable(orch)
+
+
+# ----------------------------------------------------------------------- invariants and faults
+FAULTS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "middleware_outage": {"faults": {"middleware_outages": [{"start_h": 30, "duration_h": 24}]}},
+    "pos_outage": {"faults": {"pos_outages": [{"start_h": 20, "duration_h": 30, "count": 2}]}},
+    "erp_outage": {"faults": {"erp_outages": [{"start_h": 48, "duration_h": 72}]}},
+    "duplicates_and_reorders": {
+        "faults": {"duplicate_rate": 0.2, "reorder_rate": 0.2},
+        "demand": {"store_units_per_sku_day": 4},  # busy streams, so events overtake each other
+    },
+    "supplier_shock": {
+        "faults": {
+            "supplier_shocks": [
+                {"start_day": 0, "days": 10, "lead_time_multiplier": 3, "on_time_in_full": 0.3}
+            ]
+        }
+    },
+    "returns_surge": {
+        "faults": {"returns_surges": [{"start_day": 0, "days": 10, "multiplier": 3}]}
+    },
+    "demand_peak": {
+        "demand": {"events": [{"name": "peak", "start_day": 3, "days": 3, "multiplier": 3}]}
+    },
+}
+# DCs start near their reorder point so purchase orders are raised inside the horizon
+BASE_FOR_FAULTS: dict[str, Any] = {
+    "network": {
+        "dcs": [{"code": "DC-N", "region": "north", "pickers": 4, "initial_cover_days": 13}]
+    }
+}
+
+
+@cache
+def fault_run(fault: str, policy: str) -> tuple[RetailTwin, RunResult]:
+    return run_model(scenario(**{**BASE_FOR_FAULTS, **FAULTS[fault]}), policy, seed=5)
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_every_invariant_holds_under_each_policy_and_fault(fault: str, policy: str) -> None:
+    _, r = fault_run(fault, policy)
+    assert r.invariants == HOLDING, r.problems
+    assert broken(r) == []
+    assert r.problems == []
+    assert r.events["emitted"] > 0
+    assert r.events["emitted"] == r.events["applied"]  # every event applied once, none left over
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_simulate_with_check_does_not_raise_under_a_middleware_outage(policy: str) -> None:
+    data = scenario(**FAULTS["middleware_outage"])
+    r = simulate(data, policy, 2, check=True)
+    assert r.invariants == HOLDING
+
+
+def test_an_erp_outage_raises_failed_posting_grows_delays_and_leaves_nothing_unposted() -> None:
+    model, r = fault_run("erp_outage", "orchestrated")
+    _, base = fault_run("none", "orchestrated")
+    kinds = [e.kind for e in model.core.exceptions.items]
+    assert "failed_posting" in kinds
+    failed = next(e for e in model.core.exceptions.items if e.kind == "failed_posting")
+    assert not failed.is_open  # resolved when the ERP came back
+    assert r.kpis["posting_delay_p95_h"] > 10 * base.kpis["posting_delay_p95_h"]
+    assert r.kpis["posting_delay_p95_h"] > 1.0
+    assert r.kpis["unposted_movements_end"] == 0  # resumed before the horizon
+
+
+def test_duplicates_are_dropped_and_reordered_events_held_without_losing_any() -> None:
+    for policy in POLICIES:
+        _, r = fault_run("duplicates_and_reorders", policy)
+        ev = r.events
+        assert ev["duplicates_dropped"] > 0
+        assert ev["out_of_order_held"] > 0 or ev["replayed"] > 0
+        assert r.invariants["events_lost"] == 0
+        assert r.invariants["duplicate_applications"] == 0
+
+
+def test_a_supplier_shock_raises_supplier_delays_and_lengthens_replenishment() -> None:
+    model, r = fault_run("supplier_shock", "orchestrated")
+    _, base = fault_run("none", "orchestrated")
+    assert any(e.kind == "supplier_delay" for e in model.core.exceptions.items)
+    assert base.kpis["replenishment_lead_time_mean_d"] is not None
+    assert (
+        r.kpis["replenishment_lead_time_mean_d"] > 1.5 * base.kpis["replenishment_lead_time_mean_d"]
+    )
+
+
+def test_a_returns_surge_brings_more_returns() -> None:
+    for policy in POLICIES:
+        _, r = fault_run("returns_surge", policy)
+        _, base = fault_run("none", policy)
+        assert r.extras["returned_units"] > 1.5 * base.extras["returned_units"] > 0
+
+
+def test_a_demand_peak_raises_demand_in_its_days() -> None:
+    _, r = fault_run("demand_peak", "orchestrated")
+    _, base = fault_run("none", "orchestrated")
+    assert r.kpis["orders_total"] > base.kpis["orders_total"]
+    assert r.kpis["units_demanded"] > base.kpis["units_demanded"]
+    peak = sum(r.series["units_demanded"][3:6])
+    before = sum(base.series["units_demanded"][3:6])
+    assert peak > 2 * before
+
+
+# ----------------------------------------------------------------------- middleware outage
+def one_store_outage(buffer: int) -> dict[str, Any]:
+    """One store shipping online orders, no DC stock for online: tight during a 36 h outage."""
+    return {
+        "name": "tight-outage",
+        "horizon_days": 7,
+        "network": {
+            "regions": ["north"],
+            "stores": {"count": 1, "pickers": 4},
+            "dcs": [{"code": "DC-N", "region": "north", "ships_online": False}],
+            "suppliers": [
+                {
+                    "code": "SUP-1",
+                    "lead_time_days": {"dist": "fixed", "mean": 2},
+                    "on_time_in_full": 1.0,
+                }
+            ],
+        },
+        "skus": {"count": 10},
+        "demand": {"store_units_per_sku_day": 3},
+        "channels": [{"code": "web", "kind": "web", "orders_per_day": 40}],
+        "policy": {"outage_fallback_buffer": buffer},
+        "faults": {"middleware_outages": [{"start_h": 33, "duration_h": 36}]},
+    }
+
+
+def test_during_an_outage_a_zero_buffer_oversells_more_and_a_large_buffer_loses_more_sales() -> (
+    None
+):
+    seeds = range(1, 5)
+    zero = [simulate(one_store_outage(0), "orchestrated", s) for s in seeds]
+    large = [simulate(one_store_outage(10), "orchestrated", s) for s in seeds]
+    oversell_zero = sum(r.kpis["oversell_incidents"] for r in zero)
+    oversell_large = sum(r.kpis["oversell_incidents"] for r in large)
+    assert oversell_zero > oversell_large
+    online_lost_zero = sum(r.extras["online_lost_units"] for r in zero)
+    online_lost_large = sum(r.extras["online_lost_units"] for r in large)
+    assert online_lost_large > online_lost_zero
+    assert sum(r.kpis["lost_sales_units"] for r in large) > sum(
+        r.kpis["lost_sales_units"] for r in zero
+    )
+    for r in zero + large:
+        assert r.invariants == HOLDING
+
+
+def test_channels_sell_against_last_known_availability_minus_the_buffer_during_an_outage() -> None:
+    model, _ = run_model(one_store_outage(3), "orchestrated", 1)
+    ch = model.channels[0]
+    assert ch.fallback_for == 33 + 36  # the feed was taken for that outage, once
+    # the fallback feed never promised more than it held: it only went down from the snapshot
+    assert (ch.feed >= 0).all()
+
+
+def test_after_a_middleware_outage_the_backlog_drains_and_nothing_is_lost() -> None:
+    from scenarios import load, resolve
+
+    sc = load(scenario(**FAULTS["middleware_outage"]))
+    model = RetailTwin(sc, resolve(sc.policy, "orchestrated"), 4)
+    model.env.run(until=53.9)
+    piled = len(model.middleware.heap)
+    applied_during = model.core.bus.counters.applied
+    assert piled > 0  # events waited while the middleware was down
+    assert any(ch.queue for ch in model.channels)  # orders promised against the fallback feed
+    model.env.run(until=56.0)
+    assert model.middleware.heap == [] or all(t > 54.0 for t, _, _ in model.middleware.heap)
+    assert model.core.bus.counters.applied >= applied_during + piled // 2
+    assert not any(ch.queue for ch in model.channels)  # imported when it came back
+    model.run()
+    r = reduce(model, 1.0, sc.name)
+    assert model.core.bus.outstanding_dead_letters() == []
+    assert r.events["replayed"] >= 0 and r.events["dead_lettered"] <= r.events["replayed"]
+    assert r.invariants["events_lost"] == 0
+    assert r.invariants == HOLDING
+
+
+# ----------------------------------------------------------------------- legacy oversells
+def tight(seed_days: int = 10) -> dict[str, Any]:
+    """Online-heavy, thin DC stock that is replenished every few days."""
+    return {
+        "name": "tight",
+        "horizon_days": seed_days,
+        "network": {
+            "regions": ["north"],
+            "stores": {"count": 2},
+            "dcs": [{"code": "DC-N", "region": "north", "pickers": 8, "initial_cover_days": 3}],
+            "suppliers": [
+                {
+                    "code": "SUP-1",
+                    "lead_time_days": {"dist": "fixed", "mean": 2},
+                    "on_time_in_full": 1.0,
+                }
+            ],
+        },
+        "skus": {"count": 10},
+        "channels": [
+            {"code": "web", "kind": "web", "orders_per_day": 100},
+            {"code": "mkt", "kind": "marketplace", "orders_per_day": 100},
+        ],
+        "policy": {"replenishment": {"dc_s_days": 1, "dc_S_days": 3}},
+    }
+
+
+def test_legacy_marketplaces_oversell_against_their_stale_feed_but_central_reservation_not() -> (
+    None
+):
+    legacy = [simulate(tight(), "legacy", s) for s in (1, 2)]
+    orch = [simulate(tight(), "orchestrated", s) for s in (1, 2)]
+    assert all(r.kpis["oversell_incidents"] > 0 for r in legacy)
+    assert sum(r.kpis["oversell_incidents"] for r in orch) < sum(
+        r.kpis["oversell_incidents"] for r in legacy
+    )
+    for r in orch:
+        assert r.invariants["negative_available"] == 0
+        assert r.invariants == HOLDING
+
+
+# ----------------------------------------------------------------------- demand modes
+def test_batch_and_customer_by_customer_demand_agree_within_noise() -> None:
+    def run(mode: str, seed: int) -> RunResult:
+        data = scenario(
+            channels=[],
+            demand={"mode": mode, "store_units_per_sku_day": 2},
+            policy={"replenishment": {"store_s_days": 1, "store_S_days": 3}},
+        )
+        return simulate(data, "orchestrated", seed)
+
+    seeds = range(6)
+    batch = [run("batch", s) for s in seeds]
+    cust = [run("customer", s) for s in seeds]
+    for key in ("fill_rate", "stockout_frequency"):
+        a = [r.kpis[key] for r in batch]
+        b = [r.kpis[key] for r in cust]
+        se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+        assert abs(statistics.mean(a) - statistics.mean(b)) <= 3 * se + 1e-3, (key, a, b)
+    units_a = statistics.mean(r.kpis["units_demanded"] for r in batch)
+    units_b = statistics.mean(r.kpis["units_demanded"] for r in cust)
+    assert abs(units_a - units_b) / units_a < 0.05
+
+
+# ----------------------------------------------------------------------- physical truth
+def test_shrink_and_receiving_errors_make_the_system_differ_from_the_shelf() -> None:
+    data = scenario(
+        physical={
+            "shrink_share_of_sales": 0.08,
+            "receiving_error_rate": 0.3,
+            "initial_record_error_share": 0.3,
+        },
+        network={"dcs": [{"code": "DC-N", "region": "north", "ships_online": False}]},
+        channels=[{"code": "web", "kind": "web", "orders_per_day": 120}],
+    )
+    r = simulate(data, "orchestrated", 2)  # online orders are picked from store shelves
+    assert r.kpis["inventory_accuracy"] < 1
+    assert r.kpis["pick_shortages"] > 0
+    assert r.invariants == HOLDING
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_without_physical_error_sources_the_system_matches_the_shelf(policy: str) -> None:
+    data = scenario(
+        physical={"shrink_share_of_sales": 0, "receiving_error_rate": 0},
+        faults={"duplicate_rate": 0, "reorder_rate": 0},
+    )
+    r = simulate(data, policy, 3)
+    assert r.kpis["inventory_accuracy"] == 1.0
+    assert r.kpis["pick_shortages"] == 0
+
+
+# ----------------------------------------------------------------------- result contract
+KPIS_MD = [
+    "fill_rate",
+    "lost_sales_units",
+    "oversell_incidents",
+    "pick_shortages",
+    "stockout_frequency",
+    "inventory_accuracy",
+    "reservation_latency_p50_s",
+    "reservation_latency_p95_s",
+    "fulfillment_cycle_time_p50_h",
+    "fulfillment_cycle_time_p95_h",
+    "transfer_approval_time_p50_h",
+    "transfer_cycle_time_p50_h",
+    "replenishment_lead_time_mean_d",
+    "returns_to_available_p50_h",
+    "exception_backlog_peak",
+    "exception_backlog_end",
+    "exception_age_p95_h",
+    "manual_reconciliation_hours",
+    "posting_delay_p95_h",
+    "unposted_movements_end",
+    "channel_sync_lag_p95_s",
+    "inventory_turns",
+    "orders_total",
+    "units_demanded",
+]
+
+
+def test_every_kpi_invariant_event_and_metadata_key_of_kpis_md_is_present(small: dict) -> None:
+    r = simulate(small, "legacy", 1)
+    assert list(KPI_KEYS) == KPIS_MD
+    assert set(r.kpis) == set(KPIS_MD)
+    assert set(r.invariants) == set(INVARIANT_KEYS)
+    assert set(r.events) == set(EVENT_KEYS)
+    d = r.to_dict()
+    for key in (
+        "scenario",
+        "policy",
+        "seed",
+        "replications",
+        "sim_days",
+        "wall_seconds",
+        "core_events_per_second",
+    ):
+        assert key in d
+    json.dumps(d, allow_nan=False)  # valid JSON: no NaN, null instead
+
+
+def test_kpis_the_scenario_cannot_produce_are_none() -> None:
+    # one store (no balancing transfers), no online channels, no returns
+    data = scenario(
+        network={"stores": {"count": 1}},
+        channels=[],
+        demand={"store_return_rate": 0},
+    )
+    r = simulate(data, "orchestrated", 1)
+    k = r.kpis
+    assert k["transfer_approval_time_p50_h"] is None
+    assert k["reservation_latency_p50_s"] is None
+    assert k["fulfillment_cycle_time_p50_h"] is None
+    assert k["channel_sync_lag_p95_s"] is None
+    assert k["returns_to_available_p50_h"] is None
+    assert k["oversell_incidents"] == 0  # a count that happened to be zero stays 0
+    assert k["fill_rate"] is not None
+
+
+def test_the_series_has_one_row_per_simulated_day(small: dict) -> None:
+    r = simulate(small, "orchestrated", 1)
+    days = int(small["horizon_days"])
+    assert r.series["day"] == list(range(days))
+    assert all(len(v) == days for v in r.series.values())
+    assert len(r.series_frame()) == days
+
+
+# ----------------------------------------------------------------------- broken invariants
+def test_a_broken_invariant_names_which_and_where(small: dict) -> None:
+    model, r = run_model(small, "orchestrated", 1)
+    assert broken(r) == []
+    model.phys[3, 0] += 1  # a unit appears on a shelf from nowhere
+    r = reduce(model, 1.0, "small")
+    assert r.invariants["units_conserved"] is False
+    bad = broken(r)
+    assert bad[0] == "units_conserved = False"
+    assert any("SKU-00003" in line for line in bad)
+
+
+def test_simulate_raises_invariant_broken_naming_it(
+    small: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Tampered(RetailTwin):
+        def run(self) -> None:
+            super().run()
+            self.phys[5, 1] -= 1  # a unit vanishes
+
+    monkeypatch.setattr(simulate_module, "RetailTwin", Tampered)
+    with pytest.raises(InvariantBroken, match=r"units_conserved.*SKU-00005"):
+        simulate(small, "legacy", 1)
+    r = simulate(small, "legacy", 1, check=False)  # the result is still there without the check
+    assert r.invariants["units_conserved"] is False
+
+
+# ----------------------------------------------------------------------- bad input
+def test_bad_scenario_input_is_a_scenario_error_naming_the_field_path() -> None:
+    bad = scenario(network={"stores": {"count": -1}}, skus={"count": 0, "colour": "red"})
+    with pytest.raises(ScenarioError) as info:
+        simulate(bad, "orchestrated", 1)
+    problems = info.value.problems
+    assert "network.stores.count: must be >= 0" in problems
+    assert "skus.count: must be > 0" in problems
+    assert "skus.colour: unknown field (check the spelling)" in problems
+
+
+def test_a_bad_override_is_a_scenario_error_too(small: dict) -> None:
+    with pytest.raises(ScenarioError) as info:
+        simulate(small, "orchestrated", 1, overrides=["horizon_days=-3"])
+    [problem] = info.value.problems
+    assert problem.startswith("horizon_days: must be > 0")
+
+
+def test_physical_arrays_never_go_negative(small: dict) -> None:
+    model, _ = run_model(small, "orchestrated", 9)
+    assert (model.phys >= 0).all() and (model.phys_quar >= 0).all()
+    assert (model.phys_transit >= 0).all()
+    assert np.array_equal(model.phys_transit, np.zeros_like(model.phys_transit))
