@@ -375,12 +375,13 @@ class ProcurementWorkflow:
             s, loc, p.on_hand, self._on_order.get((s, loc), 0), p.in_transit, backorders, p.reserved
         )
 
-    def lead_times_d(self) -> list[float]:
-        """Days from PO raised to its last receipt, for fully received POs (the KPI input)."""
+    def lead_times_d(self, since: float = -math.inf) -> list[float]:
+        """Days from PO raised to its last receipt, for fully received POs raised at or
+        after `since` (the KPI input)."""
         return [
             (po.receipts[-1].at - po.raised_at) / DAY
             for po in self.pos
-            if po.state is POState.RECEIVED and po.receipts
+            if po.state is POState.RECEIVED and po.receipts and po.raised_at >= since
         ]
 
     def next_due(self) -> float:

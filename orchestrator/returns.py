@@ -307,12 +307,13 @@ class ReturnsWorkflow:
             c.refurbish_pending if not math.isnan(c.disposed_at) else c.qty for c in self.cases
         )
 
-    def returns_to_available_h(self) -> list[float]:
-        """Hours from receipt to every unit sellable again or disposed, per resolved case."""
+    def returns_to_available_h(self, since: float = -math.inf) -> list[float]:
+        """Hours from receipt to every unit sellable again or disposed, per resolved case
+        received at or after `since`."""
         return [
             (c.resolved_at - c.received_at) / HOUR
             for c in self.cases
-            if not math.isnan(c.resolved_at)
+            if not math.isnan(c.resolved_at) and c.received_at >= since
         ]
 
     def returns_to_available_p50_h(self) -> float | None:

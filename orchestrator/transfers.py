@@ -451,9 +451,14 @@ class TransferWorkflow:
         st = TransferState(state)
         return [t for t in self.transfers if t.state is st]
 
-    def approval_times_h(self) -> list[float]:
-        """Requested → decided (approved or rejected), hours, for every decided transfer."""
-        return [(t.decided_at - t.requested_at) / HOUR_S for t in self.transfers if t.decided]
+    def approval_times_h(self, since: float = -math.inf) -> list[float]:
+        """Requested → decided (approved or rejected), hours, for every decided transfer
+        requested at or after `since`."""
+        return [
+            (t.decided_at - t.requested_at) / HOUR_S
+            for t in self.transfers
+            if t.decided and t.requested_at >= since
+        ]
 
     def cycle_times_h(self) -> list[float]:
         """Requested → received at the destination, hours, for every received transfer."""

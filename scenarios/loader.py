@@ -44,14 +44,17 @@ def _message(err: Mapping[str, Any]) -> str:
     msg = str(err.get("msg", "invalid"))
     ctx = err.get("ctx") or {}
     kind = err.get("type", "")
-    if kind == "greater_than":
-        return f"must be > {ctx.get('gt')}"
-    if kind == "greater_than_equal":
-        return f"must be >= {ctx.get('ge')}"
-    if kind == "less_than_equal":
-        return f"must be <= {ctx.get('le')}"
-    if kind == "less_than":
-        return f"must be < {ctx.get('lt')}"
+    bounds = {
+        "greater_than": (">", "gt"),
+        "greater_than_equal": (">=", "ge"),
+        "less_than_equal": ("<=", "le"),
+        "less_than": ("<", "lt"),
+    }
+    if kind in bounds:
+        op, key = bounds[kind]
+        limit = ctx.get(key)
+        shown = f"{limit:g}" if isinstance(limit, float) else str(limit)
+        return f"must be {op} {shown}, got {err.get('input')!r}"
     if kind == "extra_forbidden":
         return "unknown field (check the spelling)"
     if kind == "missing":

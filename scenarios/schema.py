@@ -315,10 +315,8 @@ class Physical(Strict):
     shrink_share_of_sales: Share = 0.015  # 1.4–1.6% of sales (NRF NRSS, CALIBRATION)
     shrink_known_share: Share = 0.27  # process/paperwork share found and written off (NRF 2023)
     receiving_error_rate: Share = 0.02  # store receipts miscounted (assumed)
-    pick_error_rate: Share = 0.0  # assumed
     initial_record_error_share: Share = 0.0  # 60–65% wrong in the field (DeHoratius & Raman)
     record_error_units: PosInt = 2  # size of a record error (assumed)
-    misplaced_share: Share = 0.0  # share of units on hand a customer cannot find (assumed)
 
 
 class Scenario(Strict):

@@ -15,7 +15,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import mesa
@@ -203,6 +203,7 @@ class StoreAgent(mesa.Agent):
         self.region = region
         self.publisher = model.core.bus.publisher(f"pos:{loc}")
         self.buffer: dict[tuple[str, int], int] = {}
+        self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
         self.buffer_since = INF
         self.pickers = simpy.Resource(model.env, capacity=model.sc.network.stores.pickers)
         self.pos_outages: list[tuple[float, float]] = []
@@ -210,10 +211,16 @@ class StoreAgent(mesa.Agent):
     def offline(self, t: float) -> bool:
         return any(a <= t < b for a, b in self.pos_outages)
 
-    def record(self, etype: str, sku: int, qty: int) -> None:
-        """A physical fact at the till: buffered until the next sync (or sent now)."""
+    def record(self, etype: str, sku: int, qty: int, backorder: int = 0) -> None:
+        """A physical fact at the till: buffered until the next sync (or sent now).
+
+        `backorder` counts the units of a sale that served waiting customers: the
+        order system learns they are served when the core applies that sale.
+        """
         key = (etype, sku)
         self.buffer[key] = self.buffer.get(key, 0) + qty
+        if backorder:
+            self.backorders_served[sku] = self.backorders_served.get(sku, 0) + backorder
         now = self.model.env.now
         if self.buffer_since == INF:
             self.buffer_since = now
@@ -229,7 +236,9 @@ class StoreAgent(mesa.Agent):
         for (etype, sku), qty in sorted(self.buffer.items()):
             if qty == 0:
                 continue
-            ev = self.publisher.emit(etype, sku, self.loc, qty, now * H, through=now)
+            bo = self.backorders_served.pop(sku, 0) if etype == "stock.sold" else 0
+            attrs = {"through": now, "backorder": bo} if bo else {"through": now}
+            ev = self.publisher.emit(etype, sku, self.loc, qty, now * H, **attrs)
             m.middleware.send(ev)
         self.buffer.clear()
         self.buffer_since = INF
@@ -322,12 +331,21 @@ class RetailTwin(mesa.Model):
         self.streams = Streams(seed)
         self.net: Built = build(sc, self.streams.network)
         self.horizon_h = sc.horizon_days * 24.0
+        self.warmup_h = sc.warmup_days * 24.0  # measurements start after the warm-up
+        n_days = math.ceil(sc.horizon_days) + 1
+        # units demanded on each day and how many of them were served (now or later)
+        self.demand_by_day = np.zeros(n_days, dtype=np.int64)
+        self.served_by_day = np.zeros(n_days, dtype=np.int64)
         self.m = Metrics()
         n_sku, n_loc = self.net.n_sku, self.net.n_loc
         self.phys = np.zeros((n_sku, n_loc), dtype=np.int64)
         self.phys_quar = np.zeros((n_sku, n_loc), dtype=np.int64)
         self.phys_transit = np.zeros(n_sku, dtype=np.int64)
-        self.backlog = np.zeros((n_sku, n_loc), dtype=np.int64)
+        self.backlog = np.zeros((n_sku, n_loc), dtype=np.int64)  # customers waiting (physical)
+        # backorders as the store's order system knows them: up when a customer is told to
+        # wait, down when the core applies the sale that served them (so a review never
+        # counts a served backorder before the stock it took has left the ledger)
+        self.backlog_sys = np.zeros((n_sku, n_loc), dtype=np.int64)
         for name in (
             "phys_opening",
             "phys_received",
@@ -341,6 +359,7 @@ class RetailTwin(mesa.Model):
         self._sales_today = np.zeros((n_sku, self.net.n_store), dtype=np.int64)
         self._batch_returns: list[int] = []
         self._build_core()
+        self._watch_applied()
         self._build_agents()
         self._opening_stock()
         self.datacollector = mesa.DataCollector(
@@ -413,7 +432,7 @@ class RetailTwin(mesa.Model):
         self.procurement = ProcurementWorkflow(
             self.core,
             suppliers,
-            backorders=lambda s, loc: int(self.backlog[s, loc]),
+            backorders=lambda s, loc: int(self.backlog_sys[s, loc]),
             daily_demand=lambda s, loc: float(self.daily_rate(s, loc)),
         )
         self.transfers = TransferWorkflow(self.core)
@@ -541,8 +560,29 @@ class RetailTwin(mesa.Model):
             env.process(self.returns_batch())
         for a, b in self.erp_outages:
             env.process(self.erp_outage(a, b))
+        if self.warmup_h > 0:
+            env.process(self.end_warmup())
         for w in self.sc.faults.middleware_outages:
             env.process(self.after_outage(w.start_h + w.duration_h))
+
+    def end_warmup(self) -> Generator[simpy.Event, Any, None]:
+        """At the end of the warm-up every measurement starts afresh (the state carries on)."""
+        yield self.env.timeout(self.warmup_h)
+        self._area()
+        fresh = Metrics()
+        keep = {
+            "phys_opening",
+            "phys_received",
+            "phys_sold",
+            "phys_shipped",
+            "phys_scrapped",
+            "phys_shrink",
+            "orders_open",
+        }
+        for f in fields(Metrics):
+            if f.name not in keep:
+                setattr(self.m, f.name, getattr(fresh, f.name))
+        self.m.last_area_h = self.env.now
 
     # -- helpers -----------------------------------------------------------------------
     def mark_unsynced(self, loc: int, now: float) -> None:
@@ -556,22 +596,37 @@ class RetailTwin(mesa.Model):
 
     def deliver(self, ev: InventoryEvent) -> None:
         """The middleware hands an event to the core's bus."""
-        outcome = self.core.bus.deliver(ev)
-        if outcome == "applied":
-            through = ev.attrs.get("through")
-            if through is not None:
-                q = self.unsynced[ev.location]
-                while q and q[0] <= through:
-                    q.popleft()
-            if (
-                ev.type == "stock.sold"
-                and ev.location < self.net.n_store
-                and self.pol.replenishment.store_review == "continuous"
-            ):
-                self.review_store_sku(ev.sku, ev.location)
+        self.core.bus.deliver(ev)
+
+    def _watch_applied(self) -> None:
+        """Wrap the bus handler so the twin learns when an event is applied, by any path
+        (in order, released from a hold, retried or replayed)."""
+        apply = self.core.bus.handler
+
+        def handler(ev: InventoryEvent) -> None:
+            apply(ev)
+            self.on_applied(ev)
+
+        self.core.bus.handler = handler
+
+    def on_applied(self, ev: InventoryEvent) -> None:
+        through = ev.attrs.get("through")
+        if through is not None:
+            q = self.unsynced[ev.location]
+            while q and q[0] <= through:
+                q.popleft()
+        bo = ev.attrs.get("backorder")
+        if bo:
+            self.backlog_sys[ev.sku, ev.location] -= bo
+        if (
+            ev.type == "stock.sold"
+            and ev.location < self.net.n_store
+            and self.pol.replenishment.store_review == "continuous"
+        ):
+            self.review_store_sku(ev.sku, ev.location)
 
     def _area(self) -> None:
-        now = self.env.now
+        now = min(self.env.now, self.horizon_h)  # time averages cover the measured window only
         dt = now - self.m.last_area_h
         if dt > 0:
             m = self.m
@@ -652,8 +707,11 @@ class RetailTwin(mesa.Model):
         total = int(demand.sum())
         self.m.store_demand += total
         self.day_demand += total
+        d = self._day()
+        self.demand_by_day[d] += total
         if self.sc.demand.unmet == "backorder":
             self.backlog[:, :n_st] += unmet
+            self.backlog_sys[:, :n_st] += unmet
         else:
             lost = int(unmet.sum())
             self.m.store_lost += lost
@@ -661,6 +719,7 @@ class RetailTwin(mesa.Model):
         sold = int(served.sum())
         self.m.store_sold += sold
         self.day_served += sold
+        self.served_by_day[d] += sold
         shelf -= served
         self.m.phys_sold += served.sum(axis=1)
         self._sales_today += served
@@ -797,6 +856,7 @@ class RetailTwin(mesa.Model):
         m.online_demand += units
         m.online_ordered += units
         self.day_demand += units
+        self.demand_by_day[self._day(order.placed_h)] += units
         self._area()
         m.orders_open += 1
         down = self.middleware.down(env.now)
@@ -941,6 +1001,7 @@ class RetailTwin(mesa.Model):
             self.m.phys_shipped[r.sku] += found
             m.online_shipped += found
             self.day_served += found
+            self.served_by_day[self._day(order.placed_h)] += found
             order.shipped_h = env.now
             kind = "store_customer" if loc < net.n_store else "dc_customer"
             transit = self.carrier.transit_h(kind)
@@ -977,6 +1038,7 @@ class RetailTwin(mesa.Model):
             self.m.online_cancelled_units += r.qty
             self.m.online_demand -= r.qty  # demand withdrawn by the customer
             self.day_demand -= r.qty
+            self.demand_by_day[self._day(order.placed_h)] -= r.qty
         order.cancelled = True
         self._line_closed(order)
 
@@ -1131,7 +1193,7 @@ class RetailTwin(mesa.Model):
             if rp.store_policy == "base-stock"
             else SS(int(self.store_s[sku, store]), S)
         )
-        po = self.procurement.review(sku, store, pol, backorders=int(self.backlog[sku, store]))
+        po = self.procurement.review(sku, store, pol, backorders=int(self.backlog_sys[sku, store]))
         if po is not None:
             self.env.process(self.supplier_ship(po.id))
 
@@ -1156,7 +1218,7 @@ class RetailTwin(mesa.Model):
             lines = []
             for k in range(net.n_sku):
                 pos = core.ledger.position(k, s)
-                ip = pos.on_hand + pos.in_transit - pos.reserved - int(self.backlog[k, s])
+                ip = pos.on_hand + pos.in_transit - pos.reserved - int(self.backlog_sys[k, s])
                 if from_supplier:
                     ip += self.procurement.on_order(k, s)
                 lo, hi = int(self.store_s[k, s]), int(self.store_S[k, s])
@@ -1245,8 +1307,7 @@ class RetailTwin(mesa.Model):
             self.backlog[k, loc] -= take
             self.phys[k, loc] -= take
             self.m.phys_sold[k] += take
-            self.m.store_sold += 0  # served late: counts as demand, not as immediate fill
-            self.stores[loc].record("stock.sold", k, take)
+            self.stores[loc].record("stock.sold", k, take, backorder=take)
 
     def site_replenishment(self) -> Generator[simpy.Event, Any, None]:
         """Sites review nightly at 23:00 against their (s, S) in days of cover; POs to suppliers."""
@@ -1530,6 +1591,16 @@ class RetailTwin(mesa.Model):
         self.day_posting_p95 = float(np.percentile(delays, 95)) / H if delays else math.nan
         self._posted_seen = len(entries)
 
+    def _day(self, t_h: float | None = None) -> int:
+        t = self.env.now if t_h is None else t_h
+        return min(int(t // 24.0), len(self.demand_by_day) - 1)
+
+    def fill_rate_by_day(self) -> list[float]:
+        """Per day: units demanded that day that were served, now or later, ÷ units demanded."""
+        n = len(self.demand_by_day) - 1
+        d, s = self.demand_by_day[:n], self.served_by_day[:n]
+        return [float(s[i] / d[i]) if d[i] > 0 else math.nan for i in range(n)]
+
     def day_fill_rate(self) -> float:
         return self.day_served / self.day_demand if self.day_demand > 0 else math.nan
 
@@ -1540,10 +1611,15 @@ class RetailTwin(mesa.Model):
         self._area()
         # figures "at the end" of the run are taken at the horizon, before the drain
         exc = self.core.exceptions
+        w = self.warmup_h * H
         self.unposted_at_end = self.core.gl.unposted
         self.exceptions_open_end = exc.open_count
-        self.exceptions_peak_end = exc.backlog_peak
-        self.exception_ages_end_h = exc.ages_h(self.clock.now())
+        # the peak over the measured window: the backlog at the warm-up's end and after it
+        at_w = [n for t, n in exc.backlog_series if t <= w]
+        after = [n for t, n in exc.backlog_series if t > w]
+        self.exceptions_peak_end = max([at_w[-1] if at_w else 0, *after]) if w else exc.backlog_peak
+        now = self.clock.now()
+        self.exception_ages_end_h = [e.age(now) / H for e in exc.items if e.opened_at >= w]
         # drain: in-flight events, held/ retrying bus messages, dead letters, store buffers;
         # orders a channel already promised are still imported and served (or oversold)
         for st in self.stores:

@@ -144,17 +144,23 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     demanded = m.store_demand + m.online_demand
     served = m.store_sold + m.online_shipped
     ages = model.exception_ages_end_h  # open ones aged at the horizon, not after the drain
-    posted_delays = [(e.posted_at - e.movement_at) / H for e in core.gl.entries if e.posted]
-    approvals = model.transfers.approval_times_h()
-    lead = model.procurement.lead_times_d()
-    r2a = model.returns.returns_to_available_h()
+    w = model.warmup_h * H  # everything below covers the measured window [warm-up, horizon]
+    window_h = model.horizon_h - model.warmup_h
+    posted_delays = [
+        (e.posted_at - e.movement_at) / H
+        for e in core.gl.entries
+        if e.posted and e.movement_at >= w
+    ]
+    approvals = model.transfers.approval_times_h(since=w)
+    lead = model.procurement.lead_times_d(since=w)
+    r2a = model.returns.returns_to_available_h(since=w)
     cogs = sum(
         m_.qty * m_.unit_cost_cents
         for m_ in core.ledger.movements
-        if m_.kind.name in ("SALE", "SHIPMENT") and m_.at <= horizon_s
+        if m_.kind.name in ("SALE", "SHIPMENT") and w <= m_.at <= horizon_s
     )
     avg_inv = float(np.mean(m.inventory_value)) if m.inventory_value else 0.0
-    turns = (cogs / avg_inv) * (365.0 / sc.horizon_days) if avg_inv > 0 else None
+    turns = (cogs / avg_inv) * (365.0 * 24.0 / window_h) if avg_inv > 0 else None
     stocked = m.snapshots_stocked
     kpis: dict[str, float | int | None] = {
         "fill_rate": served / demanded if demanded else None,
@@ -194,14 +200,10 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         inv["negative_available"] = int(inv["negative_available"])
     horizon = sc.horizon_days
     extras = {
-        "time_avg_on_hand": m.area_on_hand / model.horizon_h if model.horizon_h else math.nan,
-        "time_avg_backorders": m.area_backorders / model.horizon_h if model.horizon_h else math.nan,
-        "time_avg_outstanding": m.area_outstanding / model.horizon_h
-        if model.horizon_h
-        else math.nan,
-        "time_avg_orders_open": m.area_orders_open / model.horizon_h
-        if model.horizon_h
-        else math.nan,
+        "time_avg_on_hand": m.area_on_hand / window_h if window_h else math.nan,
+        "time_avg_backorders": m.area_backorders / window_h if window_h else math.nan,
+        "time_avg_outstanding": m.area_outstanding / window_h if window_h else math.nan,
+        "time_avg_orders_open": m.area_orders_open / window_h if window_h else math.nan,
         "orders_done": float(m.orders_done),
         "mean_order_time_h": float(np.mean(m.order_time_h)) if m.order_time_h else math.nan,
         "mean_pick_wait_h": float(np.mean(m.pick_wait_h)) if m.pick_wait_h else math.nan,
@@ -227,6 +229,12 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "core_events_per_second": applied / wall_s if wall_s > 0 else None,
     }
     series = model.datacollector.get_model_vars_dataframe().to_dict(orient="list")
+    # the collector's daily fill rate mixes days (today's shipments of yesterday's orders);
+    # report each day's demand and how much of it was served, now or later, instead
+    by_day = model.fill_rate_by_day()
+    series["fill_rate"] = [
+        by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
+    ]
     return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems)
 
 

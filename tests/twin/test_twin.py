@@ -456,8 +456,8 @@ def test_bad_scenario_input_is_a_scenario_error_naming_the_field_path() -> None:
     with pytest.raises(ScenarioError) as info:
         simulate(bad, "orchestrated", 1)
     problems = info.value.problems
-    assert "network.stores.count: must be >= 0" in problems
-    assert "skus.count: must be > 0" in problems
+    assert "network.stores.count: must be >= 0, got -1" in problems
+    assert "skus.count: must be > 0, got 0" in problems
     assert "skus.colour: unknown field (check the spelling)" in problems
 
 
