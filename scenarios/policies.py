@@ -26,6 +26,7 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "posting_mode": "batch",
         "posting_nightly_at_h": 2.0,  # the ERP posts overnight (assumed hour)
         "returns_mode": "batch",  # returns posted after a daily batch inspection
+        "store_receipts": "middleware",  # receipts ride the store's batch sync
         "cycle_counts": "random",
         "counts_per_store_day": 10,  # assumed
         "outage_fallback_buffer": 0,
@@ -44,6 +45,7 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "posting_mode": "immediate",
         "posting_nightly_at_h": 2.0,
         "returns_mode": "rules",
+        "store_receipts": "api",  # scanned receipts post through the governed API at once
         "cycle_counts": "anomaly",
         "counts_per_store_day": 10,
         "outage_fallback_buffer": 2,  # assumed protective buffer during an outage
@@ -79,6 +81,7 @@ class ResolvedPolicy:
     posting_mode: str
     posting_nightly_at_h: float
     returns_mode: str
+    store_receipts: str
     cycle_counts: str
     counts_per_store_day: int
     outage_fallback_buffer: int

@@ -210,6 +210,10 @@ class Demand(Strict):
     store_units_per_sku_day: NonNeg = 0.6  # mean across skus per store (assumed)
     day_of_week: list[Pos] = [0.9, 0.85, 0.9, 0.95, 1.1, 1.25, 1.05]  # Mon..Sun, assumed
     unmet: Literal["lost", "backorder"] = "lost"
+    # annual seasonality: demand × (1 + amplitude·cos(2π(day − peak_day)/period_days))
+    seasonality_amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    seasonality_peak_day: NonNeg = 0.0
+    seasonality_period_days: Pos = 365.0
     store_return_rate: Share = 0.10  # in store 10.0% (NRF & Appriss 2023, CALIBRATION)
     return_delay_days: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=9, cv=0.5))
     events: list[DemandEvent] = []
@@ -265,6 +269,7 @@ class Policy(Strict):
     posting_mode: Literal["batch", "immediate"] | None = None
     posting_nightly_at_h: Annotated[float, Field(ge=0, lt=24)] | None = None
     returns_mode: Literal["batch", "rules"] | None = None
+    store_receipts: Literal["api", "middleware"] | None = None  # how store receipts reach the core
     cycle_counts: Literal["random", "anomaly"] | None = None
     counts_per_store_day: Count | None = None
     outage_fallback_buffer: Count | None = None
@@ -317,6 +322,7 @@ class Physical(Strict):
     receiving_error_rate: Share = 0.02  # store receipts miscounted (assumed)
     initial_record_error_share: Share = 0.0  # 60–65% wrong in the field (DeHoratius & Raman)
     record_error_units: PosInt = 2  # size of a record error (assumed)
+    count_error_rate: Share = 0.0  # a count misses by a unit; ~85% accurate (U. Arkansas RFID)
 
 
 class Scenario(Strict):

@@ -237,7 +237,9 @@ class StoreAgent(mesa.Agent):
             if qty == 0:
                 continue
             bo = self.backorders_served.pop(sku, 0) if etype == "stock.sold" else 0
-            attrs = {"through": now, "backorder": bo} if bo else {"through": now}
+            attrs: dict[str, Any] = {"through": now, "backorder": bo} if bo else {"through": now}
+            if etype == "transfer.received":
+                attrs["from"] = m.net.region_dc[self.region]
             ev = self.publisher.emit(etype, sku, self.loc, qty, now * H, **attrs)
             m.middleware.send(ev)
         self.buffer.clear()
@@ -641,15 +643,22 @@ class RetailTwin(mesa.Model):
     def in_window(self, day: float, start: float, days: float) -> bool:
         return start <= day < start + days
 
+    def season(self, day: float) -> float:
+        d = self.sc.demand
+        if not d.seasonality_amplitude:
+            return 1.0
+        phase = 2 * math.pi * (day - d.seasonality_peak_day) / d.seasonality_period_days
+        return 1.0 + d.seasonality_amplitude * math.cos(phase)
+
     def store_multiplier(self, day: float) -> float:
-        mult = 1.0
+        mult = self.season(day)
         for ev in self.sc.demand.events:
             if self.in_window(day, ev.start_day, ev.days):
                 mult *= ev.store_multiplier if ev.store_multiplier is not None else ev.multiplier
         return mult
 
     def online_multiplier(self, day: float, code: str) -> float:
-        mult = 1.0
+        mult = self.season(day)
         for ev in self.sc.demand.events:
             if self.in_window(day, ev.start_day, ev.days) and (
                 ev.channels is None or code in ev.channels
@@ -750,11 +759,10 @@ class RetailTwin(mesa.Model):
         dow = self.sc.demand.day_of_week
         st = self.sc.network.stores
         always_open = st.opening_hour == 0 and st.closing_hour == 24
-        peak = (
-            max(dow) * max((ev.store_multiplier or ev.multiplier) for ev in self.sc.demand.events)
-            if self.sc.demand.events
-            else max(dow)
-        )
+        # an upper bound of the daily multiplier for thinning: every event at once, peak season
+        peak = max(dow) * (1.0 + self.sc.demand.seasonality_amplitude)
+        for ev in self.sc.demand.events:
+            peak *= max(1.0, ev.store_multiplier or ev.multiplier)
         # maximum hourly rate for thinning: the intraday shape peaks at 1.5× its mean
         span = st.closing_hour - st.opening_hour
         shape_max = 1.0 if always_open else 1.5 * 24.0 / span
@@ -1082,7 +1090,13 @@ class RetailTwin(mesa.Model):
         if self.unsynced[loc]:
             return
         pos = self.core.ledger.position(sku, loc)
-        delta = int(self.phys[sku, loc]) - pos.on_hand
+        counted = int(self.phys[sku, loc])
+        err = self.sc.physical.count_error_rate
+        if err:  # a miscount: one unit over or under (never below zero)
+            rng = self.streams.counts
+            if rng.random() < err:
+                counted = max(0, counted + (1 if rng.random() < 0.5 else -1))
+        delta = counted - pos.on_hand
         if delta:
             self.core.adjust(sku, loc, delta, reason=reason)
 
@@ -1295,7 +1309,10 @@ class RetailTwin(mesa.Model):
                     else:
                         arrived = q_phys
             self.phys[k, store] += arrived
-            core.transfer_in(k, store, dc, q_sys)
+            if self.pol.store_receipts == "api":
+                core.transfer_in(k, store, dc, q_sys)
+            else:  # the receipt rides the store's next batch sync through the middleware
+                self.stores[store].record("transfer.received", k, q_sys)
             if self.backlog[k, store]:
                 self.serve_backlog(k, store)
         self.m.transfer_cycle_h.append(env.now - requested_h)

@@ -473,3 +473,52 @@ def test_physical_arrays_never_go_negative(small: dict) -> None:
     assert (model.phys >= 0).all() and (model.phys_quar >= 0).all()
     assert (model.phys_transit >= 0).all()
     assert np.array_equal(model.phys_transit, np.zeros_like(model.phys_transit))
+
+
+# ----------------------------------------------------------------------- warm-up
+def test_a_warm_up_is_simulated_but_not_measured() -> None:
+    full = simulate(scenario(horizon_days=8), "orchestrated", 3)
+    warm = simulate(scenario(horizon_days=8, warmup_days=3), "orchestrated", 3)
+    # the same world is simulated (same days in the series), only measured from day 3
+    assert len(warm.series["day"]) == len(full.series["day"]) == 8
+    assert warm.series["units_demanded"] == full.series["units_demanded"]
+    assert 0 < warm.kpis["units_demanded"] < full.kpis["units_demanded"]
+    assert warm.kpis["orders_total"] < full.kpis["orders_total"]
+    assert all(v in (True, 0) for v in warm.invariants.values())
+
+
+# ----------------------------------------------------------------------- more of the world
+def test_seasonality_lifts_demand_around_its_peak_day() -> None:
+    season = {"seasonality_amplitude": 0.6, "seasonality_peak_day": 0, "seasonality_period_days": 8}
+    flat = simulate(scenario(horizon_days=8), "orchestrated", 5)
+    wavy = simulate(scenario(horizon_days=8, demand=season), "orchestrated", 5)
+    f, w = flat.series["units_demanded"], wavy.series["units_demanded"]
+    # cos peaks on days 0 and 8 and bottoms out on day 4
+    assert w[0] > f[0] and w[4] < f[4]
+    assert all(v in (True, 0) for v in wavy.invariants.values())
+
+
+def test_miscounts_leave_records_wrong_that_perfect_counts_would_fix() -> None:
+    clean = {
+        "shrink_share_of_sales": 0,
+        "receiving_error_rate": 0,
+        "initial_record_error_share": 0.6,
+    }
+    exact = simulate(scenario(physical=clean), "legacy", 2)
+    sloppy = simulate(scenario(physical={**clean, "count_error_rate": 0.5}), "legacy", 2)
+    assert sloppy.kpis["inventory_accuracy"] < exact.kpis["inventory_accuracy"]
+
+
+def test_under_legacy_store_receipts_ride_the_batch_sync_and_under_orchestrated_the_api() -> None:
+    def receipts(model: RetailTwin) -> tuple[int, int]:
+        """(store receipts that arrived as middleware events, those posted through the API)"""
+        ins = [m for m in model.core.ledger.movements if m.kind.name == "TRANSFER_IN"]
+        by_event = sum(1 for m in ins if m.event_id.startswith("pos:"))
+        return by_event, len(ins) - by_event
+
+    legacy_model, legacy = run_model(scenario(), "legacy")
+    orch_model, orch = run_model(scenario(), "orchestrated")
+    assert receipts(legacy_model)[0] > 0 and receipts(legacy_model)[1] == 0
+    assert receipts(orch_model)[0] == 0 and receipts(orch_model)[1] > 0
+    for r in (legacy, orch):
+        assert all(v in (True, 0) for v in r.invariants.values())
