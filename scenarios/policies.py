@@ -30,13 +30,13 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "cycle_counts": "random",
         "counts_per_store_day": 10,  # assumed
         "outage_fallback_buffer": 0,
-        "reconciliation_min_per_line": 6.0,  # assumed minutes to match one line by hand
+        "reconciliation_min_per_line": 10.0,  # assumed: minutes to match one account by hand
     },
     "orchestrated": {
-        "allocation": "buffered",
-        "allocation_params": {"store_buffer": 2},
-        "sourcing": "ship-from-store",
-        "sourcing_params": {"store_protection": 1},
+        "allocation": "pooled",  # one reservation service serves every channel
+        "allocation_params": {},
+        "sourcing": "nearest",  # as legacy: the comparison isolates orchestration itself
+        "sourcing_params": {},
         "sync_interval_min": 0.0,  # real-time events through governed APIs
         "marketplace_reservation": "central",  # one reservation service for every channel
         "marketplace_import_min": 1.0,
@@ -49,8 +49,15 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "cycle_counts": "anomaly",
         "counts_per_store_day": 10,
         "outage_fallback_buffer": 2,  # assumed protective buffer during an outage
-        "reconciliation_min_per_line": 6.0,
+        "reconciliation_min_per_line": 10.0,
     },
+}
+
+#: allocation settings of the `orchestrated-<allocation>` variants (assumed)
+ALLOCATION_VARIANTS: dict[str, dict[str, Any]] = {
+    "siloed": {"quotas": {"web": 0.6, "marketplace": 0.4}},  # the legacy quotas
+    "pooled": {},
+    "buffered": {"channel_buffers": {"marketplace": 2}, "store_buffer": 2},
 }
 
 #: policy names a user can run: the two bundles and allocation variants of `orchestrated`
@@ -113,13 +120,7 @@ def resolve(policy: Policy, name: str | None = None) -> ResolvedPolicy:
             bundle[key] = v
     if allocation_override:
         bundle["allocation"] = allocation_override
-        bundle["allocation_params"] = (
-            BUNDLES["legacy"]["allocation_params"]
-            if allocation_override == "siloed"
-            else BUNDLES["orchestrated"]["allocation_params"]
-            if allocation_override == "buffered"
-            else {}
-        )
+        bundle["allocation_params"] = ALLOCATION_VARIANTS[allocation_override]
     return ResolvedPolicy(
         name=name or model, operating_model=model, replenishment=p.replenishment, **bundle
     )
