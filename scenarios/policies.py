@@ -33,8 +33,10 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "reconciliation_min_per_line": 10.0,  # assumed: minutes to match one account by hand
     },
     "orchestrated": {
-        "allocation": "pooled",  # one reservation service serves every channel
-        "allocation_params": {},
+        # one reservation service for every channel, pooled, keeping the last units of a
+        # store's shelf from online channels (click and collect) against phantom stock
+        "allocation": "buffered",
+        "allocation_params": {"store_buffer": 2},  # assumed
         "sourcing": "nearest",  # as legacy: the comparison isolates orchestration itself
         "sourcing_params": {},
         "sync_interval_min": 0.0,  # real-time events through governed APIs

@@ -78,6 +78,7 @@ class Order:
     shipped_h: float = math.nan  # the last shipment of the order so far (nan: none)
     oversold: bool = False
     cancelled: bool = False
+    pickup_store: int = -1  # click and collect: the store the customer collects from
 
 
 @dataclass(slots=True)
@@ -445,6 +446,9 @@ class RetailTwin(mesa.Model):
         net = self.net
         self.middleware = Middleware(self)
         self.stores = [StoreAgent(self, i, net.store_region[i]) for i in range(net.n_store)]
+        self.stores_by_region: dict[str, list[int]] = {}
+        for i, region in enumerate(net.store_region):
+            self.stores_by_region.setdefault(region, []).append(i)
         self.sites = [
             FulfilmentCentreAgent(self, net.n_store + j, s.pickers) for j, s in enumerate(net.sites)
         ]
@@ -821,6 +825,11 @@ class RetailTwin(mesa.Model):
                     merged[s] = merged.get(s, 0) + 1
                 lines = sorted(merged.items())
                 zone = net.zones[int(rng.integers(len(net.zones)))]
+                pickup = -1
+                if spec.bopis_share and rng.random() < spec.bopis_share:
+                    near = self.stores_by_region.get(net.zone_region[net.zones.index(zone)], [])
+                    if near:
+                        pickup = near[int(rng.integers(len(near)))]
                 cancel_h = (
                     float(t + off + rng.uniform(0, 2.0)) if rng.random() < spec.cancel_rate else INF
                 )
@@ -839,6 +848,7 @@ class RetailTwin(mesa.Model):
                             cancel_h,
                             ret,
                             list(delay),
+                            pickup_store=pickup,
                         ),
                     )
                 )
@@ -937,7 +947,8 @@ class RetailTwin(mesa.Model):
 
     def reserve_and_fulfil(self, ch: ChannelAgent, order: Order, imported: bool) -> None:
         env, core, m = self.env, self.core, self.m
-        lines = [OrderLine(s, q) for s, q in order.lines]
+        at = None if order.pickup_store < 0 else order.pickup_store
+        lines = [OrderLine(s, q, location=at) for s, q in order.lines]
         res = core.reserve(
             order.id,
             ch.channel_id,
@@ -1052,8 +1063,18 @@ class RetailTwin(mesa.Model):
         self._line_closed(order)
 
     def resource_remainder(self, order: Order, sku: int, qty: int, line_no: int) -> bool:
-        """After a short pick, try another location; late or impossible is an oversell."""
+        """After a short pick, try another location; late or impossible is an oversell.
+
+        A click-and-collect line cannot move: the customer comes to that store, so what
+        its shelf does not have is cancelled (an oversell)."""
         env = self.env
+        if order.pickup_store >= 0:
+            self.m.online_lost += qty
+            self.day_lost += qty
+            if not order.oversold:
+                order.oversold = True
+                self.m.oversells += 1
+            return False
         oid = f"{order.id}:r{line_no}:{env.now:.4f}"
         res = self.core.reserve(
             oid, order.channel, [OrderLine(sku, qty)], destination=order.zone, placed_at=env.now * H

@@ -7,8 +7,10 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import re
 import statistics
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -354,32 +356,20 @@ def test_without_physical_error_sources_the_system_matches_the_shelf(policy: str
 
 
 # ----------------------------------------------------------------------- result contract
-KPIS_MD = [
-    "fill_rate",
-    "lost_sales_units",
-    "oversell_incidents",
-    "pick_shortages",
-    "stockout_frequency",
-    "inventory_accuracy",
-    "reservation_latency_p50_s",
-    "reservation_latency_p95_s",
-    "fulfillment_cycle_time_p50_h",
-    "fulfillment_cycle_time_p95_h",
-    "transfer_approval_time_p50_h",
-    "transfer_cycle_time_p50_h",
-    "replenishment_lead_time_mean_d",
-    "returns_to_available_p50_h",
-    "exception_backlog_peak",
-    "exception_backlog_end",
-    "exception_age_p95_h",
-    "manual_reconciliation_hours",
-    "posting_delay_p95_h",
-    "unposted_movements_end",
-    "channel_sync_lag_p95_s",
-    "inventory_turns",
-    "orders_total",
-    "units_demanded",
-]
+def kpis_md_keys() -> list[str]:
+    """The KPI keys of the contract, read from ../shared/KPIS.md itself (its KPIs table)."""
+    path = Path(__file__).resolve().parents[3] / "shared" / "KPIS.md"
+    text = path.read_text()
+    section = text.split("## KPIs", 1)[1].split("\n## ", 1)[0]
+    keys: list[str] = []
+    for line in section.splitlines():
+        cells = line.split("|")
+        if len(cells) > 2 and "`" in cells[1]:
+            keys += re.findall(r"`([a-z0-9_]+)`", cells[1])
+    return keys
+
+
+KPIS_MD = kpis_md_keys()
 
 
 def test_every_kpi_invariant_event_and_metadata_key_of_kpis_md_is_present(small: dict) -> None:
