@@ -8,7 +8,6 @@ the result object on stdout and nothing else; progress goes to stderr.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 import time
@@ -83,19 +82,17 @@ def load_scenario(ref: str, sets: list[str] | None) -> Scenario:
 
 
 def question_of(path: Path) -> str:
-    """The header comment of a scenario file: what question it answers."""
+    """The question a scenario file answers: the first paragraph of its header comment,
+    after its `name — Question:` lead-in."""
     lines = []
     for line in path.read_text().splitlines():
-        if not line.startswith("#"):
+        text = line.lstrip("#").strip()
+        if not line.startswith("#") or (not text and lines):
             break
-        lines.append(line.lstrip("#").strip())
-    text = " ".join(lines)
-    m = re.search(
-        r"Question[^:]*:\s*(.*?)(?:\s{2,}|$|Sources|Online peak|Outage windows|OTIF|Return"
-        r" rates|Network:)",
-        text,
-    )
-    return m.group(1).strip() if m else text
+        if text:
+            lines.append(text)
+    question = " ".join(lines)
+    return question.split("Question:", 1)[1].strip() if "Question:" in question else question
 
 
 def description_of(ref: str, sc: Scenario) -> str:
