@@ -1,0 +1,75 @@
+"""/v1/scenarios: the catalogue, one scenario with its JSON, and validation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, status
+
+from scenarios import Scenario, ScenarioError, catalog_names, load
+from scenarios.loader import CATALOG, read_raw
+from twin.cli import question_of
+
+from ..schemas import Problem, ScenarioDetail, ScenarioSummary, ValidationResult
+
+router = APIRouter(prefix="/v1/scenarios", tags=["scenarios"])
+
+
+def _summary(name: str, sc: Scenario) -> dict[str, Any]:
+    return {
+        "name": name,
+        "description": sc.description,
+        "question": question_of(CATALOG / f"{name}.yaml"),
+        "horizon_days": sc.horizon_days,
+        "stores": sc.network.stores.count,
+        "skus": sc.skus.count,
+        "channels": [c.code for c in sc.channels],
+    }
+
+
+@router.get("", response_model=list[ScenarioSummary], summary="The built-in catalogue")
+def list_scenarios() -> list[ScenarioSummary]:
+    return [ScenarioSummary(**_summary(n, load(n))) for n in catalog_names()]
+
+
+@router.get(
+    "/{name}",
+    response_model=ScenarioDetail,
+    responses={404: {"description": "Not in the catalogue"}},
+    summary="One catalogue scenario: the file as written and every resolved field",
+)
+def get_scenario(name: str) -> ScenarioDetail:
+    if name not in catalog_names():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no catalogue scenario {name!r}")
+    raw, _ = read_raw(name)
+    sc = load(name)
+    return ScenarioDetail(**_summary(name, sc), raw=raw, resolved=sc.model_dump(mode="json"))
+
+
+@router.post(
+    "/validate",
+    response_model=ValidationResult,
+    summary="Check a scenario body: every problem by field path",
+)
+def validate_scenario(
+    scenario: Annotated[
+        dict[str, Any],
+        Body(
+            description="A scenario mapping (the YAML schema as JSON).",
+            examples=[{"name": "tiny", "horizon_days": 0, "network": {"stores": {"count": -1}}}],
+        ),
+    ],
+) -> ValidationResult:
+    names = catalog_names()
+    if "extends" in scenario and scenario["extends"] not in names:
+        msg = f"must name a catalogue scenario ({', '.join(names)})"
+        return ValidationResult(valid=False, problems=[Problem(path="extends", msg=msg)])
+    try:
+        sc = load(scenario)
+    except ScenarioError as exc:
+        problems = []
+        for p in exc.problems:
+            path, sep, msg = p.partition(": ")
+            problems.append(Problem(path=path, msg=msg) if sep else Problem(path="", msg=p))
+        return ValidationResult(valid=False, problems=problems)
+    return ValidationResult(valid=True, problems=[], scenario=sc.model_dump(mode="json"))
