@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 from .db import Database
 from .routes import comparisons, ops, policies, runs, scenarios
 from .runner import Runner
 from .settings import Settings
+
+#: the planner page (plain HTML, CSS and JavaScript, no build step), served at `/`
+STATIC_DIR = Path(__file__).with_name("static")
 
 DESCRIPTION = """\
 An open digital twin of an omnichannel retail network, as a service.
@@ -54,4 +60,10 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.state.runner = runner
     for module in (scenarios, policies, runs, comparisons, ops):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def planner_page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
     return app

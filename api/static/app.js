@@ -1,0 +1,508 @@
+// The planner page: a form over POST /v1/comparisons, live progress from the comparison's
+// server-sent events, and the result (KPI table, plots, downloads). No framework, no build.
+"use strict";
+
+// The rows of the API's comparison table (twin/report.py TABLE_KPIS) by label: the result
+// key and which way is better (+1 higher, -1 lower, 0 neither). tests/web checks they agree.
+const KPIS = {
+  "Fill rate": ["fill_rate", 1],
+  "Lost sales": ["lost_sales_units", -1],
+  "Oversell incidents": ["oversell_incidents", -1],
+  "Pick shortages": ["pick_shortages", -1],
+  "Stockout frequency": ["stockout_frequency", -1],
+  "Inventory accuracy": ["inventory_accuracy", 1],
+  "Reservation latency p95": ["reservation_latency_p95_s", -1],
+  "Fulfilment cycle p50": ["fulfillment_cycle_time_p50_h", -1],
+  "Transfer approval p50": ["transfer_approval_time_p50_h", -1],
+  "Transfer cycle p50": ["transfer_cycle_time_p50_h", -1],
+  "Replenishment lead time": ["replenishment_lead_time_mean_d", -1],
+  "Returns to available p50": ["returns_to_available_p50_h", -1],
+  "Exception backlog peak": ["exception_backlog_peak", -1],
+  "Exception age p95": ["exception_age_p95_h", -1],
+  "Manual reconciliation": ["manual_reconciliation_hours", -1],
+  "Posting delay p95": ["posting_delay_p95_h", -1],
+  "Unposted movements at end": ["unposted_movements_end", -1],
+  "Channel sync lag p95": ["channel_sync_lag_p95_s", -1],
+  "Inventory turns": ["inventory_turns", 1],
+  "Orders": ["orders_total", 0],
+  "Units demanded": ["units_demanded", 0],
+};
+const FINISHED = ["done", "failed", "cancelled"];
+const PLOT_NAMES = {
+  ats: "Available to sell",
+  comparison: "KPIs side by side",
+  exception_backlog: "Exception backlog",
+  fill_rate: "Daily fill rate",
+  oversells: "Oversell incidents",
+  posting_delay: "Posting delay",
+};
+
+const $ = (id) => document.getElementById(id);
+let scenario = null; // GET /v1/scenarios/{name}.resolved of the chosen scenario
+let source = null; // the EventSource of the comparison being followed
+let currentId = null;
+
+// ------------------------------------------------------------------------------ helpers
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  node.append(...children);
+  return node;
+}
+
+async function api(path, options = {}) {
+  const headers = { Accept: "application/json", ...(options.headers || {}) };
+  const key = $("apikey").value.trim();
+  if (key && options.method && options.method !== "GET") headers["X-API-Key"] = key;
+  const response = await fetch(path, { ...options, headers });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw Object.assign(new Error(detailText(body, response)), { response, body });
+  return body;
+}
+
+function detailText(body, response) {
+  const detail = body && body.detail;
+  if (typeof detail === "string") return detail;
+  return `${response.status} ${response.statusText}`;
+}
+
+// A form value as a number when it is one, else as typed (the API then says what is wrong).
+function num(id) {
+  const raw = $(id).value.trim();
+  return raw !== "" && Number.isFinite(Number(raw)) ? Number(raw) : raw;
+}
+
+const set = (path, value) => `${path}=${JSON.stringify(value)}`;
+const round = (x) => Math.round(x * 1000) / 1000;
+const dayHour = (h) =>
+  `day ${Math.floor(h / 24)}, ${String(Math.floor(h % 24)).padStart(2, "0")}:00`;
+
+// ------------------------------------------------------------------------------ the form
+async function loadCatalogue() {
+  const [scenarios, policies] = await Promise.all([api("/v1/scenarios"), api("/v1/policies")]);
+  for (const s of scenarios) $("scenario").append(el("option", { value: s.name, text: s.name }));
+  $("scenario").dataset.summaries = JSON.stringify(scenarios);
+  for (const [i, p] of policies.policies.entries()) {
+    const id = `policy-${p.name}`;
+    const box = el("input", { type: "checkbox", id, value: p.name });
+    box.checked = i < 2; // legacy and orchestrated by default
+    box.addEventListener("change", syncBaseline);
+    $("policies").append(el("label", { class: "check", for: id }, box, ` ${p.name}`));
+  }
+  syncBaseline();
+  const preferred = scenarios.find((s) => s.name === "peak") || scenarios[0];
+  $("scenario").value = preferred.name;
+  await chooseScenario();
+}
+
+function syncBaseline() {
+  const chosen = checkedPolicies();
+  const previous = $("baseline").value;
+  $("baseline").replaceChildren(...chosen.map((p) => el("option", { value: p, text: p })));
+  if (chosen.includes(previous)) $("baseline").value = previous;
+}
+
+const checkedPolicies = () =>
+  [...$("policies").querySelectorAll("input:checked")].map((box) => box.value);
+
+async function chooseScenario() {
+  const name = $("scenario").value;
+  document.body.dataset.scenario = ""; // set again once the knobs show this scenario
+  $("start").disabled = true;
+  const summary = JSON.parse($("scenario").dataset.summaries).find((s) => s.name === name);
+  $("scenario-info").replaceChildren(
+    el("p", { class: "description", text: summary.description }),
+    el("p", { class: "question", text: `Question: ${summary.question}` }),
+    el("p", {
+      class: "facts",
+      text: `${summary.horizon_days} days · ${summary.stores} stores · ${summary.skus} SKUs · ` +
+        `channels ${summary.channels.join(", ")}`,
+    }),
+  );
+  const resolved = (await api(`/v1/scenarios/${encodeURIComponent(name)}`)).resolved;
+  if (name !== $("scenario").value) return; // another scenario was chosen meanwhile
+  scenario = resolved;
+  $("horizon").value = scenario.horizon_days;
+  $("stores").value = scenario.network.stores.count;
+  $("replications").value = scenario.replications;
+
+  const events = scenario.demand.events;
+  const peak = events.length ? Math.max(...events.map((e) => e.multiplier)) : "";
+  $("peak").value = peak;
+  $("peak").disabled = !events.length;
+  if (events.length) {
+    const top = events.find((e) => e.multiplier === peak);
+    const others = events.length - 1;
+    $("peak-hint").textContent = `${top.name} (day ${top.start_day}) as written` +
+      (others ? `; the other ${others} event${others > 1 ? "s" : ""} scale with it.` : ".");
+  } else {
+    $("peak-hint").textContent = "This scenario has no demand peak to scale.";
+  }
+
+  const outage = scenario.faults.middleware_outages[0];
+  $("outage-on").checked = Boolean(outage);
+  $("outage-start").value = outage ? outage.start_h : 250;
+  $("outage-duration").value = outage ? outage.duration_h : 6;
+
+  const shock = scenario.faults.supplier_shocks[0];
+  $("supplier-on").checked = Boolean(shock);
+  $("supplier-start").value = shock ? shock.start_day : 5;
+  $("supplier-days").value = shock ? shock.days : 14;
+  $("supplier-mult").value = shock ? shock.lead_time_multiplier : 2.5;
+  syncToggles();
+  clearErrors();
+  $("start").disabled = false;
+  document.body.dataset.scenario = name;
+}
+
+function syncToggles() {
+  for (const name of ["outage", "supplier"]) {
+    const on = $(`${name}-on`).checked;
+    const fieldset = $(`${name}-on`).closest("fieldset");
+    fieldset.classList.toggle("off", !on);
+    for (const input of fieldset.querySelectorAll("input[type=number]")) input.disabled = !on;
+  }
+  const start = num("outage-start");
+  const hint = typeof start === "number" ? `Hour ${start} is ${dayHour(start)}.` : "";
+  $("outage-hint").textContent = hint;
+}
+
+// The knobs as the API's overrides (`path=value`, value as JSON): only what differs from the
+// scenario as written, so the request says exactly what the planner changed.
+function overrides() {
+  const out = [];
+  if (num("horizon") !== scenario.horizon_days) out.push(set("horizon_days", num("horizon")));
+  if (num("stores") !== scenario.network.stores.count) {
+    out.push(set("network.stores.count", num("stores")));
+  }
+  const events = scenario.demand.events;
+  if (events.length) {
+    const top = Math.max(...events.map((e) => e.multiplier));
+    const peak = num("peak");
+    if (typeof peak !== "number") out.push(set("demand.events[0].multiplier", peak));
+    else if (peak !== top) {
+      events.forEach((e, i) => {
+        out.push(set(`demand.events[${i}].multiplier`, round((e.multiplier * peak) / top)));
+      });
+    }
+  }
+  const outages = scenario.faults.middleware_outages;
+  if ($("outage-on").checked) {
+    const window = { start_h: num("outage-start"), duration_h: num("outage-duration") };
+    const same = outages.length === 1 && outages[0].start_h === window.start_h &&
+      outages[0].duration_h === window.duration_h;
+    if (!same) out.push(set("faults.middleware_outages", [window]));
+  } else if (outages.length) out.push(set("faults.middleware_outages", []));
+
+  const shocks = scenario.faults.supplier_shocks;
+  if ($("supplier-on").checked) {
+    const shock = {
+      ...(shocks[0] || {}),
+      start_day: num("supplier-start"),
+      days: num("supplier-days"),
+      lead_time_multiplier: num("supplier-mult"),
+    };
+    if (JSON.stringify(shocks) !== JSON.stringify([shock])) {
+      out.push(set("faults.supplier_shocks", [shock]));
+    }
+  } else if (shocks.length) out.push(set("faults.supplier_shocks", []));
+
+  for (const line of $("extra").value.split("\n")) if (line.trim()) out.push(line.trim());
+  return out;
+}
+
+function request() {
+  const baseline = $("baseline").value;
+  const chosen = checkedPolicies();
+  const body = {
+    scenario: $("scenario").value,
+    policies: baseline ? [baseline, ...chosen.filter((p) => p !== baseline)] : chosen,
+    replications: num("replications") === "" ? null : num("replications"),
+    overrides: overrides(),
+  };
+  if (num("seed") !== "") body.seed = num("seed");
+  return body;
+}
+
+// ------------------------------------------------------------------------------ errors
+// Where a 422's `loc` belongs on the form (the first matching prefix wins).
+const ERROR_FIELDS = [
+  ["body.replications", "replications"],
+  ["body.seed", "seed"],
+  ["body.policies", "policies"],
+  ["body.overrides", "extra"],
+  ["body.scenario.horizon_days", "horizon"],
+  ["body.scenario.network.stores", "stores"],
+  ["body.scenario.demand.events", "peak"],
+  ["body.scenario.faults.middleware_outages", "outage"],
+  ["body.scenario.faults.supplier_shocks", "supplier"],
+  ["body.scenario.extends", "scenario"],
+];
+
+function clearErrors() {
+  for (const node of document.querySelectorAll(".field-error")) node.textContent = "";
+  for (const node of document.querySelectorAll("[aria-invalid]")) {
+    node.removeAttribute("aria-invalid");
+  }
+  $("form-errors").hidden = true;
+}
+
+function showErrors(error) {
+  const detail = error.body && Array.isArray(error.body.detail) ? error.body.detail : null;
+  const items = [];
+  for (const d of detail || [{ loc: [], msg: error.message }]) {
+    const where = d.path || d.loc.filter((p) => p !== "body").join(".");
+    const dotted = d.loc.map((p) => (typeof p === "number" ? `[${p}]` : p)).join(".");
+    const match = ERROR_FIELDS.find(([prefix]) => dotted.replace(/\.\[/g, "[").startsWith(prefix));
+    const field = match ? match[1] : "extra";
+    if (detail) {
+      const slot = $(`${field}-error`);
+      slot.textContent = slot.textContent ? `${slot.textContent} ${d.msg}` : d.msg;
+      const input = $(field) || $(`${field}-start`);
+      if (input) input.setAttribute("aria-invalid", "true");
+      if (field === "extra") $("more").open = true;
+    }
+    items.push(el("li", {}, where ? el("code", { text: where }) : "", where ? ": " : "", d.msg));
+  }
+  if (error.response && [401, 403].includes(error.response.status)) $("more").open = true;
+  $("form-errors").replaceChildren(
+    el("p", { text: "The comparison was not started:" }),
+    el("ul", {}, ...items),
+  );
+  $("form-errors").hidden = false;
+}
+
+// ------------------------------------------------------------------------------ a comparison
+async function start(event) {
+  event.preventDefault();
+  clearErrors();
+  $("start").disabled = true;
+  try {
+    const job = await api("/v1/comparisons", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(request()),
+    });
+    show(job);
+    loadPast();
+  } catch (error) {
+    showErrors(error);
+  } finally {
+    $("start").disabled = false;
+  }
+}
+
+async function openComparison(id) {
+  try {
+    show(await api(`/v1/comparisons/${encodeURIComponent(id)}`));
+  } catch (error) {
+    $("job-error").textContent = `Could not open comparison ${id}: ${error.message}`;
+    $("job-error").hidden = false;
+  }
+}
+
+function show(job) {
+  if (source) source.close();
+  source = null;
+  currentId = job.id;
+  history.replaceState(null, "", `#${job.id}`);
+  $("empty").hidden = true;
+  $("job-error").hidden = true;
+  $("result").hidden = true;
+  $("current-title").textContent = `Comparison · ${job.scenario}`;
+  setStatus(job.status);
+  if (FINISHED.includes(job.status)) return finished(job);
+  $("progress-box").hidden = false;
+  progress(job.progress);
+  if ($("current").getBoundingClientRect().top < 0) $("current").scrollIntoView();
+  follow(job);
+}
+
+function setStatus(status) {
+  $("status").hidden = false;
+  $("status").textContent = status;
+  $("status").className = `chip ${status}`;
+}
+
+function progress(p) {
+  $("progress").value = p.fraction;
+  $("progress-text").textContent = p.total
+    ? `${p.done} of ${p.total} replications done (${Math.round(100 * p.fraction)}%)`
+    : "Waiting for a worker…";
+}
+
+// Live progress: the comparison's server-sent events, ending with done, failed or cancelled.
+function follow(job) {
+  source = new EventSource(job.links.events);
+  source.addEventListener("progress", (e) => {
+    const snap = JSON.parse(e.data);
+    setStatus(snap.status);
+    progress(snap);
+  });
+  for (const name of FINISHED) {
+    source.addEventListener(name, async () => {
+      source.close();
+      source = null;
+      if (currentId === job.id) await openComparison(job.id);
+      loadPast();
+    });
+  }
+}
+
+async function cancel() {
+  if (!currentId) return;
+  try {
+    await api(`/v1/comparisons/${currentId}`, { method: "DELETE" });
+  } catch (error) {
+    $("job-error").textContent = error.message;
+    $("job-error").hidden = false;
+  }
+}
+
+function finished(job) {
+  $("progress-box").hidden = true;
+  if (job.status !== "done") {
+    $("job-error").textContent = `This comparison ${job.status}: ${job.error || "no reason given"}`;
+    $("job-error").hidden = false;
+    return;
+  }
+  const r = job.request;
+  const secs = job.duration_seconds;
+  const meta = [
+    ["Scenario", job.scenario],
+    ["Policies", `${r.policies.join(", ")} (baseline ${r.policies[0]})`],
+    ["Replications", r.replications],
+    ["Seed", r.seed ?? `${Object.values(job.result.policies)[0].seed} (the scenario's)`],
+    ["Overrides", r.overrides.length ? r.overrides.map((o) => el("code", { text: o })) : "none"],
+    ["Took", secs == null ? "—" : `${secs.toFixed(1)} s`],
+  ];
+  $("meta").replaceChildren(
+    ...meta.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, ...[v].flat())]),
+  );
+  $("dl-report").href = job.links.report;
+  $("dl-report").setAttribute("download", `${job.id}-report.md`);
+  $("dl-series").href = `${job.links.series}?format=csv`;
+  $("dl-series").setAttribute("download", `${job.id}-series.csv`);
+  renderTable(job.result);
+  $("plots").replaceChildren(
+    ...job.plots.map((name) => {
+      const src = `${job.links.plots}/${name}.png`;
+      const label = PLOT_NAMES[name] || name.replace(/_/g, " ");
+      return el(
+        "figure",
+        {},
+        el("a", { href: src, target: "_blank" }, el("img", { src, alt: `Plot: ${label}` })),
+        el("figcaption", { text: label }),
+      );
+    }),
+  );
+  $("result").hidden = false;
+}
+
+// Split "98.83% [97.23%, 100.00%]" into the value and its interval.
+function cell(text, tag = "td") {
+  const [value, ...rest] = text.replace(/ \*$/, "").split(" [");
+  const node = el(tag, {}, el("span", { class: "val", text: value }));
+  if (rest.length) node.append(el("span", { class: "ci", text: `[${rest.join(" [")}` }));
+  return node;
+}
+
+function renderTable(result) {
+  const { header, rows } = result.table;
+  const policies = Object.keys(result.policies);
+  const head = el("tr");
+  header.forEach((h, i) => {
+    const th = el("th", { scope: "col", text: h });
+    if (i === 1) th.append(el("span", { class: "tag", text: "baseline" }));
+    if (i > policies.length) th.className = "delta";
+    head.append(th);
+  });
+  $("kpi-table").tHead.replaceChildren(head);
+
+  $("kpi-table").tBodies[0].replaceChildren(
+    ...rows.map((row) => {
+      const label = row[0].replace(/ \([^)]*\)$/, "");
+      const [key, better] = KPIS[label] || ["", 0];
+      const tr = el("tr", { "data-kpi": key });
+      const th = el("th", { scope: "row", text: row[0] });
+      if (better) th.append(el("span", { class: "dir", text: better > 0 ? " ↑" : " ↓",
+        title: better > 0 ? "higher is better" : "lower is better" }));
+      tr.append(th);
+      policies.forEach((p, i) => {
+        const td = cell(row[1 + i]);
+        td.dataset.policy = p;
+        tr.append(td);
+      });
+      policies.slice(1).forEach((p, i) => {
+        const text = row[1 + policies.length + i];
+        const d = key ? result.differences[p][key] : null;
+        const significant = d ? d.significant : / \*$/.test(text);
+        const td = cell(text);
+        td.dataset.policy = p;
+        td.classList.add("delta");
+        if (significant) {
+          const verdict = !d || !better || d.mean === 0
+            ? "changed" : Math.sign(d.mean) === better ? "better" : "worse";
+          td.classList.add("sig", verdict);
+          td.append(el("span", { class: "badge", text: verdict }));
+        }
+        tr.append(td);
+      });
+      return tr;
+    }),
+  );
+}
+
+// ------------------------------------------------------------------------------ history
+async function loadPast() {
+  let items = [];
+  try {
+    items = (await api("/v1/comparisons?limit=25")).items;
+  } catch {
+    return;
+  }
+  $("past-empty").hidden = items.length > 0;
+  $("past").hidden = items.length === 0;
+  $("past").tBodies[0].replaceChildren(
+    ...items.map((job) => {
+      const when = new Date(job.created_at);
+      const button = el("button", { type: "button", class: "link", text: "Open" });
+      const what = `Open the comparison of ${job.scenario} from ${when.toLocaleString()}`;
+      button.setAttribute("aria-label", what);
+      button.addEventListener("click", () => openComparison(job.id));
+      const tr = el(
+        "tr",
+        { "data-id": job.id },
+        el("td", { text: when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) }),
+        el("td", { text: job.scenario }),
+        el("td", { text: (job.request.policies || []).join(", ") }),
+        el("td", {}, el("span", { class: `chip ${job.status}`, text: job.status })),
+        el("td", {}, button),
+      );
+      if (job.id === currentId) tr.classList.add("current");
+      return tr;
+    }),
+  );
+}
+
+// ------------------------------------------------------------------------------ start-up
+document.addEventListener("DOMContentLoaded", async () => {
+  $("compare-form").addEventListener("submit", start);
+  $("scenario").addEventListener("change", chooseScenario);
+  $("outage-on").addEventListener("change", syncToggles);
+  $("supplier-on").addEventListener("change", syncToggles);
+  $("outage-start").addEventListener("input", syncToggles);
+  $("cancel").addEventListener("click", cancel);
+  $("refresh").addEventListener("click", loadPast);
+  $("apikey").value = sessionStorage.getItem("omnitwin-api-key") || "";
+  $("apikey").addEventListener("change", () => {
+    sessionStorage.setItem("omnitwin-api-key", $("apikey").value);
+  });
+  await Promise.all([loadCatalogue(), loadPast()]);
+  if (location.hash.length > 1) await openComparison(location.hash.slice(1));
+  document.body.dataset.ready = "true";
+});

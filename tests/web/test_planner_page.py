@@ -1,0 +1,248 @@
+"""The planner page in a real headless Chromium (Debian's /usr/bin/chromium driven by
+Playwright): `omnitwin serve` as a separate process on a loopback port, a small comparison
+started from the form, the KPI table checked against the API's own result, and the
+validation errors of a bad request shown next to the fields.
+
+Without Chromium or Playwright the tests skip locally and fail on CI (CI=true)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from twin.report import TABLE_KPIS, fmt, fmt_ci
+
+HOST = "127.0.0.1"
+CHROMIUM = os.environ.get("OMNITWIN_TEST_CHROMIUM", "/usr/bin/chromium")
+# Playwright adds --headless and a new empty --user-data-dir itself.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STARTUP_TIMEOUT = 60.0
+TABLE_TIMEOUT_MS = 60_000
+#: where to keep the screenshots instead of the test's tmp_path (to look at them)
+SHOTS = os.environ.get("OMNITWIN_TEST_SCREENSHOTS")
+OMNITWIN = Path(sys.executable).with_name("omnitwin")
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: CI must test the planner page in a real browser (.ci/run)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`omnitwin serve` over a fresh SQLite database and results folder."""
+    tmp = tmp_path_factory.mktemp("planner")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "OMNITWIN_DATABASE_URL": f"sqlite:///{tmp / 'planner.db'}",
+        "OMNITWIN_RESULTS_DIR": str(tmp / "results"),
+        "OMNITWIN_EXECUTOR": "serial",
+        "OMNITWIN_EVENTS_POLL_SECONDS": "0.1",
+        "MPLBACKEND": "Agg",
+    }
+    env.pop("OMNITWIN_API_KEY", None)
+    log_path = tmp / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(OMNITWIN), "serve", "--host", HOST, "--port", str(port)],
+            env=env,
+            cwd=tmp,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://{HOST}:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"server not up in {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        found = shutil.which("chromium")
+        _unavailable(f"no Chromium at {CHROMIUM} (found: {found}); apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed (pip install playwright)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(base_url=base_url, viewport={"width": 1440, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.goto("/")
+    pg.wait_for_selector("body[data-ready=true]", timeout=15_000)
+    yield pg
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def fill_small_comparison(page: Any) -> None:
+    page.select_option("#scenario", "peak")
+    page.wait_for_selector("body[data-scenario=peak]")
+    page.fill("#horizon", "2")
+    page.fill("#stores", "3")
+    page.fill("#peak", "4")
+    page.fill("#replications", "2")
+    page.click("#more summary")
+    page.fill("#extra", "skus.count=10")
+
+
+def test_a_small_comparison_shows_the_apis_numbers(
+    page: Any, base_url: str, tmp_path: Path
+) -> None:
+    fill_small_comparison(page)
+    page.click("#start")
+    # Live progress from the server-sent events, then the table (bounded waits).
+    page.wait_for_selector("#progress-box:not([hidden]), #result:not([hidden])", timeout=10_000)
+    page.wait_for_selector("#kpi-table tbody tr", timeout=TABLE_TIMEOUT_MS)
+    job_id = page.evaluate("location.hash.slice(1)")
+
+    job = httpx.get(f"{base_url}/v1/comparisons/{job_id}").json()
+    assert job["status"] == "done"
+    request, result = job["request"], job["result"]
+    assert request["policies"] == ["legacy", "orchestrated"]
+    assert request["replications"] == 2
+    # The knobs became overrides: the busiest day (×3.4) at ×4 and the others scaled with it.
+    assert "network.stores.count=3" in request["overrides"]
+    assert "horizon_days=2" in request["overrides"]
+    assert "demand.events[2].multiplier=4" in request["overrides"]
+    assert "demand.events[0].multiplier=3.176" in request["overrides"]
+    assert "skus.count=10" in request["overrides"]
+
+    # Every row of the table is a KPI the page knows (its list agrees with twin/report.py).
+    keys = page.eval_on_selector_all("#kpi-table tbody tr", "rows => rows.map(r => r.dataset.kpi)")
+    assert keys == [k for k, *_ in TABLE_KPIS]
+
+    # Fill rate per policy: the mean and the interval, formatted as the report formats them.
+    for policy in request["policies"]:
+        res = result["policies"][policy]
+        td = f"#kpi-table tr[data-kpi=fill_rate] td[data-policy={policy}]:not(.delta)"
+        assert page.text_content(f"{td} .val") == fmt(res["kpis"]["fill_rate"], "%")
+        assert page.text_content(f"{td} .ci") == fmt_ci(res["ci95"]["fill_rate"], "%")
+        orders = f"#kpi-table tr[data-kpi=orders_total] td[data-policy={policy}]:not(.delta)"
+        assert page.text_content(f"{orders} .val") == fmt(res["kpis"]["orders_total"])
+
+    # The differences to the baseline: the API's table cells, highlighted where significant.
+    rows = {r[0]: r for r in result["table"]["rows"]}
+    diffs = result["differences"]["orchestrated"]
+    for key, label, unit, better in TABLE_KPIS:
+        api_cell = rows[label + (f" ({unit})" if unit and unit != "%" else "")][3]
+        td = page.query_selector(f"#kpi-table tr[data-kpi={key}] td.delta")
+        shown = td.query_selector(".val").text_content()
+        assert api_cell.removesuffix(" *").startswith(shown)
+        classes = td.get_attribute("class").split()
+        significant = bool(diffs[key] and diffs[key]["significant"])
+        assert ("sig" in classes) == significant, key
+        if significant and better is not None and diffs[key]["mean"] != 0:
+            good = (diffs[key]["mean"] > 0) == better
+            assert ("better" if good else "worse") in classes, key
+    assert page.locator("#kpi-table td.sig").count() > 0
+
+    # The plots are images that loaded; the downloads point at the report and the CSV.
+    page.wait_for_function(
+        "[...document.querySelectorAll('#plots img')].every(i => i.complete)", timeout=15_000
+    )
+    widths = page.eval_on_selector_all("#plots img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert len(widths) == len(job["plots"]) > 0 and all(w > 0 for w in widths)
+    report = page.get_attribute("#dl-report", "href")
+    series = page.get_attribute("#dl-series", "href")
+    assert httpx.get(base_url + report).text.startswith("#")
+    csv = httpx.get(base_url + series)
+    assert csv.headers["content-type"].startswith("text/csv") and "policy" in csv.text[:200]
+
+    page.screenshot(path=str(SHOTS or tmp_path) + "/planner_page.png", full_page=True)
+
+    # Past comparisons: listed after a fresh load, and reopened with a click.
+    page.goto("/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.is_hidden("#result")
+    page.click(f"#past tr[data-id='{job_id}'] button")
+    page.wait_for_selector("#kpi-table tbody tr", timeout=10_000)
+    td = "#kpi-table tr[data-kpi=fill_rate] td[data-policy=legacy]:not(.delta) .val"
+    assert page.text_content(td) == fmt(result["policies"]["legacy"]["kpis"]["fill_rate"], "%")
+    # ... and from its address.
+    page.goto(f"/#{job_id}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.text_content(td) == fmt(result["policies"]["legacy"]["kpis"]["fill_rate"], "%")
+
+
+def test_validation_errors_show_next_to_the_fields(page: Any, tmp_path: Path) -> None:
+    page.select_option("#scenario", "baseline")
+    page.wait_for_selector("body[data-scenario=baseline]")
+    page.fill("#stores", "100000")  # over the service's limit (OMNITWIN_MAX_STORES)
+    page.fill("#replications", "0")
+    page.uncheck("#policy-orchestrated")
+    page.click("#start")
+    page.wait_for_selector("#form-errors:not([hidden])", timeout=10_000)
+    # Pydantic's checks come first (a 422 for the body), then the service's own.
+    assert "at least 2" in page.text_content("#policies-error")
+    assert "greater than or equal to 1" in page.text_content("#replications-error")
+    assert page.get_attribute("#replications", "aria-invalid") == "true"
+    page.check("#policy-orchestrated")
+    page.fill("#replications", "2")
+    page.click("#start")
+    page.wait_for_selector("#stores-error:not(:empty)", timeout=10_000)
+    assert "OMNITWIN_MAX_STORES" in page.text_content("#stores-error")
+    assert "network.stores.count" in page.text_content("#form-errors")
+    assert page.is_hidden("#result")
+    page.screenshot(path=str(SHOTS or tmp_path) + "/planner_errors.png", full_page=True)
