@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean
+.PHONY: demo test lint format clean notebooks
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
+
+# Run the researcher notebooks at their full settings; executed copies (with outputs)
+# go to results/notebooks/, notebooks/ stays without outputs.
+notebooks: $(STAMP)
+	mkdir -p results/notebooks
+	$(VENV)/bin/jupyter execute --timeout=-1 --output='../results/notebooks/{notebook_name}' notebooks/*.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

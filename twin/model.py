@@ -15,7 +15,7 @@ import heapq
 import math
 from collections import deque
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import mesa
@@ -25,12 +25,14 @@ import simpy
 from orchestrator import (
     ALLOCATION_POLICIES,
     SOURCING_POLICIES,
+    AllocationPolicy,
     GeneralLedger,
     InventoryEvent,
     Orchestrator,
     OrderLine,
     ProcurementWorkflow,
     ReturnsWorkflow,
+    SourcingPolicy,
     Supplier,
     TransferState,
     TransferWorkflow,
@@ -316,6 +318,37 @@ class FinanceAgent(mesa.Agent):
 
 
 # ------------------------------------------------------------------------------ model
+def plug_in(
+    pol: ResolvedPolicy,
+    allocation: AllocationPolicy | None = None,
+    sourcing: SourcingPolicy | None = None,
+) -> ResolvedPolicy:
+    """`pol` with a researcher's own allocation and/or sourcing object in place of the ones
+    it names: checked against the core's Protocols, recorded by the object's `name`, and
+    the policy renamed `<bundle>+<name>` so results never pass for the built-in bundle."""
+    if allocation is None and sourcing is None:
+        return pol
+    changes: dict[str, Any] = {}
+    name = pol.name
+    if allocation is not None:
+        if not isinstance(allocation, AllocationPolicy):
+            raise TypeError(
+                "allocation: expected an object with `name` and "
+                f"`promisable(position, location, channel)`, got {allocation!r}"
+            )
+        changes.update(allocation=str(allocation.name), allocation_params={})
+        name += f"+{allocation.name}"
+    if sourcing is not None:
+        if not isinstance(sourcing, SourcingPolicy):
+            raise TypeError(
+                "sourcing: expected an object with `name` and `source(demands, ctx)`, "
+                f"got {sourcing!r}"
+            )
+        changes.update(sourcing=str(sourcing.name), sourcing_params={})
+        name += f"+{sourcing.name}"
+    return replace(pol, name=name, **changes)
+
+
 class RetailTwin(mesa.Model):
     """One replication of one scenario under one policy."""
 
@@ -325,10 +358,15 @@ class RetailTwin(mesa.Model):
         pol: ResolvedPolicy,
         seed: int,
         progress: Callable[[float], None] | None = None,
+        *,
+        allocation: AllocationPolicy | None = None,
+        sourcing: SourcingPolicy | None = None,
     ) -> None:
+        """`allocation` / `sourcing`: policy objects of your own instead of the named ones."""
         super().__init__(seed=seed)
         self.sc = sc
-        self.pol = pol
+        self.pol = plug_in(pol, allocation, sourcing)
+        self._allocation, self._sourcing = allocation, sourcing
         self.seed_value = seed
         self.progress = progress
         self.env = simpy.Environment()
@@ -398,8 +436,6 @@ class RetailTwin(mesa.Model):
     # -- construction ------------------------------------------------------------------
     def _build_core(self) -> None:
         pol = self.pol
-        alloc_cls = ALLOCATION_POLICIES[pol.allocation]
-        src_cls = SOURCING_POLICIES[pol.sourcing]
         if pol.posting_mode == "batch":
             gl = GeneralLedger(mode="batch", nightly_at_h=pol.posting_nightly_at_h)
         else:
@@ -408,8 +444,12 @@ class RetailTwin(mesa.Model):
         self.core = Orchestrator(
             self.net.catalog,
             self.clock,
-            allocation=alloc_cls(**pol.allocation_params),
-            sourcing=src_cls(
+            allocation=self._allocation
+            if self._allocation is not None
+            else ALLOCATION_POLICIES[pol.allocation](**pol.allocation_params),
+            sourcing=self._sourcing
+            if self._sourcing is not None
+            else SOURCING_POLICIES[pol.sourcing](
                 **{
                     **({"full_trace": False} if pol.sourcing != "cost" else {}),
                     **pol.sourcing_params,

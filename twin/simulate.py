@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator import AllocationPolicy, SourcingPolicy
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
 
@@ -256,15 +257,24 @@ def simulate(
     overrides: list[str] | tuple[str, ...] = (),
     progress: Callable[[float], None] | None = None,
     check: bool = True,
+    allocation: AllocationPolicy | None = None,
+    sourcing: SourcingPolicy | None = None,
 ) -> RunResult:
-    """Run one replication; raises `InvariantBroken` (naming which and where) if `check`."""
+    """Run one replication; raises `InvariantBroken` (naming which and where) if `check`.
+
+    `allocation` / `sourcing` plug in an object of your own implementing the core's
+    `AllocationPolicy` / `SourcingPolicy` Protocol in place of the one `policy` names;
+    the result's policy is then `<bundle>+<object name>`. (`compare`/`replicate` take
+    names only, since Dask ships them to workers; loop over `replication_seeds` instead.)
+    """
     sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     if isinstance(scenario, Scenario) and overrides:
         sc = load(sc.model_dump(mode="json"), overrides)
     pol: ResolvedPolicy = resolve(sc.policy, policy)
     s = sc.seed if seed is None else seed
     t0 = time.perf_counter()
-    model = RetailTwin(sc, pol, s, progress=progress)
+    model = RetailTwin(sc, pol, s, progress=progress, allocation=allocation, sourcing=sourcing)
+    pol = model.pol
     model.run()
     wall = time.perf_counter() - t0
     result = reduce(model, wall, sc.name)
