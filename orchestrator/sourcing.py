@@ -160,20 +160,26 @@ def _evaluate(
         if math.isinf(t):
             every.append(Candidate(loc.code, False, "no lane to destination", 0, t, c))
             continue
-        p = ctx.promisable(d.sku, loc.id)
-        prot = protection(loc)
-        if p - prot < d.qty:
-            reason = f"only {max(p, 0)} promisable, {d.qty} needed"
-            if prot:
-                reason += f" above store protection {prot}"
-            every.append(Candidate(loc.code, False, reason, p, t, c))
-            continue
-        cand = Candidate(
-            loc.code, True, f"{p} promisable, transit {t:g} h, cost {c * d.qty:g}c", p, t, c
-        )
+        cand = _judge(d, ctx, loc, protection(loc), t, c)
         every.append(cand)
-        kept.append(cand)
+        if cand.kept:
+            kept.append(cand)
     return every, kept
+
+
+def _judge(
+    d: Demand, ctx: SourcingContext, loc: Location, prot: int, t: float, c: float
+) -> Candidate:
+    """Whether `loc` can promise the demand above its protection, and why (one candidate)."""
+    p = ctx.promisable(d.sku, loc.id)
+    if p - prot < d.qty:
+        reason = f"only {max(p, 0)} promisable, {d.qty} needed"
+        if prot:
+            reason += f" above store protection {prot}"
+        return Candidate(loc.code, False, reason, p, t, c)
+    return Candidate(
+        loc.code, True, f"{p} promisable, transit {t:g} h, cost {c * d.qty:g}c", p, t, c
+    )
 
 
 def _first_feasible(
@@ -193,17 +199,12 @@ def _first_feasible(
     for n, loc in enumerate(ranked):
         if eligible(loc):
             continue
-        p = ctx.promisable(d.sku, loc.id)
-        prot = protection(loc)
         t = ctx.network.transit_h(loc, ctx.destination)
         c = ctx.network.cost_cents(loc, ctx.destination)
-        if p - prot < d.qty:
-            reason = f"only {max(p, 0)} promisable, {d.qty} needed"
-            if prot:
-                reason += f" above store protection {prot}"
-            every.append(Candidate(loc.code, False, reason, p, t, c))
+        cand = _judge(d, ctx, loc, protection(loc), t, c)
+        every.append(cand)
+        if not cand.kept:
             continue
-        every.append(Candidate(loc.code, True, f"{p} promisable, transit {t:g} h", p, t, c))
         rest = len(ranked) - n - 1
         note = f"{why}: {loc.code}" + (f"; {rest} farther locations not evaluated" if rest else "")
         return SourcingTrace(d.sku, d.qty, loc.id, every, note)
