@@ -628,17 +628,20 @@ class ProcurementWorkflow:
         self, po: PurchaseOrder, now: float, rule: RuleVersion, prio: int, risk: str
     ) -> None:
         """Re-source, expedite or wait, as the rule says; each decision goes to the audit."""
-        audit = self.core.audit
-        if prio > int(rule["act_max_priority"]):
-            audit.record(
+
+        def decided(outcome: str, reason: str) -> None:
+            self.core.audit.record(
                 now,
                 "po.escalation",
                 po.subject,
-                "wait",
+                outcome,
                 rule=rule.ref,
                 actor="rule",
-                reason=f"priority {prio}; {risk}",
+                reason=reason,
             )
+
+        if prio > int(rule["act_max_priority"]):
+            decided("wait", f"priority {prio}; {risk}")
             return
         sup = self.suppliers[po.supplier]
         alts = [self.suppliers[c] for c in sup.alternates]
@@ -660,15 +663,7 @@ class ProcurementWorkflow:
                 )
                 po.resourced_to = new.id
                 self.core.log.note(now, "po.resourced", po.subject)
-                audit.record(
-                    now,
-                    "po.escalation",
-                    po.subject,
-                    f"resourced to {new.subject} ({alt.code})",
-                    rule=rule.ref,
-                    actor="rule",
-                    reason=f"priority {prio}; {risk}",
-                )
+                decided(f"resourced to {new.subject} ({alt.code})", f"priority {prio}; {risk}")
                 self._close(po, POState.CLOSED_SHORT, now, "re-sourced")
                 return
             if action == "expedite" and exp_at < po.promised_at and not po.expedited:
@@ -677,22 +672,8 @@ class ProcurementWorkflow:
                 po.promised_at = exp_at
                 po.expedited = True
                 self.core.log.note(now, "po.expedited", po.subject)
-                audit.record(
-                    now,
-                    "po.escalation",
-                    po.subject,
-                    f"expedited to {exp_at:g}",
-                    rule=rule.ref,
-                    actor="rule",
-                    reason=f"priority {prio}; {risk}; +{pct:g}% unit price",
+                decided(
+                    f"expedited to {exp_at:g}", f"priority {prio}; {risk}; +{pct:g}% unit price"
                 )
                 return
-        audit.record(
-            now,
-            "po.escalation",
-            po.subject,
-            "wait",
-            rule=rule.ref,
-            actor="rule",
-            reason=f"priority {prio}; no faster option; {risk}",
-        )
+        decided("wait", f"priority {prio}; no faster option; {risk}")
