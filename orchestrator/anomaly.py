@@ -45,7 +45,7 @@ import numpy as np
 from .catalog import Ref
 from .errors import InvalidCommand, InvalidTransition
 from .governance import RuleVersion
-from .ledger import MovementKind, apply_to_balances
+from .ledger import SELLABLE_DISPOSITIONS, MovementKind
 
 if TYPE_CHECKING:
     from .core import Orchestrator
@@ -73,6 +73,9 @@ DEFAULT_ACTION_RISK: dict[str, Any] = {
 
 _LOSS_KINDS = (MovementKind.SHRINK, MovementKind.TRANSIT_LOSS, MovementKind.ADJUSTMENT)
 _COUNT_KIND = "cycle_count.counted"
+_K = MovementKind
+_ON_HAND_UP = [_K.RECEIPT, _K.OPENING, _K.ADJUSTMENT, _K.TRANSFER_IN]
+_ON_HAND_DOWN = [_K.SALE, _K.SHIPMENT, _K.SHRINK, _K.TRANSFER_OUT]
 
 
 def position_subject(sku: int, location: int) -> str:
@@ -144,31 +147,71 @@ def variance_series(core: Orchestrator, now: float, window_days: int) -> Varianc
     start = now - window_days * DAY
     loss = np.zeros((len(keys), window_days))
     gain = np.zeros((len(keys), window_days))
-    for m in core.ledger.movements:
-        if m.kind not in _LOSS_KINDS or not start <= m.at <= now:
-            continue
-        d = min(int((m.at - start) // DAY), window_days - 1)
-        i = row[(m.sku, m.location)]
-        if m.kind is MovementKind.ADJUSTMENT:
-            if m.qty < 0:
-                loss[i, d] -= m.qty
+    log = core.ledger.movements
+    cut = log.first_dated_from(start)  # nothing before it can fall in the window
+    at = log.column("at", cut)
+    kind = log.column("kind", cut)
+    hit = np.flatnonzero(np.isin(kind, _LOSS_KINDS) & (at >= start) & (at <= now))
+    if hit.size:
+        sku = log.column("sku", cut)[hit].tolist()
+        loc = log.column("location", cut)[hit].tolist()
+        qty = log.column("qty", cut)[hit].tolist()
+        days = np.minimum((at[hit] - start) // DAY, window_days - 1).astype(np.int64).tolist()
+        adjust = (kind[hit] == MovementKind.ADJUSTMENT).tolist()
+        for s, lc, q, d, adj in zip(sku, loc, qty, days, adjust, strict=True):
+            i = row[(s, lc)]
+            if adj and q > 0:
+                gain[i, d] += q
             else:
-                gain[i, d] += m.qty
-        else:
-            loss[i, d] += m.qty
+                loss[i, d] += -q if adj else q
     return VarianceSeries(keys, start, now, loss, gain)
 
 
 def negative_dips(core: Orchestrator, since: float = -math.inf) -> dict[tuple[int, int], int]:
-    """How often each position's on-hand went from >= 0 to below 0 (replaying the log)."""
-    bal: dict[tuple[int, int], list[int]] = {}
+    """How often each position's on-hand went from >= 0 to below 0 at or after `since`.
+
+    Replays the log by column from the first movement that can be dated at or after
+    `since`, starting each position from its live on-hand less what moved after that point.
+    """
+    log = core.ledger.movements
+    cut = log.first_dated_from(since) if since > -math.inf else 0
+    if cut >= len(log):
+        return {}
+    kind = log.column("kind", cut)
+    qty = log.column("qty", cut)
+    sellable = (kind == MovementKind.DISPOSITION) & np.isin(
+        log.column("disposition", cut), [int(d) for d in SELLABLE_DISPOSITIONS]
+    )
+    up = np.isin(kind, _ON_HAND_UP) | sellable
+    down = np.isin(kind, _ON_HAND_DOWN)
+    delta = np.where(up, qty, 0) - np.where(down, qty, 0)
+    sku = log.column("sku", cut).astype(np.int64)
+    loc = log.column("location", cut).astype(np.int64)
+    width = int(loc.max()) + 1
+    order = np.argsort(sku * width + loc, kind="stable")
+    keys = (sku * width + loc)[order]
+    d = delta[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], keys.size]
+    run = np.cumsum(d)
+    base = np.r_[0, run[starts[1:] - 1]]  # cumulative sum before each group
+    group = np.repeat(np.arange(starts.size), ends - starts)
+    within = run - base[group]  # each position's running change since the cut
+    positions = core.ledger.positions
+    opening = np.array(
+        [
+            positions[(int(k) // width, int(k) % width)].on_hand - int(tot)
+            for k, tot in zip(keys[starts], within[ends - 1], strict=True)
+        ],
+        dtype=np.int64,
+    )
+    after = opening[group] + within
+    before = after - d
+    dip = (before >= 0) & (after < 0) & (log.column("at", cut)[order] >= since)
     dips: dict[tuple[int, int], int] = {}
-    for m in core.ledger.movements:
-        key = (m.sku, m.location)
-        before = bal[key][0] if key in bal else 0
-        apply_to_balances(bal, m)
-        if before >= 0 > bal[key][0] and m.at >= since:
-            dips[key] = dips.get(key, 0) + 1
+    for k in keys[dip].tolist():
+        key = (k // width, k % width)
+        dips[key] = dips.get(key, 0) + 1
     return dips
 
 
@@ -179,10 +222,17 @@ def last_counted(core: Orchestrator) -> dict[tuple[int, int], float]:
         _p, s, loc = d.subject.split(":")
         key = (int(s), int(loc))
         out[key] = max(out.get(key, -math.inf), d.at)
-    for m in core.ledger.movements:
-        if m.kind is MovementKind.ADJUSTMENT and m.reason == "cycle count":
-            key = (m.sku, m.location)
-            out[key] = max(out.get(key, -math.inf), m.at)
+    log = core.ledger.movements
+    reason = log.string_id("cycle count")
+    if reason >= 0:
+        hit = np.flatnonzero(
+            (log.column("kind") == MovementKind.ADJUSTMENT) & (log.column("reason") == reason)
+        )
+        at = log.column("at")[hit].tolist()
+        sku = log.column("sku")[hit].tolist()
+        loc = log.column("location")[hit].tolist()
+        for s, lc, t in zip(sku, loc, at, strict=True):
+            out[(s, lc)] = max(out.get((s, lc), -math.inf), t)
     return out
 
 
@@ -270,9 +320,7 @@ def recommend_cycle_counts(
 
     stale_before = t - float(p["stale_days"]) * DAY
     counted = last_counted(core)
-    first_seen: dict[tuple[int, int], float] = {}
-    for m in core.ledger.movements:
-        first_seen.setdefault((m.sku, m.location), m.at)
+    first_seen = core.ledger.first_moved
     for key in sorted(core.ledger.positions):
         if key not in first_seen or first_seen[key] > stale_before:
             continue  # too young to be stale

@@ -27,10 +27,15 @@ from .errors import InvalidCommand, InvalidEvent
 
 SCHEMA_VERSION = 1
 
+#: event types that carry many lines (`attrs.skus`, `attrs.qtys`) for one location:
+#: `sku` is -1 and `qty` the total; a POS sends a till's sales of an interval as one
+BATCH_TYPES = frozenset({"stock.sold.batch"})
+
 EVENT_TYPES = (
     "stock.opening",
     "stock.received",
     "stock.sold",
+    "stock.sold.batch",
     "stock.adjusted",
     "stock.shrink",
     "transfer.shipped",
@@ -93,7 +98,11 @@ class InventoryEvent:
             "type", str, lambda v: v in EVENT_TYPES, "must be one of " + ", ".join(EVENT_TYPES)
         )
         source = need("source", str, lambda v: bool(v.strip()), "must not be empty")
-        sku = need("sku", int, lambda v: v >= 0, "must be >= 0")
+        batch = etype in BATCH_TYPES
+        if batch:
+            sku = need("sku", int, lambda v: v == -1, "must be -1 for a batch event")
+        else:
+            sku = need("sku", int, lambda v: v >= 0, "must be >= 0")
         loc = need("location", int, lambda v: v >= 0, "must be >= 0")
         seq = need("seq", int, lambda v: v >= 1, "must be >= 1")
         qty = need("qty", int)
@@ -104,13 +113,18 @@ class InventoryEvent:
         attrs = d.get("attrs", {})
         if not isinstance(attrs, Mapping):
             problems.append("attrs: must be an object")
+        if batch and isinstance(attrs, Mapping):
+            problems.extend(_batch_problems(attrs, qty))
         if qty is not None and etype is not None and etype != "stock.adjusted" and qty <= 0:
             problems.append(f"qty: must be > 0 for {etype}, got {qty}")
         if qty == 0 and etype == "stock.adjusted":
             problems.append(f"qty: must not be 0 for {etype}, got 0")
         if problems:
             raise InvalidEvent(problems)
-        return cls(event_id, etype, source, sku, loc, seq, qty, float(at), version, dict(attrs))
+        attrs = dict(attrs)
+        if batch:
+            attrs["skus"], attrs["qtys"] = tuple(attrs["skus"]), tuple(attrs["qtys"])
+        return cls(event_id, etype, source, sku, loc, seq, qty, float(at), version, attrs)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +139,31 @@ class InventoryEvent:
             "schema_version": self.schema_version,
             "attrs": dict(self.attrs),
         }
+
+
+def _batch_problems(attrs: Mapping[str, Any], qty: Any) -> list[str]:
+    """What is wrong with a batch event's lines, by field."""
+    out = []
+    cols = {}
+    for name in ("skus", "qtys"):
+        v = attrs.get(name)
+        if not isinstance(v, list | tuple) or not v:
+            out.append(f"attrs.{name}: required, a non-empty list of whole numbers")
+        elif not all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            out.append(f"attrs.{name}: must hold whole numbers only")
+        else:
+            cols[name] = v
+    if len(cols) == 2:
+        skus, qtys = cols["skus"], cols["qtys"]
+        if len(skus) != len(qtys):
+            out.append(f"attrs.qtys: {len(qtys)} quantities for {len(skus)} skus")
+        if any(x < 0 for x in skus):
+            out.append("attrs.skus: must be >= 0")
+        if any(x <= 0 for x in qtys):
+            out.append("attrs.qtys: must be > 0")
+        if isinstance(qty, int) and qty != sum(qtys):
+            out.append(f"qty: must be the total of attrs.qtys ({sum(qtys)}), got {qty}")
+    return out
 
 
 @dataclass(slots=True)

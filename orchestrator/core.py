@@ -115,6 +115,8 @@ class Orchestrator:
         self._idem: dict[str, tuple[tuple[Any, ...], ReservationResult]] = {}
         self._cmd = 0
         self._timed: list[Timed] = []
+        self._recon_from = 0  # movements already covered by `reconcile_recent`
+        self._recon_open: set[tuple[int, int]] = set()  # positions that differed then
         self._std = [s.std_cost_cents for s in catalog.skus]
 
     # -- helpers -----------------------------------------------------------------------
@@ -163,6 +165,76 @@ class Orchestrator:
         self.log.add(now, EventKind.MOVEMENT_RECORDED, m.seq, int(kind), qty)
         self.gl.record(m, now)
         return m
+
+    def move_lines(
+        self,
+        kind: MovementKind,
+        location: Ref,
+        skus: Sequence[Ref],
+        qtys: Sequence[int],
+        *,
+        event_id: str | None = None,
+        at: float | None = None,
+        actor: str = "",
+        reason: str = "",
+        counterparty: Ref | None = None,
+    ) -> int:
+        """Record one batch event: a movement of `kind` for each (sku, qty) line at one
+        location, with one journal entry and one log entry. Returns the first line's seq.
+
+        The same effect as one command per line, at a fraction of the cost: a till's sales
+        of an interval, a location's opening balances.
+        """
+        loc = self.catalog.location(location)
+        cp = -1 if counterparty is None else self.catalog.location(counterparty)
+        n_sku = len(self.catalog.skus)
+        ids = [s if type(s) is int and 0 <= s < n_sku else self.catalog.sku(s) for s in skus]
+        std = self._std_table()
+        costs = [std[s] for s in ids]
+        now = self.clock.now()
+        eid = self._event_id(event_id)
+        when = now if at is None else at
+        start = self.ledger.record_lines(
+            kind,
+            loc,
+            ids,
+            qtys,
+            event_id=eid,
+            at=when,
+            recorded_at=now,
+            unit_costs=costs,
+            reason=reason,
+            actor=actor,
+            counterparty=cp,
+        )
+        self.log.add(now, EventKind.MOVEMENT_RECORDED, start, int(kind), sum(qtys))
+        values = [q * c for q, c in zip(qtys, costs, strict=True)]
+        self.gl.record_lines(
+            kind,
+            loc,
+            ids,
+            values,
+            first_seq=start,
+            event_id=eid,
+            at=when,
+            now=now,
+            counterparty=cp,
+        )
+        return start
+
+    def sell_lines(
+        self,
+        location: Ref,
+        skus: Sequence[Ref],
+        qtys: Sequence[int],
+        *,
+        event_id: str | None = None,
+        at: float | None = None,
+    ) -> int:
+        """A till's sales batch: `qtys[i]` units of `skus[i]` carried out at `location`."""
+        return self.move_lines(
+            MovementKind.SALE, location, skus, qtys, event_id=event_id, at=at, actor="pos"
+        )
 
     # -- stock commands ------------------------------------------------------------------
     def opening(
@@ -592,6 +664,8 @@ class Orchestrator:
             self.receive(ev.sku, ev.location, ev.qty, price_cents=a.get("price_cents"), **kw)
         elif t == "stock.sold":
             self.sell(ev.sku, ev.location, ev.qty, **kw)
+        elif t == "stock.sold.batch":
+            self.sell_lines(ev.location, _attr(ev, "skus"), _attr(ev, "qtys"), **kw)
         elif t == "stock.adjusted":
             self.adjust(ev.sku, ev.location, ev.qty, reason=str(a.get("reason", "count")), **kw)
         elif t == "stock.shrink":
@@ -624,19 +698,47 @@ class Orchestrator:
     def reconcile(self, *, include_pending: bool = False) -> list[Difference]:
         return self.gl.reconcile(self.ledger, self._std_table(), include_pending=include_pending)
 
+    def reconcile_recent(self) -> list[Difference]:
+        """The same differences as `reconcile()`, comparing only what can have changed: the
+        positions moved or posted to since the previous call, and those that differed then.
+
+        A position's ledger value changes only by a movement and its GL balance only by a
+        posting, so every other position still agrees. A daily close stays cheap however
+        large the network is.
+        """
+        log = self.ledger.movements
+        start, self._recon_from = self._recon_from, len(log)
+        keys = self._recon_open | self.gl.drain_posted_keys()
+        if start < len(log):
+            sku = log.column("sku", start)
+            keys.update(zip(sku.tolist(), log.column("location", start).tolist(), strict=True))
+            cp = log.column("counterparty", start)
+            moved = cp >= 0
+            keys.update(zip(sku[moved].tolist(), cp[moved].tolist(), strict=True))
+        diffs = self.gl.reconcile_keys(self.ledger, self._std_table(), keys)
+        self._recon_open = {(d.sku, d.location) for d in diffs}
+        return diffs
+
     def invariants(self) -> dict[str, Any]:
         """The invariant block of the KPI contract, computed from the core's own records."""
-        rebuild_ok = not self.ledger.rebuild_matches()
+        return self.check().invariants
+
+    def check(self) -> Check:
+        """Every invariant, with what broke them: ledger positions that differ from a
+        rebuild of the log and GL lines that differ from the ledger (flushed or not)."""
+        rebuild = self.ledger.rebuild_matches()
         active = self.reservations.active_reserved()
         reserved_ok = all(p.reserved == active.get(k, 0) for k, p in self.ledger.positions.items())
-        return {
-            "units_conserved": self.ledger.units_conserved() and rebuild_ok and reserved_ok,
+        diffs = self.reconcile(include_pending=True)
+        inv = {
+            "units_conserved": self.ledger.units_conserved() and not rebuild and reserved_ok,
             "gl_balanced": self.gl.all_balanced(),
-            "gl_reconciled": not self.reconcile(include_pending=True),
+            "gl_reconciled": not diffs,
             "events_lost": self.bus.events_lost(),
             "duplicate_applications": self.ledger.duplicate_applications,
             "negative_available": self.reservations.stats.negative_available,
         }
+        return Check(inv, rebuild, diffs)
 
     def register(self, component: Timed) -> None:
         """Let a workflow's timers join `next_due`/`poll`, so a scheduler watches one thing.
@@ -674,6 +776,15 @@ class Orchestrator:
             if t is not None
         ]
         return min(times) if times else math.inf
+
+
+@dataclass(slots=True, frozen=True)
+class Check:
+    """`Orchestrator.check()`: the invariant block and the details behind a failure."""
+
+    invariants: dict[str, Any]
+    ledger_problems: list[str]
+    differences: list[Difference]
 
 
 def _attr(ev: InventoryEvent, name: str) -> Any:

@@ -10,11 +10,12 @@ sub-ledger by sku, and lists every difference.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
 from .errors import InvalidCommand
-from .ledger import Disposition, Movement, MovementKind, StockLedger
+from .ledger import LINE_KINDS, Disposition, Movement, MovementKind, StockLedger
 
 
 class Account(IntEnum):
@@ -77,6 +78,106 @@ class JournalEntry:
     @property
     def posted(self) -> bool:
         return not math.isnan(self.posted_at)
+
+    @property
+    def n_movements(self) -> int:
+        return 1
+
+    def post_into(self, bal: dict[tuple[Account, int, int], int]) -> None:
+        for ln in self.lines:
+            key = (ln.account, ln.location, ln.sku)
+            bal[key] = bal.get(key, 0) + ln.debit - ln.credit
+
+    def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
+        return [
+            ((ln.account, ln.location, ln.sku), ln.debit - ln.credit)
+            for ln in self.lines
+            if ln.account in INVENTORY_ACCOUNTS
+        ]
+
+
+#: the double entry of one line of a batch event, per kind: (account, kept at: "loc" the
+#: event's location, "cp" its counterparty, "" not by location; +1 debit / -1 credit of
+#: the line's value); `journal_lines` is the one-movement form
+LINE_POSTINGS: dict[MovementKind, tuple[tuple[Account, str, int], ...]] = {
+    MovementKind.OPENING: ((Account.INVENTORY, "loc", 1), (Account.OPENING_EQUITY, "", -1)),
+    MovementKind.RECEIPT: ((Account.INVENTORY, "loc", 1), (Account.GRNI, "", -1)),
+    MovementKind.SALE: ((Account.COGS, "", 1), (Account.INVENTORY, "loc", -1)),
+    MovementKind.SHIPMENT: ((Account.COGS, "", 1), (Account.INVENTORY, "loc", -1)),
+    MovementKind.SHRINK: ((Account.SHRINK, "", 1), (Account.INVENTORY, "loc", -1)),
+    MovementKind.ADJUSTMENT: ((Account.INVENTORY, "loc", 1), (Account.SHRINK, "", -1)),
+    MovementKind.RETURN_IN: (
+        (Account.RETURNS_QUARANTINE, "loc", 1),
+        (Account.RETURNS_RESERVE, "", -1),
+    ),
+    MovementKind.TRANSFER_OUT: ((Account.IN_TRANSIT, "cp", 1), (Account.INVENTORY, "loc", -1)),
+    MovementKind.TRANSFER_IN: ((Account.INVENTORY, "loc", 1), (Account.IN_TRANSIT, "loc", -1)),
+}
+assert set(LINE_POSTINGS) == LINE_KINDS
+
+
+@dataclass(slots=True)
+class BatchJournalEntry:
+    """One journal entry for a batch event: the double entry of every line, kept as the
+    lines' values (one entry per event, not per movement, so a long run stays small)."""
+
+    id: int
+    movement_seq: int  # seq of the first line; the lines are consecutive movements
+    event_id: str
+    kind: MovementKind
+    location: int
+    skus: Sequence[int]
+    values: Sequence[int]  # value in cents of each line, at standard cost
+    movement_at: float
+    created_at: float
+    posted_at: float = math.nan
+    counterparty: int = -1
+
+    def _where(self, at: str) -> int:
+        return self.location if at == "loc" else self.counterparty if at == "cp" else -1
+
+    @property
+    def lines(self) -> tuple[JournalLine, ...]:
+        out = []
+        for acct, at, sign in LINE_POSTINGS[self.kind]:
+            loc = self._where(at)
+            line = _dr if sign > 0 else _cr
+            out.extend(line(acct, loc, s, v) for s, v in zip(self.skus, self.values, strict=True))
+        return tuple(out)
+
+    @property
+    def balanced(self) -> bool:
+        pos = sum(v for v in self.values if v > 0)
+        neg = sum(-v for v in self.values if v < 0)
+        signs = [sign for _a, _l, sign in LINE_POSTINGS[self.kind]]
+        ups, downs = signs.count(1), signs.count(-1)
+        return ups * pos + downs * neg == ups * neg + downs * pos
+
+    @property
+    def posted(self) -> bool:
+        return not math.isnan(self.posted_at)
+
+    @property
+    def n_movements(self) -> int:
+        return len(self.skus)
+
+    def post_into(self, bal: dict[tuple[Account, int, int], int]) -> None:
+        for acct, at, sign in LINE_POSTINGS[self.kind]:
+            loc = self._where(at)
+            for s, v in zip(self.skus, self.values, strict=True):
+                key = (acct, loc, s)
+                bal[key] = bal.get(key, 0) + sign * v
+
+    def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
+        return [
+            ((acct, self._where(at), s), sign * v)
+            for acct, at, sign in LINE_POSTINGS[self.kind]
+            if acct in INVENTORY_ACCOUNTS
+            for s, v in zip(self.skus, self.values, strict=True)
+        ]
+
+
+AnyEntry = JournalEntry | BatchJournalEntry
 
 
 def _dr(acct: Account, loc: int, sku: int, v: int) -> JournalLine:
@@ -183,9 +284,10 @@ class GeneralLedger:
         self.mode = mode
         self.batch_every_s = batch_every_h * 3600.0 if batch_every_h else None
         self.nightly_at_s = nightly_at_h * 3600.0 if nightly_at_h is not None else None
-        self.entries: list[JournalEntry] = []
-        self.pending: list[JournalEntry] = []
+        self.entries: list[AnyEntry] = []
+        self.pending: list[AnyEntry] = []
         self.balances: dict[tuple[Account, int, int], int] = {}
+        self.posted_since: list[AnyEntry] = []  # posted since `reconcile_keys` last drained it
         self.suspended = False
         self.next_run: float | None = self._first_run(start) if mode == "batch" else None
 
@@ -215,19 +317,51 @@ class GeneralLedger:
 
     def record(self, m: Movement, now: float) -> JournalEntry:
         e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
+        self._enter(e, now)
+        return e
+
+    def record_lines(
+        self,
+        kind: MovementKind,
+        location: int,
+        skus: Sequence[int],
+        values: Sequence[int],
+        *,
+        first_seq: int,
+        event_id: str,
+        at: float,
+        now: float,
+        counterparty: int = -1,
+    ) -> BatchJournalEntry:
+        """One entry for a batch event's lines (`values` in cents, one per line)."""
+        if kind not in LINE_POSTINGS:
+            raise InvalidCommand(f"kind: no batch posting rule for {kind.name.lower()}")
+        e = BatchJournalEntry(
+            len(self.entries),
+            first_seq,
+            event_id,
+            kind,
+            location,
+            skus,
+            values,
+            at,
+            now,
+            counterparty=counterparty,
+        )
+        self._enter(e, now)
+        return e
+
+    def _enter(self, e: AnyEntry, now: float) -> None:
         self.entries.append(e)
         if self.mode == "immediate" and not self.suspended:
             self._post(e, now)
         else:
             self.pending.append(e)
-        return e
 
-    def _post(self, e: JournalEntry, now: float) -> None:
-        bal = self.balances
-        for ln in e.lines:
-            key = (ln.account, ln.location, ln.sku)
-            bal[key] = bal.get(key, 0) + ln.debit - ln.credit
+    def _post(self, e: AnyEntry, now: float) -> None:
+        e.post_into(self.balances)
         e.posted_at = now
+        self.posted_since.append(e)
 
     def poll(self, now: float) -> int:
         """Run every batch that is due by `now`; returns entries posted."""
@@ -259,17 +393,55 @@ class GeneralLedger:
         return sum(v for (a, _l, _s), v in self.balances.items() if a is account)
 
     def posting_delays(self) -> list[float]:
-        return [e.posted_at - e.movement_at for e in self.entries if e.posted]
+        """Seconds from each movement to its posting (a batch entry's delay once per line)."""
+        out: list[float] = []
+        for e in self.entries:
+            if e.posted:
+                out.extend([e.posted_at - e.movement_at] * e.n_movements)
+        return out
 
     @property
     def unposted(self) -> int:
-        return len(self.pending)
+        """Movements whose journal entry is still waiting to post."""
+        return sum(e.n_movements for e in self.pending)
 
     def all_balanced(self) -> bool:
         return all(e.balanced for e in self.entries)
 
     def trial_balance_zero(self) -> bool:
         return sum(self.balances.values()) == 0
+
+    def drain_posted_keys(self) -> set[tuple[int, int]]:
+        """(sku, location) of every inventory line posted since the last drain."""
+        keys: set[tuple[int, int]] = set()
+        for e in self.posted_since:
+            if isinstance(e, BatchJournalEntry):
+                for _acct, at, _sign in LINE_POSTINGS[e.kind]:
+                    if at:
+                        loc = e._where(at)
+                        keys.update((s, loc) for s in e.skus)
+            else:
+                keys.update((ln.sku, ln.location) for ln in e.lines if ln.location >= 0)
+        self.posted_since.clear()
+        return keys
+
+    def reconcile_keys(
+        self, ledger: StockLedger, std_cost: list[int], keys: set[tuple[int, int]]
+    ) -> list[Difference]:
+        """`reconcile` restricted to the (sku, location) positions in `keys`."""
+        bal = self.balances
+        pos = ledger.positions
+        diffs = []
+        for sku, loc in keys:
+            p = pos.get((sku, loc))
+            c = std_cost[sku]
+            for acct, bucket in INVENTORY_ACCOUNTS.items():
+                want = getattr(p, bucket) * c if p is not None else 0
+                got = bal.get((acct, loc, sku), 0)
+                if got != want:
+                    diffs.append(Difference(acct, loc, sku, got, want))
+        diffs.sort(key=lambda d: (d.account, d.location, d.sku))
+        return diffs
 
     def reconcile(
         self, ledger: StockLedger, std_cost: list[int], *, include_pending: bool = False
@@ -286,10 +458,8 @@ class GeneralLedger:
         actual = {k: v for k, v in self.balances.items() if k[0] in INVENTORY_ACCOUNTS}
         if include_pending:
             for e in self.pending:
-                for ln in e.lines:
-                    if ln.account in INVENTORY_ACCOUNTS:
-                        key = (ln.account, ln.location, ln.sku)
-                        actual[key] = actual.get(key, 0) + ln.debit - ln.credit
+                for key, v in e.inventory_deltas():
+                    actual[key] = actual.get(key, 0) + v
         actual = {k: v for k, v in actual.items() if v}
         diffs = []
         for key in sorted(set(expected) | set(actual)):

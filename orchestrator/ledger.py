@@ -12,8 +12,14 @@ difference in purchase-price variance, and the GL reconciles to the cent.
 
 from __future__ import annotations
 
+import math
+from array import array
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import overload
+
+import numpy as np
 
 from .errors import InvalidCommand
 
@@ -136,12 +142,206 @@ def apply_to_balances(bal: dict[Key, list[int]], m: Movement) -> None:
         raise InvalidCommand(f"kind: unknown movement kind {k!r}")
 
 
+# -- the movement log, stored by column -----------------------------------------------------
+_KIND_OF = list(MovementKind)
+_DISP_OF = list(Disposition)
+
+#: kinds a batch may carry: lines at one location (transfers: to or from one counterparty)
+#: with no disposition or off-standard purchase price (those stay one movement per command)
+LINE_KINDS = frozenset(
+    {
+        MovementKind.OPENING,
+        MovementKind.RECEIPT,
+        MovementKind.SALE,
+        MovementKind.SHIPMENT,
+        MovementKind.SHRINK,
+        MovementKind.ADJUSTMENT,
+        MovementKind.RETURN_IN,
+        MovementKind.TRANSFER_OUT,
+        MovementKind.TRANSFER_IN,
+    }
+)
+
+_COLUMNS = (
+    ("kind", "b", np.int8),
+    ("sku", "i", np.int32),
+    ("location", "i", np.int32),
+    ("qty", "q", np.int64),
+    ("at", "d", np.float64),
+    ("recorded_at", "d", np.float64),
+    ("unit_cost_cents", "q", np.int64),
+    ("price_cents", "q", np.int64),
+    ("counterparty", "i", np.int32),
+    ("disposition", "b", np.int8),
+    ("event", "i", np.int32),  # index into the event-id table
+    ("line", "i", np.int32),  # line of a batch event, -1 for a one-movement command
+    ("reason", "i", np.int32),  # index into the interned strings
+    ("actor", "i", np.int32),
+)
+_DTYPE = {name: dt for name, _code, dt in _COLUMNS}
+
+
+class MovementLog(Sequence[Movement]):
+    """The append-only movement log, kept by column (compact typed arrays, not objects).
+
+    It reads like a list of `Movement` (index, slice, iterate, `len`), materialising each
+    one on access; KPIs and checks read whole columns with `column()` instead. A batch
+    event's lines share one event id (`<id>#<line>` when materialised), so a run of
+    millions of movements stays a few tens of bytes each.
+    """
+
+    def __init__(self) -> None:
+        self._cols = {name: array(code) for name, code, _dt in _COLUMNS}
+        self._events: list[str] = []
+        self._strings: list[str] = []
+        self._string_ids: dict[str, int] = {}
+        self._last_recorded = -math.inf
+        self._monotonic = True  # recorded_at never went back (binary search is valid)
+        self.max_lead = 0.0  # largest `at - recorded_at` seen (events dated ahead of the core)
+
+    def _note_times(self, at: float, recorded_at: float) -> None:
+        if recorded_at < self._last_recorded:
+            self._monotonic = False
+        self._last_recorded = recorded_at
+        if at - recorded_at > self.max_lead:
+            self.max_lead = at - recorded_at
+
+    def _intern(self, s: str) -> int:
+        i = self._string_ids.get(s)
+        if i is None:
+            i = self._string_ids[s] = len(self._strings)
+            self._strings.append(s)
+        return i
+
+    def string_id(self, s: str) -> int:
+        """The interned id of `s` (for comparing the `reason`/`actor` columns), or -1."""
+        return self._string_ids.get(s, -1)
+
+    def __len__(self) -> int:
+        return len(self._cols["kind"])
+
+    def append(self, m: Movement) -> None:
+        self._note_times(m.at, m.recorded_at)
+        c = self._cols
+        c["kind"].append(int(m.kind))
+        c["sku"].append(m.sku)
+        c["location"].append(m.location)
+        c["qty"].append(m.qty)
+        c["at"].append(m.at)
+        c["recorded_at"].append(m.recorded_at)
+        c["unit_cost_cents"].append(m.unit_cost_cents)
+        c["price_cents"].append(m.price_cents)
+        c["counterparty"].append(m.counterparty)
+        c["disposition"].append(int(m.disposition))
+        c["event"].append(len(self._events))
+        self._events.append(m.event_id)
+        c["line"].append(-1)
+        c["reason"].append(self._intern(m.reason))
+        c["actor"].append(self._intern(m.actor))
+
+    def extend_lines(
+        self,
+        kind: MovementKind,
+        location: int,
+        skus: Sequence[int],
+        qtys: Sequence[int],
+        unit_costs: Sequence[int],
+        *,
+        event_id: str,
+        at: float,
+        recorded_at: float,
+        reason: str,
+        actor: str,
+        counterparty: int = -1,
+    ) -> None:
+        """Append one batch event's lines (one movement per sku line)."""
+        self._note_times(at, recorded_at)
+        n = len(skus)
+        c = self._cols
+        c["kind"].extend(array("b", [int(kind)]) * n)
+        c["sku"].extend(array("i", skus))
+        c["location"].extend(array("i", [location]) * n)
+        c["qty"].extend(array("q", qtys))
+        c["at"].extend(array("d", [at]) * n)
+        c["recorded_at"].extend(array("d", [recorded_at]) * n)
+        c["unit_cost_cents"].extend(array("q", unit_costs))
+        receipt = kind is MovementKind.RECEIPT
+        c["price_cents"].extend(array("q", unit_costs) if receipt else array("q", [0]) * n)
+        c["counterparty"].extend(array("i", [counterparty]) * n)
+        c["disposition"].extend(array("b", [0]) * n)
+        c["event"].extend(array("i", [len(self._events)]) * n)
+        self._events.append(event_id)
+        c["line"].extend(array("i", range(n)))
+        c["reason"].extend(array("i", [self._intern(reason)]) * n)
+        c["actor"].extend(array("i", [self._intern(actor)]) * n)
+
+    def _at(self, i: int) -> Movement:
+        c = self._cols
+        line = c["line"][i]
+        ev = self._events[c["event"][i]]
+        return Movement(
+            i,
+            ev if line < 0 else f"{ev}#{line}",
+            _KIND_OF[c["kind"][i]],
+            c["sku"][i],
+            c["location"][i],
+            c["qty"][i],
+            c["at"][i],
+            c["recorded_at"][i],
+            c["unit_cost_cents"][i],
+            c["price_cents"][i],
+            c["counterparty"][i],
+            _DISP_OF[c["disposition"][i]],
+            self._strings[c["reason"][i]],
+            self._strings[c["actor"][i]],
+        )
+
+    @overload
+    def __getitem__(self, i: int) -> Movement: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Movement]: ...
+    def __getitem__(self, i: int | slice) -> Movement | list[Movement]:
+        n = len(self)
+        if isinstance(i, slice):
+            return [self._at(j) for j in range(*i.indices(n))]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError("movement index out of range")
+        return self._at(i)
+
+    def __iter__(self) -> Iterator[Movement]:
+        for i in range(len(self)):
+            yield self._at(i)
+
+    def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """One column as a numpy array (a copy: the log keeps growing underneath)."""
+        return np.frombuffer(self._cols[name][start:stop], dtype=_DTYPE[name])
+
+    def first_dated_from(self, t: float) -> int:
+        """An index before which no movement is dated (`at`) at or after `t`: a safe start
+        for a scan of a recent window. 0 when the record times ever went back."""
+        if not self._monotonic:
+            return 0
+        t -= self.max_lead
+        rec = self._cols["recorded_at"]
+        lo, hi = 0, len(rec)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if rec[mid] < t:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+
 class StockLedger:
     """Positions per (sku, location) and the append-only movement log behind them."""
 
     def __init__(self) -> None:
         self.positions: dict[Key, Position] = {}
-        self.movements: list[Movement] = []
+        self.movements = MovementLog()
+        self.first_moved: dict[Key, float] = {}  # when each position first moved (staleness)
         self._applied_ids: set[str] = set()
         self.duplicate_applications = 0
 
@@ -222,8 +422,102 @@ class StockLedger:
             actor,
         )
         self.movements.append(m)
+        if (sku, location) not in self.first_moved:
+            self.first_moved[(sku, location)] = at
         self._apply(pos, m)
         return m
+
+    def record_lines(
+        self,
+        kind: MovementKind,
+        location: int,
+        skus: Sequence[int],
+        qtys: Sequence[int],
+        *,
+        event_id: str,
+        at: float,
+        recorded_at: float,
+        unit_costs: Sequence[int],
+        reason: str = "",
+        actor: str = "",
+        counterparty: int = -1,
+    ) -> int:
+        """Validate, append and apply one batch event: a movement of `kind` per (sku, qty)
+        line at one location, all at once. Returns the seq of the first line.
+
+        The hot path of a run (a till's sales of an interval are one event): positions
+        change in one tight loop and the log grows by column, not by object.
+        """
+        if kind not in LINE_KINDS:
+            raise InvalidCommand(f"kind: {kind.name.lower()} is recorded one movement at a time")
+        n = len(skus)
+        if n == 0:
+            raise InvalidCommand("lines: a batch needs at least one line")
+        if len(qtys) != n or len(unit_costs) != n:
+            raise InvalidCommand(f"lines: {n} skus but {len(qtys)} quantities")
+        signed = kind is MovementKind.ADJUSTMENT
+        for q in qtys:
+            if not isinstance(q, int) or isinstance(q, bool):
+                raise InvalidCommand(f"qty: must be a whole number, got {q!r}")
+            if signed and q == 0:
+                raise InvalidCommand("qty: an adjustment must change stock (got 0)")
+            if not signed and q <= 0:
+                raise InvalidCommand(f"qty: must be > 0 for {kind.name.lower()}, got {q}")
+        positions, first = self.positions, self.first_moved
+        if kind is MovementKind.TRANSFER_OUT:
+            if counterparty < 0 or counterparty == location:
+                raise InvalidCommand("counterparty: a transfer needs another destination location")
+        elif kind is MovementKind.TRANSFER_IN:
+            arriving: dict[int, int] = {}
+            for sk, q in zip(skus, qtys, strict=True):
+                arriving[sk] = arriving.get(sk, 0) + q
+            for sk, q in arriving.items():
+                p = positions.get((sk, location))
+                have = p.in_transit if p is not None else 0
+                if have < q:
+                    raise InvalidCommand(
+                        f"qty: {q} units of sku {sk} received but only {have} in transit"
+                    )
+        elif counterparty != -1:
+            raise InvalidCommand(f"counterparty: only transfers have one, not {kind.name.lower()}")
+        if event_id in self._applied_ids:
+            self.duplicate_applications += 1
+        else:
+            self._applied_ids.add(event_id)
+        start = len(self.movements)
+        self.movements.extend_lines(
+            kind,
+            location,
+            skus,
+            qtys,
+            unit_costs,
+            event_id=event_id,
+            at=at,
+            recorded_at=recorded_at,
+            reason=reason,
+            actor=actor,
+            counterparty=counterparty,
+        )
+        sign = -1 if kind in _OUTBOUND or kind is MovementKind.TRANSFER_OUT else 1
+        quarantine = kind is MovementKind.RETURN_IN
+        leaving = kind is MovementKind.TRANSFER_OUT
+        arrived = kind is MovementKind.TRANSFER_IN
+        for s, q in zip(skus, qtys, strict=True):
+            key = (s, location)
+            p = positions.get(key)
+            if p is None:
+                p = positions[key] = Position()
+            if key not in first:
+                first[key] = at
+            if quarantine:
+                p.quarantined += q
+                continue
+            p.on_hand += sign * q
+            if leaving:
+                self.position(s, counterparty).in_transit += q
+            elif arrived:
+                p.in_transit -= q
+        return start
 
     def _apply(self, pos: Position, m: Movement) -> None:
         k = m.kind
@@ -251,8 +545,10 @@ class StockLedger:
         return event_id in self._applied_ids
 
     @staticmethod
-    def rebuild(movements: list[Movement]) -> dict[Key, tuple[int, int, int]]:
+    def rebuild(movements: Sequence[Movement]) -> dict[Key, tuple[int, int, int]]:
         """Balances (on_hand, in_transit, quarantined) from the movement log alone."""
+        if isinstance(movements, MovementLog):
+            return _rebuild_columns(movements)
         bal: dict[Key, list[int]] = {}
         for m in movements:
             apply_to_balances(bal, m)
@@ -275,19 +571,8 @@ class StockLedger:
 
     def flows(self, sku: int) -> dict[str, int]:
         """The terms of the conservation identity for one sku, summed from the movement log."""
-        t = {
-            "opening": 0,
-            "received": 0,
-            "sold": 0,
-            "shipped": 0,
-            "scrapped": 0,
-            "shrink": 0,
-        }
-        for m in self.movements:
-            if m.sku != sku:
-                continue
-            _add_flow(t, m)
-        return t
+        t = _flows_by_sku(self.movements).get(sku)
+        return {k: t[k] for k in _FLOW_TERMS} if t else dict.fromkeys(_FLOW_TERMS, 0)
 
     def conservation(self) -> dict[int, dict[str, int]]:
         """Per sku: flows from the log and closing/in-transit from live positions, with `ok`.
@@ -297,14 +582,7 @@ class StockLedger:
         disposals out of the network (scrap, liquidation, return to vendor) and shrink
         is net of count adjustments.
         """
-        out: dict[int, dict[str, int]] = {}
-        for m in self.movements:
-            t = out.get(m.sku)
-            if t is None:
-                t = out[m.sku] = dict.fromkeys(
-                    ("opening", "received", "sold", "shipped", "scrapped", "shrink"), 0
-                )
-            _add_flow(t, m)
+        out = _flows_by_sku(self.movements)
         for t in out.values():
             t["closing"] = 0
             t["in_transit"] = 0
@@ -344,20 +622,69 @@ class StockLedger:
         return out
 
 
-def _add_flow(t: dict[str, int], m: Movement) -> None:
-    k = m.kind
-    q = m.qty
-    if k is MovementKind.OPENING:
-        t["opening"] += q
-    elif k is MovementKind.RECEIPT or k is MovementKind.RETURN_IN:
-        t["received"] += q
-    elif k is MovementKind.SALE:
-        t["sold"] += q
-    elif k is MovementKind.SHIPMENT:
-        t["shipped"] += q
-    elif k is MovementKind.SHRINK or k is MovementKind.TRANSIT_LOSS:
-        t["shrink"] += q
-    elif k is MovementKind.ADJUSTMENT:
-        t["shrink"] -= q
-    elif k is MovementKind.DISPOSITION and m.disposition not in SELLABLE_DISPOSITIONS:
-        t["scrapped"] += q
+_FLOW_TERMS = ("opening", "received", "sold", "shipped", "scrapped", "shrink")
+_K = MovementKind
+_SELLABLE_CODES = [int(d) for d in SELLABLE_DISPOSITIONS]
+
+
+def _flows_by_sku(log: MovementLog) -> dict[int, dict[str, int]]:
+    """The conservation terms per sku, summed by column (every sku that ever moved)."""
+    if not len(log):
+        return {}
+    kind = log.column("kind")
+    sku = log.column("sku")
+    qty = log.column("qty")
+    n = int(sku.max()) + 1
+    scrap = (kind == _K.DISPOSITION) & ~np.isin(log.column("disposition"), _SELLABLE_CODES)
+
+    def total(mask: np.ndarray, sign: int = 1) -> np.ndarray:
+        return sign * np.bincount(sku[mask], weights=qty[mask], minlength=n).astype(np.int64)
+
+    terms = {
+        "opening": total(kind == _K.OPENING),
+        "received": total((kind == _K.RECEIPT) | (kind == _K.RETURN_IN)),
+        "sold": total(kind == _K.SALE),
+        "shipped": total(kind == _K.SHIPMENT),
+        "scrapped": total(scrap),
+        "shrink": total((kind == _K.SHRINK) | (kind == _K.TRANSIT_LOSS))
+        - total(kind == _K.ADJUSTMENT),
+    }
+    present = np.unique(sku)
+    return {int(k): {name: int(v[k]) for name, v in terms.items()} for k in present}
+
+
+def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
+    """`StockLedger.rebuild` by column: every position any movement touched."""
+    if not len(log):
+        return {}
+    kind = log.column("kind")
+    sku = log.column("sku").astype(np.int64)
+    loc = log.column("location").astype(np.int64)
+    cp = log.column("counterparty").astype(np.int64)
+    qty = log.column("qty")
+    disp = log.column("disposition")
+    width = int(max(loc.max(), cp.max())) + 1
+    here = sku * width + loc
+    there = sku * width + np.maximum(cp, 0)
+    size = (int(sku.max()) + 1) * width
+    up = np.isin(kind, [_K.RECEIPT, _K.OPENING, _K.ADJUSTMENT, _K.TRANSFER_IN]) | (
+        (kind == _K.DISPOSITION) & np.isin(disp, _SELLABLE_CODES)
+    )
+    down = np.isin(kind, [_K.SALE, _K.SHIPMENT, _K.SHRINK, _K.TRANSFER_OUT])
+    out_ = kind == _K.TRANSFER_OUT
+    arrive = np.isin(kind, [_K.TRANSFER_IN, _K.TRANSIT_LOSS])
+
+    def add(keys: np.ndarray, mask: np.ndarray, sign: int) -> np.ndarray:
+        return sign * np.bincount(keys[mask], weights=qty[mask], minlength=size)
+
+    on_hand = add(here, up, 1) + add(here, down, -1)
+    in_transit = add(there, out_, 1) + add(here, arrive, -1)
+    quarantined = add(here, kind == _K.RETURN_IN, 1) + add(here, kind == _K.DISPOSITION, -1)
+    touched = np.unique(np.concatenate([here, there[out_]]))
+    oh = on_hand[touched].astype(np.int64).tolist()
+    it = in_transit[touched].astype(np.int64).tolist()
+    qu = quarantined[touched].astype(np.int64).tolist()
+    return {
+        (k // width, k % width): (a, b, c)
+        for k, a, b, c in zip(touched.tolist(), oh, it, qu, strict=True)
+    }

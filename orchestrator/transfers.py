@@ -125,6 +125,8 @@ class TransferWorkflow:
         # units in open (not yet shipped, not closed) transfers, by (sku, source) and
         # (sku, destination): what the source has promised away and the destination expects
         self._outbound: dict[tuple[int, int], int] = {}
+        self._regions: dict[str, list[int]] = {}
+        self._regions_for = -1  # catalogue size the cached regions were built for
         self._inbound: dict[tuple[int, int], int] = {}
         core.register(self)
         core.rules.ensure(
@@ -479,6 +481,17 @@ class TransferWorkflow:
         key = (sku, location)
         return pos.ats + pos.in_transit + self._inbound.get(key, 0) - self._outbound.get(key, 0)
 
+    def _stores_by_region(self) -> dict[str, list[int]]:
+        """Store ids per region, cached until the catalogue gains a location."""
+        locs = self.core.catalog.locations
+        if self._regions_for != len(locs):
+            by_region: dict[str, list[int]] = {}
+            for loc in locs:
+                if loc.is_store:
+                    by_region.setdefault(loc.region, []).append(loc.id)
+            self._regions, self._regions_for = by_region, len(locs)
+        return self._regions
+
     def propose_balancing(self, sku: Ref, region: str | None = None) -> list[TransferProposal]:
         """Store-to-store moves from overstocked to understocked stores of the same region.
 
@@ -502,16 +515,25 @@ class TransferWorkflow:
                 f"rules.stock_balancing: need lower_units ≤ target_units ≤ upper_units in"
                 f" {rule.ref}, got {lower}, {target}, {upper}"
             )
-        by_region: dict[str, list[int]] = {}
-        for loc in core.catalog.locations:
-            if loc.is_store and (region is None or loc.region == region):
-                by_region.setdefault(loc.region, []).append(loc.id)
+        by_region = self._stores_by_region()
+        if region is not None:
+            by_region = {region: by_region[region]} if region in by_region else {}
         out: list[TransferProposal] = []
+        ledger = core.ledger
+        inbound, outbound = self._inbound, self._outbound
         for reg in sorted(by_region):
             over: list[list[int]] = []  # [surplus, location, projected]
             under: list[list[int]] = []  # [deficit, location, projected]
             for loc in by_region[reg]:
-                p = self.projected_available(s, loc)
+                key = (s, loc)  # projected_available, inlined: this runs per sku per store
+                pos = ledger.position(s, loc)
+                ats = pos.on_hand - pos.reserved - pos.safety
+                p = (
+                    (ats if ats > 0 else 0)
+                    + pos.in_transit
+                    + inbound.get(key, 0)
+                    - outbound.get(key, 0)
+                )
                 if p > upper:
                     over.append([p - target, loc, p])
                 elif p < lower:

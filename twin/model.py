@@ -12,6 +12,7 @@ the physical world only through events and commands, as it would live.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Generator
@@ -28,6 +29,7 @@ from orchestrator import (
     AllocationPolicy,
     GeneralLedger,
     InventoryEvent,
+    MovementKind,
     Orchestrator,
     OrderLine,
     ProcurementWorkflow,
@@ -207,6 +209,7 @@ class StoreAgent(mesa.Agent):
         self.region = region
         self.publisher = model.core.bus.publisher(f"pos:{loc}")
         self.buffer: dict[tuple[str, int], int] = {}
+        self.sales: dict[int, int] = {}  # units sold per sku since the last sync
         self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
         self.buffer_since = INF
         self.pickers = simpy.Resource(model.env, capacity=model.sc.network.stores.pickers)
@@ -221,10 +224,23 @@ class StoreAgent(mesa.Agent):
         `backorder` counts the units of a sale that served waiting customers: the
         order system learns they are served when the core applies that sale.
         """
-        key = (etype, sku)
-        self.buffer[key] = self.buffer.get(key, 0) + qty
+        if etype == "stock.sold":
+            self.sales[sku] = self.sales.get(sku, 0) + qty
+        else:
+            key = (etype, sku)
+            self.buffer[key] = self.buffer.get(key, 0) + qty
         if backorder:
             self.backorders_served[sku] = self.backorders_served.get(sku, 0) + backorder
+        self._recorded()
+
+    def record_sales(self, skus: list[int], qtys: list[int]) -> None:
+        """An interval's till sales (one line per sku), synced as one batch event."""
+        sales = self.sales
+        for k, q in zip(skus, qtys, strict=True):
+            sales[k] = sales.get(k, 0) + q
+        self._recorded()
+
+    def _recorded(self) -> None:
         now = self.model.env.now
         if self.buffer_since == INF:
             self.buffer_since = now
@@ -233,15 +249,29 @@ class StoreAgent(mesa.Agent):
             self.flush()
 
     def flush(self) -> None:
-        if not self.buffer:
+        """Send what the till recorded since the last sync: the sales as one batch event
+        (one line per sku), every other fact as its own event."""
+        if not self.buffer and not self.sales:
             return
         m = self.model
         now = m.env.now
+        if self.sales:
+            skus = sorted(k for k, q in self.sales.items() if q)
+            if skus:
+                qtys = [self.sales[k] for k in skus]
+                attrs: dict[str, Any] = {"through": now, "skus": tuple(skus), "qtys": tuple(qtys)}
+                if self.backorders_served:
+                    attrs["backorder"] = self.backorders_served.copy()
+                    self.backorders_served.clear()
+                ev = self.publisher.emit(
+                    "stock.sold.batch", -1, self.loc, sum(qtys), now * H, **attrs
+                )
+                m.middleware.send(ev)
+            self.sales.clear()
         for (etype, sku), qty in sorted(self.buffer.items()):
             if qty == 0:
                 continue
-            bo = self.backorders_served.pop(sku, 0) if etype == "stock.sold" else 0
-            attrs: dict[str, Any] = {"through": now, "backorder": bo} if bo else {"through": now}
+            attrs = {"through": now}
             if etype == "transfer.received":
                 attrs["from"] = m.net.region_dc[self.region]
             ev = self.publisher.emit(etype, sku, self.loc, qty, now * H, **attrs)
@@ -664,13 +694,15 @@ class RetailTwin(mesa.Model):
                 q.popleft()
         bo = ev.attrs.get("backorder")
         if bo:
-            self.backlog_sys[ev.sku, ev.location] -= bo
+            for k, b in bo.items():
+                self.backlog_sys[k, ev.location] -= b
         if (
-            ev.type == "stock.sold"
+            ev.type == "stock.sold.batch"
             and ev.location < self.net.n_store
             and self.pol.replenishment.store_review == "continuous"
         ):
-            self.review_store_sku(ev.sku, ev.location)
+            for k in ev.attrs["skus"]:
+                self.review_store_sku(k, ev.location)
 
     def _area(self) -> None:
         now = min(self.env.now, self.horizon_h)  # time averages cover the measured window only
@@ -777,10 +809,15 @@ class RetailTwin(mesa.Model):
         shelf -= served
         self.m.phys_sold += served.sum(axis=1)
         self._sales_today += served
-        ks, ss = np.nonzero(served)
-        stores = self.stores
-        for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
-            stores[s].record("stock.sold", k, int(served[k, s]))
+        by_store = served.T
+        ss, ks = np.nonzero(by_store)
+        if ss.size:
+            qs = by_store[ss, ks].tolist()
+            ks_l, ss_l = ks.tolist(), ss.tolist()
+            cuts = [0, *(np.flatnonzero(np.diff(ss)) + 1).tolist(), len(ss_l)]
+            stores = self.stores
+            for a, b in itertools.pairwise(cuts):
+                stores[ss_l[a]].record_sales(ks_l[a:b], qs[a:b])
         if (
             self.sc.demand.unmet == "backorder"
             and self.pol.replenishment.store_review == "continuous"
@@ -1290,20 +1327,27 @@ class RetailTwin(mesa.Model):
         core, net, rp = self.core, self.net, self.pol.replenishment
         from_supplier = rp.store_source == "supplier"
         orders: dict[int, list[tuple[int, int]]] = {}
+        # nested lists: reading numpy scalars per (sku, store) is the slow part otherwise
+        small, big, backlog = (
+            self.store_s.tolist(),
+            self.store_S.tolist(),
+            self.backlog_sys.tolist(),
+        )
+        position, policy = core.ledger.position, rp.store_policy
         for s in range(net.n_store):
             lines = []
             for k in range(net.n_sku):
-                pos = core.ledger.position(k, s)
-                ip = pos.on_hand + pos.in_transit - pos.reserved - int(self.backlog_sys[k, s])
+                pos = position(k, s)
+                ip = pos.on_hand + pos.in_transit - pos.reserved - int(backlog[k][s])
                 if from_supplier:
                     ip += self.procurement.on_order(k, s)
-                lo, hi = int(self.store_s[k, s]), int(self.store_S[k, s])
+                lo, hi = small[k][s], big[k][s]
                 q = 0
-                if rp.store_policy in ("s-S", "r-Q"):
+                if policy in ("s-S", "r-Q"):
                     if ip <= lo:
                         q = (
                             hi - ip
-                            if rp.store_policy == "s-S"
+                            if policy == "s-S"
                             else (hi - lo) * max(1, -(-(lo - ip + 1) // (hi - lo)))
                         )
                 elif ip < hi:
@@ -1344,11 +1388,19 @@ class RetailTwin(mesa.Model):
                     q_phys = min(q_phys, q_sys)
                 if q_sys <= 0:
                     continue
-                core.transfer_out(k, dc, s, q_sys, reason="store replenishment")
                 self.phys[k, dc] -= q_phys
                 self.phys_transit[k] += q_phys
                 shipped.append((k, q_sys, q_phys))
-            if shipped:
+            if shipped:  # one dispatch, one transfer event of many lines
+                core.move_lines(
+                    MovementKind.TRANSFER_OUT,
+                    dc,
+                    [k for k, _q, _p in shipped],
+                    [q for _k, q, _p in shipped],
+                    counterparty=s,
+                    actor="transfer",
+                    reason="store replenishment",
+                )
                 env.process(self.store_delivery(s, dc, shipped, requested_h))
 
     def store_delivery(
@@ -1371,10 +1423,18 @@ class RetailTwin(mesa.Model):
                     else:
                         arrived = q_phys
             self.phys[k, store] += arrived
-            if self.pol.store_receipts == "api":
-                core.transfer_in(k, store, dc, q_sys)
-            else:  # the receipt rides the store's next batch sync through the middleware
+            if self.pol.store_receipts != "api":  # rides the store's next sync
                 self.stores[store].record("transfer.received", k, q_sys)
+        if self.pol.store_receipts == "api":  # the receipt is booked at once, all lines
+            core.move_lines(
+                MovementKind.TRANSFER_IN,
+                store,
+                [k for k, _q, _p in lines],
+                [q for _k, q, _p in lines],
+                counterparty=dc,
+                actor="transfer",
+            )
+        for k, _q, _p in lines:
             if self.backlog[k, store]:
                 self.serve_backlog(k, store)
         self.m.transfer_cycle_h.append(env.now - requested_h)
@@ -1554,7 +1614,7 @@ class RetailTwin(mesa.Model):
         while env.now < self.horizon_h:
             # finance matches each location's inventory account by hand where the GL and the
             # stock ledger disagree (per account and location, not per sku)
-            lines = {(d.account, d.location) for d in self.core.reconcile()}
+            lines = {(d.account, d.location) for d in self.core.reconcile_recent()}
             self.m.manual_recon_h += len(lines) * self.pol.reconciliation_min_per_line / 60.0
             yield env.timeout(24.0)
 
@@ -1670,18 +1730,23 @@ class RetailTwin(mesa.Model):
         stocked = zero = accurate = 0
         ats_sum = 0
         value = 0.0
+        phys = self.phys.tolist()  # nested lists: indexing numpy per position is slow here
+        cost = [float(c) for c in net.std_cost]
+        n_loc, n_store = net.n_loc, net.n_store
         for (k, loc), pos in core.ledger.positions.items():
-            if loc >= net.n_loc:
+            if loc >= n_loc:
                 continue
             stocked += 1
-            ats = pos.ats
+            on_hand = pos.on_hand
+            ats = on_hand - pos.reserved - pos.safety
             if ats <= 0:
                 zero += 1
-            if pos.on_hand == int(self.phys[k, loc]):
+                ats = 0
+            if on_hand == phys[k][loc]:
                 accurate += 1
-            if loc < net.n_store:
+            if loc < n_store:
                 ats_sum += ats
-            value += pos.on_hand * float(net.std_cost[k])
+            value += on_hand * cost[k]
         m = self.m
         m.snapshots_stocked += stocked
         m.snapshots_ats_zero += zero

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator import AllocationPolicy, SourcingPolicy
+from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
 
@@ -147,19 +147,19 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     ages = model.exception_ages_end_h  # open ones aged at the horizon, not after the drain
     w = model.warmup_h * H  # everything below covers the measured window [warm-up, horizon]
     window_h = model.horizon_h - model.warmup_h
-    posted_delays = [
-        (e.posted_at - e.movement_at) / H
-        for e in core.gl.entries
-        if e.posted and e.movement_at >= w
-    ]
+    posted = [e for e in core.gl.entries if e.posted and e.movement_at >= w]
+    # per movement: a batch entry's delay counts once for each of its lines
+    posted_delays = np.repeat(
+        np.array([(e.posted_at - e.movement_at) / H for e in posted], dtype=float),
+        np.array([e.n_movements for e in posted], dtype=np.int64),
+    )
     approvals = model.transfers.approval_times_h(since=w)
     lead = model.procurement.lead_times_d(since=w)
     r2a = model.returns.returns_to_available_h(since=w)
-    cogs = sum(
-        m_.qty * m_.unit_cost_cents
-        for m_ in core.ledger.movements
-        if m_.kind.name in ("SALE", "SHIPMENT") and w <= m_.at <= horizon_s
-    )
+    log = core.ledger.movements
+    at, kind = log.column("at"), log.column("kind")
+    sold = np.isin(kind, [MovementKind.SALE, MovementKind.SHIPMENT]) & (at >= w) & (at <= horizon_s)
+    cogs = int((log.column("qty")[sold] * log.column("unit_cost_cents")[sold]).sum())
     avg_inv = float(np.mean(m.inventory_value)) if m.inventory_value else 0.0
     turns = (cogs / avg_inv) * (365.0 * 24.0 / window_h) if avg_inv > 0 else None
     stocked = m.snapshots_stocked
@@ -190,10 +190,11 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "units_demanded": demanded,
     }
     kpis = {k: _clean(v) if isinstance(v, float) else v for k, v in kpis.items()}
-    inv = core.invariants()
+    check = core.check()
+    inv = dict(check.invariants)
     problems = []
-    problems += [f"ledger: {p}" for p in core.ledger.rebuild_matches()[:10]]
-    problems += [f"reconciliation: {d}" for d in core.reconcile(include_pending=True)[:10]]
+    problems += [f"ledger: {p}" for p in check.ledger_problems[:10]]
+    problems += [f"reconciliation: {d}" for d in check.differences[:10]]
     phys = physical_conservation(model)
     problems += phys
     inv["units_conserved"] = bool(inv["units_conserved"]) and not phys

@@ -1,0 +1,283 @@
+"""Batch events: many (sku, qty) lines at one location recorded as one event.
+
+The batch path is the hot path of a run (a till's sales of an interval, a DC dispatch),
+so it must be indistinguishable from one command per line in everything the core
+keeps: positions, the movement log, GL balances, reconciliation and conservation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import astuple
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestrator import (
+    GeneralLedger,
+    InvalidCommand,
+    InvalidEvent,
+    InventoryEvent,
+    ManualClock,
+    MovementKind,
+    Orchestrator,
+    UnknownReference,
+)
+from orchestrator.anomaly import negative_dips
+from orchestrator.gl import LINE_POSTINGS, journal_lines
+from orchestrator.ledger import LINE_KINDS, apply_to_balances
+
+K = MovementKind
+# the fixtures used under @given are a factory and read-only catalogue/lanes: safe to share
+FIXTURES = HealthCheck.function_scoped_fixture
+
+
+def stocked(make_core) -> Orchestrator:
+    core = make_core()
+    for sku in range(3):
+        for loc in range(4):
+            core.opening(sku, loc, 50, event_id=f"open:{sku}:{loc}")
+    return core
+
+
+def one_by_one(core: Orchestrator, kind: MovementKind, loc: int, skus, qtys, cp: int) -> None:
+    """The same lines as separate commands, the way a caller without batches would."""
+    for s, q in zip(skus, qtys, strict=True):
+        if kind is K.OPENING:
+            core.opening(s, loc, q)
+        elif kind is K.RECEIPT:
+            core.receive(s, loc, q)
+        elif kind is K.SALE:
+            core.sell(s, loc, q)
+        elif kind is K.SHRINK:
+            core.write_off(s, loc, q)
+        elif kind is K.ADJUSTMENT:
+            core.adjust(s, loc, q)
+        elif kind is K.RETURN_IN:
+            core.return_in(s, loc, q)
+        elif kind is K.TRANSFER_OUT:
+            core.transfer_out(s, loc, cp, q)
+        elif kind is K.TRANSFER_IN:
+            core.transfer_in(s, loc, cp, q)
+        elif kind is K.SHIPMENT:
+            core._move(K.SHIPMENT, s, loc, q, event_id=None, at=None, actor="")
+        else:  # pragma: no cover
+            raise AssertionError(kind)
+
+
+def state(core: Orchestrator):
+    moves = [
+        dataclasses.replace(m, event_id="", actor="", reason="") for m in core.ledger.movements
+    ]
+    positions = {k: p.balances() for k, p in core.ledger.positions.items() if any(p.balances())}
+    balances = {k: v for k, v in core.gl.balances.items() if v}
+    return moves, positions, balances
+
+
+lines = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9)), min_size=1, max_size=6)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[FIXTURES])
+@given(kind=st.sampled_from(sorted(LINE_KINDS)), body=lines, negative=st.booleans())
+def test_a_batch_event_leaves_the_core_exactly_as_one_command_per_line(
+    make_core, kind, body, negative
+):
+    skus = [s for s, _q in body]
+    qtys = [-q if negative and kind is K.ADJUSTMENT else q for _s, q in body]
+    a, b = stocked(make_core), stocked(make_core)
+    loc, cp = 1, 2
+    if kind is K.TRANSFER_IN:  # something must be on its way first
+        for core in (a, b):
+            for s in range(3):
+                core.transfer_out(s, cp, loc, 40)
+    a.move_lines(
+        kind, loc, skus, qtys, counterparty=cp if kind.name.startswith("TRANSFER") else None
+    )
+    one_by_one(b, kind, loc, skus, qtys, cp)
+    assert state(a) == state(b)
+    for core in (a, b):
+        assert core.invariants()["units_conserved"]
+        assert core.invariants()["gl_balanced"] and core.invariants()["gl_reconciled"]
+        assert core.ledger.rebuild_matches() == []
+
+
+@pytest.mark.parametrize("kind", sorted(LINE_KINDS))
+def test_a_batch_journal_entry_has_the_lines_of_one_entry_per_movement(make_core, kind):
+    core = stocked(make_core)
+    if kind is K.TRANSFER_IN:
+        core.transfer_out(0, 2, 1, 5)
+        core.transfer_out(2, 2, 1, 5)
+    cp = 2 if kind.name.startswith("TRANSFER") else None
+    start = core.move_lines(kind, 1, [0, 2], [3, 4], counterparty=cp)
+    entry = core.gl.entries[-1]
+    singles = [journal_lines(core.ledger.movements[start + i]) for i in range(2)]
+    # grouped by account rather than by movement, the same debits and credits
+    assert sorted(map(astuple, entry.lines)) == sorted(
+        astuple(ln) for lines_ in singles for ln in lines_
+    )
+    assert entry.balanced and entry.n_movements == 2
+    assert set(LINE_POSTINGS) == LINE_KINDS
+
+
+def test_the_lines_of_a_batch_read_back_as_movements_with_line_numbered_ids(make_core):
+    core = stocked(make_core)
+    start = core.sell_lines("north", ["LAMP", "MUG"], [2, 1], event_id="pos:north:7")
+    m0, m1 = core.ledger.movements[start], core.ledger.movements[start + 1]
+    assert (m0.event_id, m0.sku, m0.qty, m0.kind, m0.actor) == (
+        "pos:north:7#0",
+        0,
+        2,
+        K.SALE,
+        "pos",
+    )
+    assert (m1.event_id, m1.sku, m1.qty) == ("pos:north:7#1", 2, 1)
+    assert core.ledger.position(0, 1).on_hand == 48
+    assert core.gl.unposted == 0 and len(core.gl.posting_delays()) == len(core.ledger.movements)
+
+
+def test_a_bad_line_refuses_the_whole_batch_and_changes_nothing(make_core):
+    core = stocked(make_core)
+    before = state(core)
+    with pytest.raises(InvalidCommand, match="qty: must be > 0 for sale, got 0"):
+        core.sell_lines(1, [0, 1], [2, 0])
+    with pytest.raises(UnknownReference, match="sku: no sku with id 9"):
+        core.sell_lines(1, [0, 9], [2, 1])
+    core.transfer_out(0, 2, 1, 3)
+    before = state(core)
+    with pytest.raises(InvalidCommand, match="4 units of sku 0 received but only 3 in transit"):
+        core.move_lines(K.TRANSFER_IN, 1, [0, 0], [2, 2], counterparty=2)
+    with pytest.raises(InvalidCommand, match="counterparty"):
+        core.move_lines(K.TRANSFER_OUT, 1, [0], [1])
+    with pytest.raises(InvalidCommand, match="one movement at a time"):
+        core.move_lines(K.DISPOSITION, 1, [0], [1])
+    assert state(core) == before
+
+
+def test_a_pos_batch_event_is_applied_once_through_the_bus_even_when_delivered_twice(make_core):
+    core = stocked(make_core)
+    pub = core.bus.publisher("pos:1")
+    ev = pub.emit("stock.sold.batch", -1, 1, 5, 10.0, skus=(0, 1), qtys=(2, 3))
+    core.bus.deliver(ev)
+    core.bus.deliver(ev)
+    assert core.bus.counters.applied == 1 and core.bus.counters.duplicates_dropped == 1
+    assert [core.ledger.position(s, 1).on_hand for s in (0, 1)] == [48, 47]
+    assert core.ledger.duplicate_applications == 0
+
+
+def test_a_batch_event_from_json_names_each_wrong_field():
+    base = {
+        "event_id": "pos:9",
+        "type": "stock.sold.batch",
+        "source": "pos",
+        "sku": -1,
+        "location": 1,
+        "seq": 1,
+        "qty": 5,
+        "occurred_at": 0.0,
+        "attrs": {"skus": [0, 1], "qtys": [2, 3]},
+    }
+    ev = InventoryEvent.from_dict(base)
+    assert ev.attrs["skus"] == (0, 1) and ev.qty == 5
+    assert InventoryEvent.from_dict(ev.to_dict()) == ev
+    bad = dict(base, sku=0, qty=4, attrs={"skus": [0, -1, 2], "qtys": [2, 0]})
+    with pytest.raises(InvalidEvent) as err:
+        InventoryEvent.from_dict(bad)
+    assert err.value.problems == [
+        "sku: must be -1 for a batch event, got 0",
+        "attrs.qtys: 2 quantities for 3 skus",
+        "attrs.skus: must be >= 0",
+        "attrs.qtys: must be > 0",
+        "qty: must be the total of attrs.qtys (2), got 4",
+    ]
+    with pytest.raises(InvalidEvent) as err:
+        InventoryEvent.from_dict(dict(base, attrs={"skus": [0]}))
+    assert err.value.problems == ["attrs.qtys: required, a non-empty list of whole numbers"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[FIXTURES])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["sell", "batch", "transfer", "advance", "close", "erp"]),
+            st.integers(0, 2),
+            st.integers(1, 5),
+        ),
+        max_size=30,
+    )
+)
+def test_reconciling_only_what_changed_finds_exactly_what_a_full_reconciliation_finds(
+    catalog, network, steps
+):
+    clock = ManualClock(0.0)
+    core = Orchestrator(
+        catalog, clock=clock, network=network, gl=GeneralLedger("batch", batch_every_h=5.0)
+    )
+    for sku in range(3):
+        core.opening(sku, 1, 30)
+    for what, sku, q in steps:
+        if what == "sell":
+            core.sell(sku, 1, q)
+        elif what == "batch":
+            core.sell_lines(1, [sku, (sku + 1) % 3], [q, 1])
+        elif what == "transfer":
+            core.transfer_out(sku, 1, 2, q)
+        elif what == "advance":
+            clock.advance(q * 1800.0)
+            core.post_due()
+        elif what == "erp":
+            if core.gl.suspended:
+                core.gl.resume(clock.now())
+            else:
+                core.gl.suspend()
+        assert core.reconcile_recent() == core.reconcile()
+    core.flush_postings()
+    assert core.reconcile_recent() == core.reconcile() == []
+
+
+def naive_dips(core: Orchestrator, since: float) -> dict[tuple[int, int], int]:
+    """Replay every movement object from zero: the obvious, slow reading of a dip."""
+    bal: dict = {}
+    dips: dict[tuple[int, int], int] = {}
+    for m in core.ledger.movements:
+        key = (m.sku, m.location)
+        before = bal[key][0] if key in bal else 0
+        apply_to_balances(bal, m)
+        if before >= 0 > bal[key][0] and m.at >= since:
+            dips[key] = dips.get(key, 0) + 1
+    return dips
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[FIXTURES])
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["sell", "batch", "receive", "adjust", "transfer", "advance"]),
+            st.integers(0, 2),
+            st.integers(1, 6),
+        ),
+        max_size=40,
+    ),
+    since_h=st.sampled_from([-math.inf, 0.0, 1.0, 3.0, 6.0]),
+)
+def test_negative_dips_by_column_match_a_replay_of_every_movement(catalog, network, steps, since_h):
+    clock = ManualClock(0.0)
+    core = Orchestrator(catalog, clock=clock, network=network)
+    for sku in range(3):
+        core.opening(sku, 1, 4)
+    for what, sku, q in steps:
+        if what == "sell":
+            core.sell(sku, 1, q)
+        elif what == "batch":
+            core.sell_lines(1, [sku, (sku + 2) % 3], [q, 2])
+        elif what == "receive":
+            core.receive(sku, 1, q)
+        elif what == "adjust":
+            core.adjust(sku, 1, q - 3 or 1)
+        elif what == "transfer":
+            core.transfer_out(sku, 1, 2, q)
+        else:
+            clock.advance(q * 1800.0)
+    since = since_h * 3600.0
+    assert negative_dips(core, since) == naive_dips(core, since)
