@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from .allocation import AllocationPolicy, Pooled
 from .bus import InventoryEvent, MessageBus
 from .catalog import Catalog, Ref
@@ -20,7 +22,7 @@ from .clock import Clock, ManualClock
 from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent
 from .events import EventKind, EventLog
 from .exceptions import ExceptionQueue
-from .gl import Difference, GeneralLedger
+from .gl import Account, Difference, GeneralLedger
 from .governance import AuditTrail, RuleBook, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import GroupRequest, Reservation, ReservationBook
@@ -116,7 +118,7 @@ class Orchestrator:
         self._cmd = 0
         self._timed: list[Timed] = []
         self._recon_from = 0  # movements already covered by `reconcile_recent`
-        self._recon_open: set[tuple[int, int]] = set()  # positions that differed then
+        self._recon_open: set[tuple[Account, int, int]] = set()  # GL lines that differed then
         self._std = [s.std_cost_cents for s in catalog.skus]
 
     # -- helpers -----------------------------------------------------------------------
@@ -700,23 +702,28 @@ class Orchestrator:
 
     def reconcile_recent(self) -> list[Difference]:
         """The same differences as `reconcile()`, comparing only what can have changed: the
-        positions moved or posted to since the previous call, and those that differed then.
+        GL lines that movements or postings touched since the previous call, and those
+        that differed then.
 
-        A position's ledger value changes only by a movement and its GL balance only by a
-        posting, so every other position still agrees. A daily close stays cheap however
-        large the network is.
+        A line's ledger value changes only by a movement and its GL balance only by a
+        posting, so every other line still agrees: a daily close costs what changed that
+        day, not the size of the network.
         """
         log = self.ledger.movements
         start, self._recon_from = self._recon_from, len(log)
-        keys = self._recon_open | self.gl.drain_posted_keys()
+        lines = self._recon_open | self.gl.drain_posted(before_seq=start)
         if start < len(log):
+            kind = log.column("kind", start)
             sku = log.column("sku", start)
-            keys.update(zip(sku.tolist(), log.column("location", start).tolist(), strict=True))
+            loc = log.column("location", start)
             cp = log.column("counterparty", start)
-            moved = cp >= 0
-            keys.update(zip(sku[moved].tolist(), cp[moved].tolist(), strict=True))
-        diffs = self.gl.reconcile_keys(self.ledger, self._std_table(), keys)
-        self._recon_open = {(d.sku, d.location) for d in diffs}
+            for acct, kinds, at_cp in _TOUCHES:
+                hit = np.isin(kind, kinds)
+                if hit.any():
+                    where = (cp if at_cp else loc)[hit].tolist()
+                    lines.update(zip([acct] * len(where), where, sku[hit].tolist(), strict=True))
+        diffs = self.gl.reconcile_lines(self.ledger, self._std_table(), lines)
+        self._recon_open = {(d.account, d.location, d.sku) for d in diffs}
         return diffs
 
     def invariants(self) -> dict[str, Any]:
@@ -776,6 +783,24 @@ class Orchestrator:
             if t is not None
         ]
         return min(times) if times else math.inf
+
+
+_M = MovementKind
+#: which inventory account (at the movement's location, or at its counterparty) each kind
+#: of movement can change: what `reconcile_recent` must look at again
+_TOUCHES: tuple[tuple[Account, list[int], bool], ...] = (
+    (
+        Account.INVENTORY,
+        [
+            *(_M.OPENING, _M.RECEIPT, _M.SALE, _M.SHIPMENT, _M.SHRINK, _M.ADJUSTMENT),
+            *(_M.TRANSFER_OUT, _M.TRANSFER_IN, _M.DISPOSITION),
+        ],
+        False,
+    ),
+    (Account.IN_TRANSIT, [_M.TRANSFER_OUT], True),
+    (Account.IN_TRANSIT, [_M.TRANSFER_IN, _M.TRANSIT_LOSS], False),
+    (Account.RETURNS_QUARANTINE, [_M.RETURN_IN, _M.DISPOSITION], False),
+)
 
 
 @dataclass(slots=True, frozen=True)

@@ -411,35 +411,40 @@ class GeneralLedger:
     def trial_balance_zero(self) -> bool:
         return sum(self.balances.values()) == 0
 
-    def drain_posted_keys(self) -> set[tuple[int, int]]:
-        """(sku, location) of every inventory line posted since the last drain."""
-        keys: set[tuple[int, int]] = set()
+    def drain_posted(self, before_seq: int) -> set[tuple[Account, int, int]]:
+        """(account, location, sku) of every inventory line posted since the last drain,
+        for entries of movements before `before_seq` (later ones the caller has already)."""
+        out: set[tuple[Account, int, int]] = set()
         for e in self.posted_since:
+            if e.movement_seq >= before_seq:
+                continue
             if isinstance(e, BatchJournalEntry):
-                for _acct, at, _sign in LINE_POSTINGS[e.kind]:
-                    if at:
+                for acct, at, _sign in LINE_POSTINGS[e.kind]:
+                    if acct in INVENTORY_ACCOUNTS:
                         loc = e._where(at)
-                        keys.update((s, loc) for s in e.skus)
+                        out.update((acct, loc, s) for s in e.skus)
             else:
-                keys.update((ln.sku, ln.location) for ln in e.lines if ln.location >= 0)
+                out.update(
+                    (ln.account, ln.location, ln.sku)
+                    for ln in e.lines
+                    if ln.account in INVENTORY_ACCOUNTS
+                )
         self.posted_since.clear()
-        return keys
+        return out
 
-    def reconcile_keys(
-        self, ledger: StockLedger, std_cost: list[int], keys: set[tuple[int, int]]
+    def reconcile_lines(
+        self, ledger: StockLedger, std_cost: list[int], lines: set[tuple[Account, int, int]]
     ) -> list[Difference]:
-        """`reconcile` restricted to the (sku, location) positions in `keys`."""
+        """`reconcile` restricted to the given (inventory account, location, sku) lines."""
         bal = self.balances
         pos = ledger.positions
         diffs = []
-        for sku, loc in keys:
+        for acct, loc, sku in lines:
             p = pos.get((sku, loc))
-            c = std_cost[sku]
-            for acct, bucket in INVENTORY_ACCOUNTS.items():
-                want = getattr(p, bucket) * c if p is not None else 0
-                got = bal.get((acct, loc, sku), 0)
-                if got != want:
-                    diffs.append(Difference(acct, loc, sku, got, want))
+            want = getattr(p, INVENTORY_ACCOUNTS[acct]) * std_cost[sku] if p is not None else 0
+            got = bal.get((acct, loc, sku), 0)
+            if got != want:
+                diffs.append(Difference(acct, loc, sku, got, want))
         diffs.sort(key=lambda d: (d.account, d.location, d.sku))
         return diffs
 

@@ -21,6 +21,9 @@ from .errors import InvalidCommand
 FULFILMENT_KINDS = frozenset({LocationKind.DC, LocationKind.DARK_STORE, LocationKind.THREE_PL})
 
 
+Ranked = tuple[int, Location, float, float]  # (rank among all, location, transit h, cost c)
+
+
 class LaneNetwork:
     """Lanes between locations and customer zones on a directed networkx graph.
 
@@ -35,6 +38,7 @@ class LaneNetwork:
         self._transit: dict[str, dict[str, float]] = {}
         self._cost: dict[str, dict[str, float]] = {}
         self._ranked: dict[str, list[Location]] = {}
+        self._eligible: dict[tuple[str, Callable[[Location], str]], list[Ranked]] = {}
 
     def add_lane(self, origin: str, destination: str, transit_h: float, cost_cents: float) -> None:
         if transit_h < 0:
@@ -47,6 +51,7 @@ class LaneNetwork:
         self._transit.clear()
         self._cost.clear()
         self._ranked.clear()
+        self._eligible.clear()
 
     def _dist(
         self, cache: dict[str, dict[str, float]], destination: str, weight: str
@@ -68,6 +73,24 @@ class LaneNetwork:
             d = self._dist(self._transit, destination, "transit_h")
             locs = [loc for loc in self.catalog.locations if loc.code in d]
             r = self._ranked[destination] = sorted(locs, key=lambda loc: (d[loc.code], loc.id))
+        return r
+
+    def ranked_eligible(
+        self, destination: str, eligible: Callable[[Location], str]
+    ) -> list[Ranked]:
+        """`ranked(destination)` less the locations `eligible` turns away (it names a reason),
+        as (rank among all, location, transit h, cost c), cached per destination and rule.
+
+        `eligible` must depend on the location alone, as every built-in policy's does.
+        """
+        key = (destination, eligible)
+        r = self._eligible.get(key)
+        if r is None:
+            r = self._eligible[key] = [
+                (n, loc, self.transit_h(loc, destination), self.cost_cents(loc, destination))
+                for n, loc in enumerate(self.ranked(destination))
+                if not eligible(loc)
+            ]
         return r
 
     def transit_h(self, location: Location, destination: str) -> float:
@@ -196,11 +219,7 @@ def _first_feasible(
     """
     ranked = ctx.network.ranked(ctx.destination)
     every: list[Candidate] = []
-    for n, loc in enumerate(ranked):
-        if eligible(loc):
-            continue
-        t = ctx.network.transit_h(loc, ctx.destination)
-        c = ctx.network.cost_cents(loc, ctx.destination)
+    for n, loc, t, c in ctx.network.ranked_eligible(ctx.destination, eligible):
         cand = _judge(d, ctx, loc, protection(loc), t, c)
         every.append(cand)
         if not cand.kept:

@@ -59,6 +59,7 @@ class Stores(Strict):
     pickers: PosInt = 2  # staff picking online orders in a store (assumed)
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.5))
     initial_cover_days: NonNeg = 10.0  # assumed
+    initial_units: Count | None = None  # opening stock per sku and store in units (None: S)
     size_cv: NonNeg = 0.3  # spread of store sizes (demand scale), lognormal (assumed)
     delivery_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 2, 4]
     # ^ store deliveries per week: "assume 2–3 per week" (CALIBRATION: assumed rows)
@@ -78,6 +79,7 @@ class FulfilmentCentre(Strict):
     pickers: PosInt = 12  # assumed
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=4, cv=0.5))
     initial_cover_days: NonNeg = 21.0  # assumed
+    initial_units: Count | None = None  # opening stock per sku in units (None: initial_cover_days)
     ships_online: bool = True
     serves_stores: bool = True
 
@@ -228,17 +230,26 @@ class Demand(Strict):
 
 # ---------------------------------------------------------------------------- policy
 class Replenishment(Strict):
-    """Store and DC replenishment, in days of cover of mean demand (or units if given)."""
+    """Store and DC replenishment, in days of cover of mean demand (or units if given).
+
+    Unit levels, when given, apply to every sku at every store (or DC) and replace
+    the days of cover: `store_S_units` alone is a base stock (s = S − 1);
+    `store_s_units` with it is an (s, S) pair. The same holds for `dc_S_units` and
+    `dc_s_units`. `None` keeps the days of cover.
+    """
 
     store_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
     store_s_days: NonNeg = 4.0
     store_S_days: Pos = 10.0
     store_S_units: Count | None = None  # absolute base-stock/order-up-to level, for validation
+    store_s_units: Count | None = None  # absolute reorder point (needs store_S_units)
     store_review: Literal["daily", "continuous", "delivery_days"] = "delivery_days"
     store_source: Literal["dc", "supplier"] = "dc"
     dc_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
     dc_s_days: NonNeg = 12.0
     dc_S_days: Pos = 28.0
+    dc_S_units: PosInt | None = None  # absolute order-up-to level at every DC
+    dc_s_units: Count | None = None  # absolute reorder point (needs dc_S_units)
 
     @model_validator(mode="after")
     def _order(self) -> Replenishment:
@@ -246,6 +257,14 @@ class Replenishment(Strict):
             raise ValueError("store_s_days: must be < store_S_days")
         if self.dc_s_days >= self.dc_S_days:
             raise ValueError("dc_s_days: must be < dc_S_days")
+        for where in ("store", "dc"):
+            s, S = getattr(self, f"{where}_s_units"), getattr(self, f"{where}_S_units")
+            if s is None:
+                continue
+            if S is None:
+                raise ValueError(f"{where}_s_units: needs {where}_S_units (the order-up-to level)")
+            if s >= S:
+                raise ValueError(f"{where}_s_units: must be < {where}_S_units, got {s} >= {S}")
         return self
 
 

@@ -560,47 +560,55 @@ class RetailTwin(mesa.Model):
         return rate + (float(self.site_online_rate[sku]) if site.ships_online else 0.0)
 
     def _levels(self, loc: int) -> tuple[np.ndarray, np.ndarray]:
-        """(s, S) in units for every sku at a location, from days of cover."""
+        """(s, S) in units for every sku at a location: from unit levels where the scenario
+        gives them (S alone: base stock, s = S − 1), else from days of cover."""
         rp = self.pol.replenishment
-        rates = np.array([self.daily_rate(k, loc) for k in range(self.net.n_sku)])
-        if loc < self.net.n_store:
-            if rp.store_S_units is not None:
-                big = np.full(self.net.n_sku, rp.store_S_units, dtype=np.int64)
-                return np.maximum(big - 1, 0), big
-            s = np.ceil(rp.store_s_days * rates).astype(np.int64)
-            S = np.maximum(np.ceil(rp.store_S_days * rates).astype(np.int64), s + 1)
-        else:
-            s = np.ceil(rp.dc_s_days * rates).astype(np.int64)
-            S = np.maximum(np.ceil(rp.dc_S_days * rates).astype(np.int64), s + 1)
+        n_sku = self.net.n_sku
+        store = loc < self.net.n_store
+        s_units = rp.store_s_units if store else rp.dc_s_units
+        S_units = rp.store_S_units if store else rp.dc_S_units
+        if S_units is not None:
+            big = np.full(n_sku, S_units, dtype=np.int64)
+            low = np.maximum(big - 1, 0) if s_units is None else np.full(n_sku, s_units, np.int64)
+            return low, big
+        rates = (
+            self.net.lam_store[:, loc].astype(float)
+            if store
+            else np.array([self.daily_rate(k, loc) for k in range(n_sku)])
+        )
+        s_days, S_days = (
+            (rp.store_s_days, rp.store_S_days) if store else (rp.dc_s_days, rp.dc_S_days)
+        )
+        s = np.ceil(s_days * rates).astype(np.int64)
+        S = np.maximum(np.ceil(S_days * rates).astype(np.int64), s + 1)
         return s, S
 
     def _opening_stock(self) -> None:
-        """Opening balances: stores at order-up-to, sites at their cover; record errors."""
-        net, core = self.net, self.core
+        """Opening balances: stores at order-up-to (or `initial_units`), sites at their cover
+        (or `initial_units`); record errors."""
+        net = self.net
         self.store_s = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
         self.store_S = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
         rng = self.streams.network
         phys_err = self.sc.physical
+        store_units = self.sc.network.stores.initial_units  # None: open at order-up-to
         for i in range(net.n_store):
             s, S = self._levels(i)
             self.store_s[:, i], self.store_S[:, i] = s, S
-            for k in range(net.n_sku):
-                q = int(S[k])
-                if q:
-                    core.opening(k, i, q, event_id=f"open:{k}:{i}")
-                    self.phys[k, i] = q
+            qty = S if store_units is None else np.full(net.n_sku, store_units, dtype=np.int64)
+            self._open_location(i, qty)
         self.site_s = {}
         self.site_S = {}
         for j, site in enumerate(net.sites):
             loc = net.n_store + j
             s, S = self._levels(loc)
             self.site_s[loc], self.site_S[loc] = s, S
-            rates = np.array([self.daily_rate(k, loc) for k in range(net.n_sku)])
-            init = np.ceil(site.initial_cover_days * rates).astype(np.int64)
-            for k in range(net.n_sku):
-                if init[k]:
-                    core.opening(k, loc, int(init[k]), event_id=f"open:{k}:{loc}")
-                    self.phys[k, loc] = init[k]
+            if site.initial_units is not None:
+                init = np.full(net.n_sku, site.initial_units, dtype=np.int64)
+            else:
+                rates = np.array([self.daily_rate(k, loc) for k in range(net.n_sku)])
+                init = np.ceil(site.initial_cover_days * rates).astype(np.int64)
+            self._open_location(loc, init)
         self.m.phys_opening += self.phys.sum(axis=1)
         if phys_err.initial_record_error_share > 0 and net.n_store:
             wrong = rng.random((net.n_sku, net.n_store)) < phys_err.initial_record_error_share
@@ -610,6 +618,20 @@ class RetailTwin(mesa.Model):
             delta = np.maximum(delta, -self.phys[:, : net.n_store])
             self.phys[:, : net.n_store] += delta
             self.m.phys_opening += delta.sum(axis=1)
+
+    def _open_location(self, loc: int, qty: np.ndarray) -> None:
+        """One opening-balance event for a location: every sku it stocks, as lines."""
+        skus = np.flatnonzero(qty)
+        if skus.size:
+            self.core.move_lines(
+                MovementKind.OPENING,
+                loc,
+                skus.tolist(),
+                qty[skus].tolist(),
+                event_id=f"open:{loc}",
+                actor="migration",
+            )
+            self.phys[skus, loc] = qty[skus]
 
     def _start_processes(self) -> None:
         env = self.env

@@ -12,10 +12,11 @@ import math
 from dataclasses import astuple
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from orchestrator import (
+    Disposition,
     GeneralLedger,
     InvalidCommand,
     InvalidEvent,
@@ -196,15 +197,36 @@ def test_a_batch_event_from_json_names_each_wrong_field():
     assert err.value.problems == ["attrs.qtys: required, a non-empty list of whole numbers"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[FIXTURES])
+@settings(max_examples=150, deadline=None, suppress_health_check=[FIXTURES])
+@example(  # every kind of movement, each after the previous one has posted
+    steps=[
+        (what, 0, 5)  # 5: a restock disposition, 5 h advances
+        for move in ("return", "dispose", "transfer", "lose", "arrive", "adjust", "batch")
+        for what in (move, "advance")
+    ]
+)
 @given(
     steps=st.lists(
         st.tuples(
-            st.sampled_from(["sell", "batch", "transfer", "advance", "close", "erp"]),
-            st.integers(0, 2),
+            st.sampled_from(
+                [
+                    "sell",
+                    "batch",
+                    "transfer",
+                    "arrive",
+                    "lose",
+                    "return",
+                    "dispose",
+                    "adjust",
+                    "advance",
+                    "close",
+                    "erp",
+                ]
+            ),
+            st.integers(0, 1),
             st.integers(1, 5),
         ),
-        max_size=30,
+        max_size=40,
     )
 )
 def test_reconciling_only_what_changed_finds_exactly_what_a_full_reconciliation_finds(
@@ -212,7 +234,7 @@ def test_reconciling_only_what_changed_finds_exactly_what_a_full_reconciliation_
 ):
     clock = ManualClock(0.0)
     core = Orchestrator(
-        catalog, clock=clock, network=network, gl=GeneralLedger("batch", batch_every_h=5.0)
+        catalog, clock=clock, network=network, gl=GeneralLedger("batch", batch_every_h=3.0)
     )
     for sku in range(3):
         core.opening(sku, 1, 30)
@@ -223,8 +245,18 @@ def test_reconciling_only_what_changed_finds_exactly_what_a_full_reconciliation_
             core.sell_lines(1, [sku, (sku + 1) % 3], [q, 1])
         elif what == "transfer":
             core.transfer_out(sku, 1, 2, q)
+        elif what == "arrive" and core.ledger.position(sku, 2).in_transit:
+            core.transfer_in(sku, 2, 1, 1)
+        elif what == "lose" and core.ledger.position(sku, 2).in_transit:
+            core.transit_loss(sku, 2, 1)
+        elif what == "return":
+            core.return_in(sku, 1, q)
+        elif what == "dispose" and core.ledger.position(sku, 1).quarantined:
+            core.dispose(sku, 1, 1, Disposition(q % 5 + 1))
+        elif what == "adjust":
+            core.adjust(sku, 1, q - 3 or 2)
         elif what == "advance":
-            clock.advance(q * 1800.0)
+            clock.advance(q * 3600.0)
             core.post_due()
         elif what == "erp":
             if core.gl.suspended:
