@@ -9,6 +9,7 @@ whose handler is `apply_event`. Time comes only from the `Clock` port.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -190,9 +191,12 @@ class Orchestrator:
         loc = self.catalog.location(location)
         cp = -1 if counterparty is None else self.catalog.location(counterparty)
         n_sku = len(self.catalog.skus)
-        ids = [s if type(s) is int and 0 <= s < n_sku else self.catalog.sku(s) for s in skus]
+        if skus and set(map(type, skus)) <= {int} and min(skus) >= 0 and max(skus) < n_sku:
+            ids = list(skus)  # the common case, checked in C: already valid sku ids
+        else:
+            ids = [self.catalog.sku(s) for s in skus]
         std = self._std_table()
-        costs = [std[s] for s in ids]
+        costs = list(map(std.__getitem__, ids))
         now = self.clock.now()
         eid = self._event_id(event_id)
         when = now if at is None else at
@@ -210,7 +214,7 @@ class Orchestrator:
             counterparty=cp,
         )
         self.log.add(now, EventKind.MOVEMENT_RECORDED, start, int(kind), sum(qtys))
-        values = [q * c for q, c in zip(qtys, costs, strict=True)]
+        values = list(map(operator.mul, qtys, costs))
         self.gl.record_lines(
             kind,
             loc,

@@ -10,9 +10,11 @@ sub-ledger by sku, and lists every difference.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+
+import numpy as np
 
 from .errors import InvalidCommand
 from .ledger import LINE_KINDS, Disposition, Movement, MovementKind, StockLedger
@@ -52,6 +54,93 @@ INVENTORY_ACCOUNTS = {
 }
 
 
+BalanceKey = tuple[Account, int, int]  # (account, location or -1, sku)
+
+
+class Balances(MutableMapping[BalanceKey, int]):
+    """GL balances by (account, location, sku), kept as one dense int64 array per account
+    indexed [location + 1, sku] (row 0: accounts not kept by location).
+
+    Reads like a dict of the non-zero balances; a batch entry posts all its lines with
+    one numpy call per account instead of a dictionary update per line.
+    """
+
+    def __init__(self) -> None:
+        self._arr: dict[Account, np.ndarray] = {}
+
+    def _array(self, acct: Account, rows: int, cols: int) -> np.ndarray:
+        a = self._arr.get(acct)
+        if a is None or a.shape[0] < rows or a.shape[1] < cols:
+            old = a if a is not None else np.zeros((0, 0), dtype=np.int64)
+            grown = np.zeros(
+                (max(rows, old.shape[0], 8), max(cols, old.shape[1], 8)), dtype=np.int64
+            )
+            grown[: old.shape[0], : old.shape[1]] = old
+            a = self._arr[acct] = grown
+        return a
+
+    def add_lines(self, acct: Account, loc: int, skus: np.ndarray, values: np.ndarray) -> None:
+        """Add `values[i]` to (acct, loc, skus[i]) for every line (skus may repeat)."""
+        if not skus.size:
+            return
+        a = self._array(acct, loc + 2, int(skus.max()) + 1)
+        np.add.at(a[loc + 1], skus, values)
+
+    def _find(self, key: BalanceKey) -> tuple[np.ndarray, int, int] | None:
+        acct, loc, sku = key
+        a = self._arr.get(acct)
+        if a is None or not 0 <= loc + 1 < a.shape[0] or not 0 <= sku < a.shape[1]:
+            return None
+        return a, loc + 1, sku
+
+    def __getitem__(self, key: BalanceKey) -> int:
+        f = self._find(key)
+        v = int(f[0][f[1], f[2]]) if f is not None else 0
+        if not v:
+            raise KeyError(key)
+        return v
+
+    def get(self, key: BalanceKey, default: int = 0) -> int:  # type: ignore[override]
+        f = self._find(key)
+        v = int(f[0][f[1], f[2]]) if f is not None else 0
+        return v if v else default
+
+    def __setitem__(self, key: BalanceKey, value: int) -> None:
+        acct, loc, sku = key
+        self._array(Account(acct), loc + 2, sku + 1)[loc + 1, sku] = value
+
+    def __delitem__(self, key: BalanceKey) -> None:
+        f = self._find(key)
+        if f is None or not f[0][f[1], f[2]]:
+            raise KeyError(key)
+        f[0][f[1], f[2]] = 0
+
+    def __iter__(self) -> Iterator[BalanceKey]:
+        for acct in sorted(self._arr):
+            rows, cols = np.nonzero(self._arr[acct])
+            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+                yield (acct, r - 1, c)
+
+    def __len__(self) -> int:
+        return sum(int(np.count_nonzero(a)) for a in self._arr.values())
+
+    def account_total(self, acct: Account) -> int:
+        a = self._arr.get(acct)
+        return int(a.sum()) if a is not None else 0
+
+    def total(self) -> int:
+        return sum(int(a.sum()) for a in self._arr.values())
+
+    def column(self, acct: Account, loc: int, n_sku: int) -> np.ndarray:
+        """Balances of one account at one location for skus 0..n_sku-1 (a copy)."""
+        out = np.zeros(n_sku, dtype=np.int64)
+        a = self._arr.get(acct)
+        if a is not None and 0 <= loc + 1 < a.shape[0]:
+            m = min(n_sku, a.shape[1])
+            out[:m] = a[loc + 1, :m]
+        return out
+
+
 @dataclass(slots=True, frozen=True)
 class JournalLine:
     account: Account
@@ -83,7 +172,7 @@ class JournalEntry:
     def n_movements(self) -> int:
         return 1
 
-    def post_into(self, bal: dict[tuple[Account, int, int], int]) -> None:
+    def post_into(self, bal: Balances) -> None:
         for ln in self.lines:
             key = (ln.account, ln.location, ln.sku)
             bal[key] = bal.get(key, 0) + ln.debit - ln.credit
@@ -161,12 +250,11 @@ class BatchJournalEntry:
     def n_movements(self) -> int:
         return len(self.skus)
 
-    def post_into(self, bal: dict[tuple[Account, int, int], int]) -> None:
+    def post_into(self, bal: Balances) -> None:
+        skus = np.asarray(self.skus, dtype=np.int64)
+        values = np.asarray(self.values, dtype=np.int64)
         for acct, at, sign in LINE_POSTINGS[self.kind]:
-            loc = self._where(at)
-            for s, v in zip(self.skus, self.values, strict=True):
-                key = (acct, loc, s)
-                bal[key] = bal.get(key, 0) + sign * v
+            bal.add_lines(acct, self._where(at), skus, values if sign > 0 else -values)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
@@ -286,7 +374,7 @@ class GeneralLedger:
         self.nightly_at_s = nightly_at_h * 3600.0 if nightly_at_h is not None else None
         self.entries: list[AnyEntry] = []
         self.pending: list[AnyEntry] = []
-        self.balances: dict[tuple[Account, int, int], int] = {}
+        self.balances = Balances()
         self.posted_since: list[AnyEntry] = []  # posted since `reconcile_keys` last drained it
         self.suspended = False
         self.next_run: float | None = self._first_run(start) if mode == "batch" else None
@@ -389,8 +477,7 @@ class GeneralLedger:
 
     # -- reading -------------------------------------------------------------------
     def account_total(self, account: Account | int) -> int:
-        account = Account(account)
-        return sum(v for (a, _l, _s), v in self.balances.items() if a is account)
+        return self.balances.account_total(Account(account))
 
     def posting_delays(self) -> list[float]:
         """Seconds from each movement to its posting (a batch entry's delay once per line)."""
@@ -409,7 +496,7 @@ class GeneralLedger:
         return all(e.balanced for e in self.entries)
 
     def trial_balance_zero(self) -> bool:
-        return sum(self.balances.values()) == 0
+        return self.balances.total() == 0
 
     def drain_posted(self, before_seq: int) -> set[tuple[Account, int, int]]:
         """(account, location, sku) of every inventory line posted since the last drain,

@@ -85,6 +85,7 @@ class Position:
     quarantined: int = 0
     safety: int = 0  # protected safety buffer, not sellable
     reserved_by_channel: dict[int, int] = field(default_factory=dict)
+    first_moved_at: float = math.nan  # event time of its first movement (staleness)
 
     @property
     def available(self) -> int:
@@ -341,7 +342,6 @@ class StockLedger:
     def __init__(self) -> None:
         self.positions: dict[Key, Position] = {}
         self.movements = MovementLog()
-        self.first_moved: dict[Key, float] = {}  # when each position first moved (staleness)
         self._applied_ids: set[str] = set()
         self.duplicate_applications = 0
 
@@ -422,8 +422,8 @@ class StockLedger:
             actor,
         )
         self.movements.append(m)
-        if (sku, location) not in self.first_moved:
-            self.first_moved[(sku, location)] = at
+        if pos.first_moved_at != pos.first_moved_at:  # nan: never moved
+            pos.first_moved_at = at
         self._apply(pos, m)
         return m
 
@@ -456,14 +456,14 @@ class StockLedger:
         if len(qtys) != n or len(unit_costs) != n:
             raise InvalidCommand(f"lines: {n} skus but {len(qtys)} quantities")
         signed = kind is MovementKind.ADJUSTMENT
-        for q in qtys:
-            if not isinstance(q, int) or isinstance(q, bool):
-                raise InvalidCommand(f"qty: must be a whole number, got {q!r}")
-            if signed and q == 0:
-                raise InvalidCommand("qty: an adjustment must change stock (got 0)")
-            if not signed and q <= 0:
-                raise InvalidCommand(f"qty: must be > 0 for {kind.name.lower()}, got {q}")
-        positions, first = self.positions, self.first_moved
+        if not set(map(type, qtys)) <= {int}:  # bool is not a whole number here either
+            bad = next(q for q in qtys if type(q) is not int)
+            raise InvalidCommand(f"qty: must be a whole number, got {bad!r}")
+        if signed and 0 in qtys:
+            raise InvalidCommand("qty: an adjustment must change stock (got 0)")
+        if not signed and min(qtys) <= 0:
+            raise InvalidCommand(f"qty: must be > 0 for {kind.name.lower()}, got {min(qtys)}")
+        positions = self.positions
         if kind is MovementKind.TRANSFER_OUT:
             if counterparty < 0 or counterparty == location:
                 raise InvalidCommand("counterparty: a transfer needs another destination location")
@@ -507,8 +507,8 @@ class StockLedger:
             p = positions.get(key)
             if p is None:
                 p = positions[key] = Position()
-            if key not in first:
-                first[key] = at
+            if p.first_moved_at != p.first_moved_at:  # nan: its first movement
+                p.first_moved_at = at
             if quarantine:
                 p.quarantined += q
                 continue
@@ -540,6 +540,15 @@ class StockLedger:
             pos.quarantined -= q
             if m.disposition in SELLABLE_DISPOSITIONS:
                 pos.on_hand += q
+
+    @property
+    def first_moved(self) -> dict[Key, float]:
+        """When each position first moved (event time), for positions that ever did."""
+        return {
+            k: p.first_moved_at
+            for k, p in self.positions.items()
+            if p.first_moved_at == p.first_moved_at
+        }
 
     def has_applied(self, event_id: str) -> bool:
         return event_id in self._applied_ids

@@ -12,7 +12,6 @@ the physical world only through events and commands, as it would live.
 from __future__ import annotations
 
 import heapq
-import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Generator
@@ -209,7 +208,7 @@ class StoreAgent(mesa.Agent):
         self.region = region
         self.publisher = model.core.bus.publisher(f"pos:{loc}")
         self.buffer: dict[tuple[str, int], int] = {}
-        self.sales: dict[int, int] = {}  # units sold per sku since the last sync
+        self.sales = model.unsynced_sales[loc]  # units sold per sku since the last sync (view)
         self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
         self.buffer_since = INF
         self.pickers = simpy.Resource(model.env, capacity=model.sc.network.stores.pickers)
@@ -225,7 +224,7 @@ class StoreAgent(mesa.Agent):
         order system learns they are served when the core applies that sale.
         """
         if etype == "stock.sold":
-            self.sales[sku] = self.sales.get(sku, 0) + qty
+            self.sales[sku] += qty
         else:
             key = (etype, sku)
             self.buffer[key] = self.buffer.get(key, 0) + qty
@@ -233,14 +232,8 @@ class StoreAgent(mesa.Agent):
             self.backorders_served[sku] = self.backorders_served.get(sku, 0) + backorder
         self._recorded()
 
-    def record_sales(self, skus: list[int], qtys: list[int]) -> None:
-        """An interval's till sales (one line per sku), synced as one batch event."""
-        sales = self.sales
-        for k, q in zip(skus, qtys, strict=True):
-            sales[k] = sales.get(k, 0) + q
-        self._recorded()
-
     def _recorded(self) -> None:
+        """Something was recorded at the till: it is unsynced until sent (now, in real time)."""
         now = self.model.env.now
         if self.buffer_since == INF:
             self.buffer_since = now
@@ -251,23 +244,20 @@ class StoreAgent(mesa.Agent):
     def flush(self) -> None:
         """Send what the till recorded since the last sync: the sales as one batch event
         (one line per sku), every other fact as its own event."""
-        if not self.buffer and not self.sales:
+        sold = np.flatnonzero(self.sales)
+        if not self.buffer and not sold.size:
             return
         m = self.model
         now = m.env.now
-        if self.sales:
-            skus = sorted(k for k, q in self.sales.items() if q)
-            if skus:
-                qtys = [self.sales[k] for k in skus]
-                attrs: dict[str, Any] = {"through": now, "skus": tuple(skus), "qtys": tuple(qtys)}
-                if self.backorders_served:
-                    attrs["backorder"] = self.backorders_served.copy()
-                    self.backorders_served.clear()
-                ev = self.publisher.emit(
-                    "stock.sold.batch", -1, self.loc, sum(qtys), now * H, **attrs
-                )
-                m.middleware.send(ev)
-            self.sales.clear()
+        if sold.size:
+            skus, qtys = tuple(sold.tolist()), tuple(self.sales[sold].tolist())
+            self.sales[sold] = 0
+            attrs: dict[str, Any] = {"through": now, "skus": skus, "qtys": qtys}
+            if self.backorders_served:
+                attrs["backorder"] = self.backorders_served.copy()
+                self.backorders_served.clear()
+            ev = self.publisher.emit("stock.sold.batch", -1, self.loc, sum(qtys), now * H, **attrs)
+            m.middleware.send(ev)
         for (etype, sku), qty in sorted(self.buffer.items()):
             if qty == 0:
                 continue
@@ -411,6 +401,8 @@ class RetailTwin(mesa.Model):
         self.m = Metrics()
         n_sku, n_loc = self.net.n_sku, self.net.n_loc
         self.phys = np.zeros((n_sku, n_loc), dtype=np.int64)
+        # till sales not yet synced, [store, sku]: a store's row is its POS buffer
+        self.unsynced_sales = np.zeros((self.net.n_store, n_sku), dtype=np.int64)
         self.phys_quar = np.zeros((n_sku, n_loc), dtype=np.int64)
         self.phys_transit = np.zeros(n_sku, dtype=np.int64)
         self.backlog = np.zeros((n_sku, n_loc), dtype=np.int64)  # customers waiting (physical)
@@ -831,15 +823,10 @@ class RetailTwin(mesa.Model):
         shelf -= served
         self.m.phys_sold += served.sum(axis=1)
         self._sales_today += served
-        by_store = served.T
-        ss, ks = np.nonzero(by_store)
-        if ss.size:
-            qs = by_store[ss, ks].tolist()
-            ks_l, ss_l = ks.tolist(), ss.tolist()
-            cuts = [0, *(np.flatnonzero(np.diff(ss)) + 1).tolist(), len(ss_l)]
-            stores = self.stores
-            for a, b in itertools.pairwise(cuts):
-                stores[ss_l[a]].record_sales(ks_l[a:b], qs[a:b])
+        self.unsynced_sales[:n_st] += served.T  # each till's sales of the interval
+        stores = self.stores
+        for s in np.flatnonzero(served.any(axis=0)).tolist():
+            stores[s]._recorded()
         if (
             self.sc.demand.unmet == "backorder"
             and self.pol.replenishment.store_review == "continuous"
