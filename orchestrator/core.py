@@ -23,7 +23,7 @@ from .clock import Clock, ManualClock
 from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent
 from .events import EventKind, EventLog
 from .exceptions import ExceptionQueue
-from .gl import Account, Difference, GeneralLedger
+from .gl import RECONCILED, Account, Difference, GeneralLedger
 from .governance import AuditTrail, RuleBook, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import GroupRequest, Reservation, ReservationBook
@@ -119,7 +119,7 @@ class Orchestrator:
         self._cmd = 0
         self._timed: list[Timed] = []
         self._recon_from = 0  # movements already covered by `reconcile_recent`
-        self._recon_open: set[tuple[Account, int, int]] = set()  # GL lines that differed then
+        self._recon_open = np.zeros(0, dtype=np.int64)  # GL lines that differed then (packed)
         self._std = [s.std_cost_cents for s in catalog.skus]
 
     # -- helpers -----------------------------------------------------------------------
@@ -715,7 +715,11 @@ class Orchestrator:
         """
         log = self.ledger.movements
         start, self._recon_from = self._recon_from, len(log)
-        lines = self._recon_open | self.gl.drain_posted(before_seq=start)
+        parts = [self._recon_open]
+        posted = self.gl.drain_posted(before_seq=start)
+        if posted:
+            a, lc, sk = zip(*posted, strict=True)
+            parts.append(_line_keys(np.array([RECONCILED.index(x) for x in a]), lc, sk))
         if start < len(log):
             kind = log.column("kind", start)
             sku = log.column("sku", start)
@@ -724,10 +728,16 @@ class Orchestrator:
             for acct, kinds, at_cp in _TOUCHES:
                 hit = np.isin(kind, kinds)
                 if hit.any():
-                    where = (cp if at_cp else loc)[hit].tolist()
-                    lines.update(zip([acct] * len(where), where, sku[hit].tolist(), strict=True))
-        diffs = self.gl.reconcile_lines(self.ledger, self._std_table(), lines)
-        self._recon_open = {(d.account, d.location, d.sku) for d in diffs}
+                    where = (cp if at_cp else loc)[hit]
+                    parts.append(_line_keys(RECONCILED.index(acct), where, sku[hit]))
+        keys = np.unique(np.concatenate(parts))
+        accounts, locs, skus = keys >> 42, (keys >> 21) & _MASK, keys & _MASK
+        diffs = self.gl.reconcile_lines(self.ledger, self._std_table(), accounts, locs, skus)
+        self._recon_open = _line_keys(
+            np.array([RECONCILED.index(d.account) for d in diffs], dtype=np.int64),
+            [d.location for d in diffs],
+            [d.sku for d in diffs],
+        )
         return diffs
 
     def invariants(self) -> dict[str, Any]:
@@ -805,6 +815,18 @@ _TOUCHES: tuple[tuple[Account, list[int], bool], ...] = (
     (Account.IN_TRANSIT, [_M.TRANSFER_IN, _M.TRANSIT_LOSS], False),
     (Account.RETURNS_QUARANTINE, [_M.RETURN_IN, _M.DISPOSITION], False),
 )
+
+
+_MASK = (1 << 21) - 1
+
+
+def _line_keys(account: Any, loc: Any, sku: Any) -> np.ndarray:
+    """(inventory account index, location, sku) packed in one int64 per GL line."""
+    return (
+        (np.asarray(account, dtype=np.int64) << 42)
+        | (np.asarray(loc, dtype=np.int64) << 21)
+        | np.asarray(sku, dtype=np.int64)
+    )
 
 
 @dataclass(slots=True, frozen=True)

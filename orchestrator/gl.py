@@ -52,6 +52,7 @@ INVENTORY_ACCOUNTS = {
     Account.IN_TRANSIT: "in_transit",
     Account.RETURNS_QUARANTINE: "quarantined",
 }
+RECONCILED = tuple(INVENTORY_ACCOUNTS)  # an index into this names an inventory account
 
 
 BalanceKey = tuple[Account, int, int]  # (account, location or -1, sku)
@@ -123,6 +124,28 @@ class Balances(MutableMapping[BalanceKey, int]):
 
     def __len__(self) -> int:
         return sum(int(np.count_nonzero(a)) for a in self._arr.values())
+
+    def items(self) -> list[tuple[BalanceKey, int]]:  # type: ignore[override]
+        """The non-zero balances, read account by account with numpy (not key by key)."""
+        out: list[tuple[BalanceKey, int]] = []
+        for acct in sorted(self._arr):
+            a = self._arr[acct]
+            rows, cols = np.nonzero(a)
+            vals = a[rows, cols].tolist()
+            out.extend(
+                ((acct, r - 1, c), v)
+                for r, c, v in zip(rows.tolist(), cols.tolist(), vals, strict=True)
+            )
+        return out
+
+    def gather(self, acct: Account, locs: np.ndarray, skus: np.ndarray) -> np.ndarray:
+        """Balances of `acct` at each (locs[i], skus[i]); 0 where never posted."""
+        out = np.zeros(len(skus), dtype=np.int64)
+        a = self._arr.get(acct)
+        if a is not None:
+            ok = (locs + 1 >= 0) & (locs + 1 < a.shape[0]) & (skus >= 0) & (skus < a.shape[1])
+            out[ok] = a[locs[ok] + 1, skus[ok]]
+        return out
 
     def account_total(self, acct: Account) -> int:
         a = self._arr.get(acct)
@@ -520,18 +543,39 @@ class GeneralLedger:
         return out
 
     def reconcile_lines(
-        self, ledger: StockLedger, std_cost: list[int], lines: set[tuple[Account, int, int]]
+        self,
+        ledger: StockLedger,
+        std_cost: list[int],
+        accounts: np.ndarray,
+        locs: np.ndarray,
+        skus: np.ndarray,
     ) -> list[Difference]:
-        """`reconcile` restricted to the given (inventory account, location, sku) lines."""
-        bal = self.balances
-        pos = ledger.positions
-        diffs = []
-        for acct, loc, sku in lines:
-            p = pos.get((sku, loc))
-            want = getattr(p, INVENTORY_ACCOUNTS[acct]) * std_cost[sku] if p is not None else 0
-            got = bal.get((acct, loc, sku), 0)
-            if got != want:
-                diffs.append(Difference(acct, loc, sku, got, want))
+        """`reconcile` restricted to the lines (accounts[i], locs[i], skus[i]), in numpy;
+        `accounts` holds indexes into `RECONCILED` (inventory accounts)."""
+        if not len(skus):
+            return []
+        d = ledger.dense(int(skus.max()) + 1, int(locs.max()) + 1)
+        cost = np.asarray(std_cost, dtype=np.int64)[skus]
+        want = np.zeros(len(skus), dtype=np.int64)
+        got = np.zeros(len(skus), dtype=np.int64)
+        for i, acct in enumerate(RECONCILED):
+            m = accounts == i
+            if m.any():
+                bucket = getattr(d, INVENTORY_ACCOUNTS[acct])
+                want[m] = bucket[skus[m], locs[m]] * cost[m]
+                got[m] = self.balances.gather(acct, locs[m], skus[m])
+        bad = np.flatnonzero(got != want)
+        diffs = [
+            Difference(RECONCILED[a], lc, sk, g, w)
+            for a, lc, sk, g, w in zip(
+                accounts[bad].tolist(),
+                locs[bad].tolist(),
+                skus[bad].tolist(),
+                got[bad].tolist(),
+                want[bad].tolist(),
+                strict=True,
+            )
+        ]
         diffs.sort(key=lambda d: (d.account, d.location, d.sku))
         return diffs
 

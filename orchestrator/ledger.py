@@ -104,6 +104,20 @@ class Position:
 
 Key = tuple[int, int]  # (sku, location)
 
+
+@dataclass(slots=True, frozen=True)
+class DenseBalances:
+    """`StockLedger.dense()`: balances as [sku, location] arrays; `exists` marks the
+    positions the ledger holds (zeros elsewhere)."""
+
+    on_hand: np.ndarray
+    reserved: np.ndarray
+    safety: np.ndarray
+    in_transit: np.ndarray
+    quarantined: np.ndarray
+    exists: np.ndarray
+
+
 # Effect of each kind on (on_hand, in_transit, quarantined) of `location`; transfers and
 # dispositions also touch the counterparty or on-hand and are handled explicitly.
 _OUTBOUND = frozenset({MovementKind.SALE, MovementKind.SHIPMENT, MovementKind.SHRINK})
@@ -540,6 +554,30 @@ class StockLedger:
             pos.quarantined -= q
             if m.disposition in SELLABLE_DISPOSITIONS:
                 pos.on_hand += q
+
+    def dense(self, n_sku: int, n_loc: int) -> DenseBalances:
+        """Every position with sku < n_sku and location < n_loc as [sku, location] arrays,
+        for a whole-network reading (a nightly snapshot, a review) in numpy."""
+        n = len(self.positions)
+        sku = np.fromiter((k for k, _l in self.positions), dtype=np.int64, count=n)
+        loc = np.fromiter((lc for _k, lc in self.positions), dtype=np.int64, count=n)
+        vals = np.array(
+            [
+                (p.on_hand, p.reserved, p.safety, p.in_transit, p.quarantined)
+                for p in self.positions.values()
+            ],
+            dtype=np.int64,
+        ).reshape(n, 5)
+        keep = (sku < n_sku) & (loc < n_loc)
+        sku, loc, vals = sku[keep], loc[keep], vals[keep]
+        out = []
+        for i in range(5):
+            a = np.zeros((n_sku, n_loc), dtype=np.int64)
+            a[sku, loc] = vals[:, i]
+            out.append(a)
+        exists = np.zeros((n_sku, n_loc), dtype=bool)
+        exists[sku, loc] = True
+        return DenseBalances(*out, exists)
 
     @property
     def first_moved(self) -> dict[Key, float]:

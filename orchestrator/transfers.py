@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .catalog import Ref
 from .errors import InvalidCommand, InvalidTransition
 from .governance import RuleVersion
@@ -491,6 +493,33 @@ class TransferWorkflow:
                     by_region.setdefault(loc.region, []).append(loc.id)
             self._regions, self._regions_for = by_region, len(locs)
         return self._regions
+
+    def balancing_candidates(self, n_sku: int) -> list[int]:
+        """The skus (ids below `n_sku`) `propose_balancing` could move today: those with, in
+        one region, a store above `upper_units` and one below `lower_units` (projected).
+
+        One numpy pass over every store, so a nightly job need not ask sku by sku.
+        """
+        core = self.core
+        rule = core.rules.current("stock_balancing", core.clock.now())
+        lower, upper = int(rule["lower_units"]), int(rule["upper_units"])
+        regions = [np.array(locs) for locs in self._stores_by_region().values()]
+        if not regions or n_sku <= 0:
+            return []
+        width = int(max(r.max() for r in regions)) + 1
+        d = core.ledger.dense(n_sku, width)
+        proj = np.maximum(d.on_hand - d.reserved - d.safety, 0) + d.in_transit
+        for (k, loc), q in self._inbound.items():
+            if k < n_sku and loc < width:
+                proj[k, loc] += q
+        for (k, loc), q in self._outbound.items():
+            if k < n_sku and loc < width:
+                proj[k, loc] -= q
+        hit = np.zeros(n_sku, dtype=bool)
+        for locs in regions:
+            p = proj[:, locs]
+            hit |= (p > upper).any(axis=1) & (p < lower).any(axis=1)
+        return np.flatnonzero(hit).tolist()
 
     def propose_balancing(self, sku: Ref, region: str | None = None) -> list[TransferProposal]:
         """Store-to-store moves from overstocked to understocked stores of the same region.

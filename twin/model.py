@@ -1336,6 +1336,11 @@ class RetailTwin(mesa.Model):
         core, net, rp = self.core, self.net, self.pol.replenishment
         from_supplier = rp.store_source == "supplier"
         orders: dict[int, list[tuple[int, int]]] = {}
+        if not from_supplier:
+            self._review_from_dc(orders)
+            self.env.process(self.dc_dispatch(orders, self.env.now))
+            return
+        # straight from suppliers (validation networks): on order counts too, per pair;
         # nested lists: reading numpy scalars per (sku, store) is the slow part otherwise
         small, big, backlog = (
             self.store_s.tolist(),
@@ -1348,8 +1353,7 @@ class RetailTwin(mesa.Model):
             for k in range(net.n_sku):
                 pos = position(k, s)
                 ip = pos.on_hand + pos.in_transit - pos.reserved - int(backlog[k][s])
-                if from_supplier:
-                    ip += self.procurement.on_order(k, s)
+                ip += self.procurement.on_order(k, s)
                 lo, hi = small[k][s], big[k][s]
                 q = 0
                 if policy in ("s-S", "r-Q"):
@@ -1365,13 +1369,30 @@ class RetailTwin(mesa.Model):
                     lines.append((k, q))
             if lines:
                 orders[s] = lines
-        if rp.store_source == "supplier":
-            for s, lines in orders.items():
-                for k, q in lines:
-                    po = self.procurement.raise_po(k, s, q)
-                    self.env.process(self.supplier_ship(po.id))
-            return
-        self.env.process(self.dc_dispatch(orders, self.env.now))
+        for s, lines in orders.items():
+            for k, q in lines:
+                po = self.procurement.raise_po(k, s, q)
+                self.env.process(self.supplier_ship(po.id))
+
+    def _review_from_dc(self, orders: dict[int, list[tuple[int, int]]]) -> None:
+        """Every store's (sku) review on inventory position, at once, in numpy."""
+        net, rp, ledger = self.net, self.pol.replenishment, self.core.ledger
+        n_st = net.n_store
+        d = ledger.dense(net.n_sku, n_st)
+        for s, k in zip(*np.nonzero(~d.exists.T), strict=True):  # store by store, as before
+            ledger.position(int(k), int(s))
+        ip = d.on_hand + d.in_transit - d.reserved - self.backlog_sys[:, :n_st]
+        lo, hi = self.store_s, self.store_S
+        if rp.store_policy == "s-S":
+            q = np.where(ip <= lo, hi - ip, 0)
+        elif rp.store_policy == "r-Q":
+            step = np.maximum(hi - lo, 1)
+            q = np.where(ip <= lo, (hi - lo) * np.maximum(1, -(-(lo - ip + 1) // step)), 0)
+        else:
+            q = np.where(ip < hi, hi - ip, 0)
+        for s in np.flatnonzero((q > 0).any(axis=0)).tolist():
+            ks = np.flatnonzero(q[:, s] > 0)
+            orders[s] = list(zip(ks.tolist(), q[ks, s].tolist(), strict=True))
 
     def dc_dispatch(
         self, orders: dict[int, list[tuple[int, int]]], requested_h: float
@@ -1570,9 +1591,26 @@ class RetailTwin(mesa.Model):
         by_region: dict[str, list[int]] = {}
         for s in range(net.n_store):
             by_region.setdefault(net.store_region[s], []).append(s)
+        ledger = core.ledger
+        d = ledger.dense(net.n_sku, net.n_store)
+        if not d.exists.all():  # open every store position, sku by sku, as a review would
+            for k in np.flatnonzero(~d.exists.all(axis=1)).tolist():
+                for stores in by_region.values():
+                    for s in stores:
+                        ledger.position(k, s)
+        ats_all = np.maximum(d.on_hand - d.reserved - d.safety, 0)
+        region_stores = [(stores, np.array(stores)) for stores in by_region.values()]
+        empty = [
+            (ats_all[:, idx] == 0).any(axis=1) for _stores, idx in region_stores
+        ]  # per region: which skus have a store at zero
+        # the balancing job can only move skus with a store over and one under in a region;
+        # a sku asked for tonight is looked at again (its projections just changed)
+        balance = set(self.transfers.balancing_candidates(net.n_sku))
         for k in range(net.n_sku):
-            for stores in by_region.values():
-                ats = {s: core.ledger.position(k, s).ats for s in stores}
+            for (stores, idx), out in zip(region_stores, empty, strict=True):
+                if not out[k]:
+                    continue
+                ats = dict(zip(stores, ats_all[k, idx].tolist(), strict=True))
                 for dest in (s for s in stores if ats[s] == 0):
                     if requests >= MAX_EMERGENCY_TRANSFERS_PER_NIGHT:
                         return
@@ -1585,9 +1623,12 @@ class RetailTwin(mesa.Model):
                         k, src, dest, qty, reason="store ran out", requested_by=f"store:{dest}"
                     )
                     requests += 1
+                    balance.add(k)
                     ats[src] -= qty
                     if t.state is TransferState.APPROVED:
                         self.env.process(self.move_transfer(t.id))
+            if k not in balance:
+                continue
             for prop in self.transfers.propose_balancing(k):
                 t = self.transfers.request(
                     prop.sku,
@@ -1736,26 +1777,16 @@ class RetailTwin(mesa.Model):
         """Daily: stockouts, inventory accuracy and inventory value over stocked pairs."""
         core, net = self.core, self.net
         core.reservations.sweep(self.clock.now())
-        stocked = zero = accurate = 0
-        ats_sum = 0
-        value = 0.0
-        phys = self.phys.tolist()  # nested lists: indexing numpy per position is slow here
-        cost = [float(c) for c in net.std_cost]
         n_loc, n_store = net.n_loc, net.n_store
-        for (k, loc), pos in core.ledger.positions.items():
-            if loc >= n_loc:
-                continue
-            stocked += 1
-            on_hand = pos.on_hand
-            ats = on_hand - pos.reserved - pos.safety
-            if ats <= 0:
-                zero += 1
-                ats = 0
-            if on_hand == phys[k][loc]:
-                accurate += 1
-            if loc < n_store:
-                ats_sum += ats
-            value += on_hand * cost[k]
+        d = core.ledger.dense(net.n_sku, n_loc)
+        held = d.exists  # the positions the ledger holds: "stocked" pairs
+        stocked = int(held.sum())
+        ats = d.on_hand - d.reserved - d.safety
+        zero = int((held & (ats <= 0)).sum())
+        ats = np.maximum(ats, 0)
+        accurate = int((held & (d.on_hand == self.phys[:, :n_loc])).sum())
+        ats_sum = int(ats[:, :n_store][held[:, :n_store]].sum())
+        value = float((d.on_hand * net.std_cost.astype(np.int64)[:, None])[held].sum())
         m = self.m
         m.snapshots_stocked += stocked
         m.snapshots_ats_zero += zero
