@@ -177,37 +177,45 @@ LINE_KINDS = frozenset(
     }
 )
 
-_COLUMNS = (
-    ("kind", "b", np.int8),
+#: per movement: what differs line by line
+_LINE_COLUMNS = (
     ("sku", "i", np.int32),
-    ("location", "i", np.int32),
     ("qty", "q", np.int64),
-    ("at", "d", np.float64),
-    ("recorded_at", "d", np.float64),
     ("unit_cost_cents", "q", np.int64),
     ("price_cents", "q", np.int64),
+    ("row", "i", np.int32),  # the event it belongs to (a row of the event table)
+    ("line", "i", np.int32),  # line of a batch event, -1 for a one-movement command
+)
+#: per event (one row for a one-movement command or for a whole batch)
+_EVENT_COLUMNS = (
+    ("kind", "b", np.int8),
+    ("location", "i", np.int32),
+    ("at", "d", np.float64),
+    ("recorded_at", "d", np.float64),
     ("counterparty", "i", np.int32),
     ("disposition", "b", np.int8),
-    ("event", "i", np.int32),  # index into the event-id table
-    ("line", "i", np.int32),  # line of a batch event, -1 for a one-movement command
     ("reason", "i", np.int32),  # index into the interned strings
     ("actor", "i", np.int32),
 )
-_DTYPE = {name: dt for name, _code, dt in _COLUMNS}
+_DTYPE = {name: dt for name, _code, dt in _LINE_COLUMNS + _EVENT_COLUMNS}
+_PER_EVENT = frozenset(name for name, _c, _d in _EVENT_COLUMNS)
 
 
 class MovementLog(Sequence[Movement]):
     """The append-only movement log, kept by column (compact typed arrays, not objects).
 
     It reads like a list of `Movement` (index, slice, iterate, `len`), materialising each
-    one on access; KPIs and checks read whole columns with `column()` instead. A batch
-    event's lines share one event id (`<id>#<line>` when materialised), so a run of
-    millions of movements stays a few tens of bytes each.
+    one on access; KPIs and checks read whole columns with `column()` instead. What a
+    batch event's lines share (kind, location, times, counterparty, actor, reason and
+    the event id, `<id>#<line>` when materialised) is kept once per event, so a run of
+    millions of movements costs about 36 bytes a movement.
     """
 
     def __init__(self) -> None:
-        self._cols = {name: array(code) for name, code, _dt in _COLUMNS}
-        self._events: list[str] = []
+        self._lines = {name: array(code) for name, code, _dt in _LINE_COLUMNS}
+        self._rows = {name: array(code) for name, code, _dt in _EVENT_COLUMNS}
+        self._events: list[str] = []  # event id per row
+        self._row_start = array("q")  # index of each row's first movement
         self._strings: list[str] = []
         self._string_ids: dict[str, int] = {}
         self._last_recorded = -math.inf
@@ -233,26 +241,54 @@ class MovementLog(Sequence[Movement]):
         return self._string_ids.get(s, -1)
 
     def __len__(self) -> int:
-        return len(self._cols["kind"])
+        return len(self._lines["sku"])
+
+    def _add_row(
+        self,
+        kind: MovementKind,
+        location: int,
+        at: float,
+        recorded_at: float,
+        counterparty: int,
+        disposition: int,
+        reason: str,
+        actor: str,
+        event_id: str,
+    ) -> int:
+        self._note_times(at, recorded_at)
+        r = self._rows
+        row = len(self._events)
+        self._row_start.append(len(self._lines["sku"]))
+        r["kind"].append(int(kind))
+        r["location"].append(location)
+        r["at"].append(at)
+        r["recorded_at"].append(recorded_at)
+        r["counterparty"].append(counterparty)
+        r["disposition"].append(int(disposition))
+        r["reason"].append(self._intern(reason))
+        r["actor"].append(self._intern(actor))
+        self._events.append(event_id)
+        return row
 
     def append(self, m: Movement) -> None:
-        self._note_times(m.at, m.recorded_at)
-        c = self._cols
-        c["kind"].append(int(m.kind))
+        row = self._add_row(
+            m.kind,
+            m.location,
+            m.at,
+            m.recorded_at,
+            m.counterparty,
+            m.disposition,
+            m.reason,
+            m.actor,
+            m.event_id,
+        )
+        c = self._lines
         c["sku"].append(m.sku)
-        c["location"].append(m.location)
         c["qty"].append(m.qty)
-        c["at"].append(m.at)
-        c["recorded_at"].append(m.recorded_at)
         c["unit_cost_cents"].append(m.unit_cost_cents)
         c["price_cents"].append(m.price_cents)
-        c["counterparty"].append(m.counterparty)
-        c["disposition"].append(int(m.disposition))
-        c["event"].append(len(self._events))
-        self._events.append(m.event_id)
+        c["row"].append(row)
         c["line"].append(-1)
-        c["reason"].append(self._intern(m.reason))
-        c["actor"].append(self._intern(m.actor))
 
     def extend_lines(
         self,
@@ -270,45 +306,40 @@ class MovementLog(Sequence[Movement]):
         counterparty: int = -1,
     ) -> None:
         """Append one batch event's lines (one movement per sku line)."""
-        self._note_times(at, recorded_at)
+        row = self._add_row(
+            kind, location, at, recorded_at, counterparty, 0, reason, actor, event_id
+        )
         n = len(skus)
-        c = self._cols
-        c["kind"].extend(array("b", [int(kind)]) * n)
+        c = self._lines
         c["sku"].extend(array("i", skus))
-        c["location"].extend(array("i", [location]) * n)
         c["qty"].extend(array("q", qtys))
-        c["at"].extend(array("d", [at]) * n)
-        c["recorded_at"].extend(array("d", [recorded_at]) * n)
-        c["unit_cost_cents"].extend(array("q", unit_costs))
-        receipt = kind is MovementKind.RECEIPT
-        c["price_cents"].extend(array("q", unit_costs) if receipt else array("q", [0]) * n)
-        c["counterparty"].extend(array("i", [counterparty]) * n)
-        c["disposition"].extend(array("b", [0]) * n)
-        c["event"].extend(array("i", [len(self._events)]) * n)
-        self._events.append(event_id)
+        costs = array("q", unit_costs)
+        c["unit_cost_cents"].extend(costs)
+        c["price_cents"].extend(costs if kind is MovementKind.RECEIPT else array("q", bytes(8 * n)))
+        c["row"].extend(array("i", [row]) * n)
         c["line"].extend(array("i", range(n)))
-        c["reason"].extend(array("i", [self._intern(reason)]) * n)
-        c["actor"].extend(array("i", [self._intern(actor)]) * n)
 
     def _at(self, i: int) -> Movement:
-        c = self._cols
+        c = self._lines
         line = c["line"][i]
-        ev = self._events[c["event"][i]]
+        row = c["row"][i]
+        r = self._rows
+        ev = self._events[row]
         return Movement(
             i,
             ev if line < 0 else f"{ev}#{line}",
-            _KIND_OF[c["kind"][i]],
+            _KIND_OF[r["kind"][row]],
             c["sku"][i],
-            c["location"][i],
+            r["location"][row],
             c["qty"][i],
-            c["at"][i],
-            c["recorded_at"][i],
+            r["at"][row],
+            r["recorded_at"][row],
             c["unit_cost_cents"][i],
             c["price_cents"][i],
-            c["counterparty"][i],
-            _DISP_OF[c["disposition"][i]],
-            self._strings[c["reason"][i]],
-            self._strings[c["actor"][i]],
+            r["counterparty"][row],
+            _DISP_OF[r["disposition"][row]],
+            self._strings[r["reason"][row]],
+            self._strings[r["actor"][row]],
         )
 
     @overload
@@ -330,8 +361,15 @@ class MovementLog(Sequence[Movement]):
             yield self._at(i)
 
     def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
-        """One column as a numpy array (a copy: the log keeps growing underneath)."""
-        return np.frombuffer(self._cols[name][start:stop], dtype=_DTYPE[name])
+        """One column, a value per movement, as a numpy array (a copy: the log grows on)."""
+        if name not in _PER_EVENT:
+            return np.frombuffer(self._lines[name][start:stop], dtype=_DTYPE[name])
+        rows = np.frombuffer(self._lines["row"][start:stop], dtype=np.int32)
+        if not rows.size:
+            return np.zeros(0, dtype=_DTYPE[name])
+        lo, hi = int(rows[0]), int(rows[-1]) + 1  # rows only grow along the log
+        table = np.frombuffer(self._rows[name][lo:hi], dtype=_DTYPE[name])
+        return table[rows - lo]
 
     def first_dated_from(self, t: float) -> int:
         """An index before which no movement is dated (`at`) at or after `t`: a safe start
@@ -339,7 +377,7 @@ class MovementLog(Sequence[Movement]):
         if not self._monotonic:
             return 0
         t -= self.max_lead
-        rec = self._cols["recorded_at"]
+        rec = self._rows["recorded_at"]
         lo, hi = 0, len(rec)
         while lo < hi:
             mid = (lo + hi) // 2
@@ -347,7 +385,7 @@ class MovementLog(Sequence[Movement]):
                 lo = mid + 1
             else:
                 hi = mid
-        return lo
+        return self._row_start[lo] if lo < len(rec) else len(self)
 
 
 class StockLedger:
