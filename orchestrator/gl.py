@@ -80,12 +80,23 @@ class Balances(MutableMapping[BalanceKey, int]):
             a = self._arr[acct] = grown
         return a
 
-    def add_lines(self, acct: Account, loc: int, skus: np.ndarray, values: np.ndarray) -> None:
-        """Add `values[i]` to (acct, loc, skus[i]) for every line (skus may repeat)."""
-        if not skus.size:
+    def add_lines(
+        self, acct: Account, loc: int, skus: Sequence[int], values: Sequence[int], sign: int
+    ) -> None:
+        """Add `sign * values[i]` to (acct, loc, skus[i]) for every line (skus may repeat)."""
+        n = len(skus)
+        if not n:
             return
-        a = self._array(acct, loc + 2, int(skus.max()) + 1)
-        np.add.at(a[loc + 1], skus, values)
+        row = self._array(acct, loc + 2, max(skus) + 1)[loc + 1]
+        if n <= 16:  # a few lines: numpy's per-call overhead would outweigh the loop
+            for s, v in zip(skus, values, strict=True):
+                row[s] += sign * v
+            return
+        vals = np.asarray(values, dtype=np.int64)
+        np.add.at(row, np.asarray(skus, dtype=np.intp), vals if sign > 0 else -vals)
+
+    def add(self, acct: Account, loc: int, sku: int, value: int) -> None:
+        self._array(acct, loc + 2, sku + 1)[loc + 1, sku] += value
 
     def _find(self, key: BalanceKey) -> tuple[np.ndarray, int, int] | None:
         acct, loc, sku = key
@@ -197,8 +208,7 @@ class JournalEntry:
 
     def post_into(self, bal: Balances) -> None:
         for ln in self.lines:
-            key = (ln.account, ln.location, ln.sku)
-            bal[key] = bal.get(key, 0) + ln.debit - ln.credit
+            bal.add(ln.account, ln.location, ln.sku, ln.debit - ln.credit)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
@@ -274,10 +284,8 @@ class BatchJournalEntry:
         return len(self.skus)
 
     def post_into(self, bal: Balances) -> None:
-        skus = np.asarray(self.skus, dtype=np.int64)
-        values = np.asarray(self.values, dtype=np.int64)
         for acct, at, sign in LINE_POSTINGS[self.kind]:
-            bal.add_lines(acct, self._where(at), skus, values if sign > 0 else -values)
+            bal.add_lines(acct, self._where(at), self.skus, self.values, sign)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
