@@ -45,7 +45,7 @@ import numpy as np
 from .catalog import Ref
 from .errors import InvalidCommand, InvalidTransition
 from .governance import RuleVersion
-from .ledger import SELLABLE_DISPOSITIONS, MovementKind
+from .ledger import MovementKind
 
 if TYPE_CHECKING:
     from .core import Orchestrator
@@ -148,17 +148,19 @@ def variance_series(core: Orchestrator, now: float, window_days: int) -> Varianc
     loss = np.zeros((len(keys), window_days))
     gain = np.zeros((len(keys), window_days))
     log = core.ledger.movements
-    cut = log.first_dated_from(start)  # nothing before it can fall in the window
-    at = log.column("at", cut)
-    kind = log.column("kind", cut)
-    hit = np.flatnonzero(np.isin(kind, _LOSS_KINDS) & (at >= start) & (at <= now))
+    rows = np.frombuffer(core.ledger.loss_rows, dtype=np.int64).copy()
+    at = log.take("at", rows)
+    hit = rows[(at >= start) & (at <= now)]
     if hit.size:
-        sku = log.column("sku", cut)[hit].tolist()
-        loc = log.column("location", cut)[hit].tolist()
-        qty = log.column("qty", cut)[hit].tolist()
-        days = np.minimum((at[hit] - start) // DAY, window_days - 1).astype(np.int64).tolist()
-        adjust = (kind[hit] == MovementKind.ADJUSTMENT).tolist()
-        for s, lc, q, d, adj in zip(sku, loc, qty, days, adjust, strict=True):
+        kind = log.take("kind", hit)
+        sku = log.take("sku", hit).tolist()
+        loc = log.take("location", hit).tolist()
+        qty = log.take("qty", hit).tolist()
+        days = np.minimum((log.take("at", hit) - start) // DAY, window_days - 1)
+        adjust = (kind == MovementKind.ADJUSTMENT).tolist()
+        for s, lc, q, d, adj in zip(
+            sku, loc, qty, days.astype(np.int64).tolist(), adjust, strict=True
+        ):
             i = row[(s, lc)]
             if adj and q > 0:
                 gain[i, d] += q
@@ -168,50 +170,12 @@ def variance_series(core: Orchestrator, now: float, window_days: int) -> Varianc
 
 
 def negative_dips(core: Orchestrator, since: float = -math.inf) -> dict[tuple[int, int], int]:
-    """How often each position's on-hand went from >= 0 to below 0 at or after `since`.
-
-    Replays the log by column from the first movement that can be dated at or after
-    `since`, starting each position from its live on-hand less what moved after that point.
-    """
-    log = core.ledger.movements
-    cut = log.first_dated_from(since) if since > -math.inf else 0
-    if cut >= len(log):
-        return {}
-    kind = log.column("kind", cut)
-    qty = log.column("qty", cut)
-    sellable = (kind == MovementKind.DISPOSITION) & np.isin(
-        log.column("disposition", cut), [int(d) for d in SELLABLE_DISPOSITIONS]
-    )
-    up = np.isin(kind, _ON_HAND_UP) | sellable
-    down = np.isin(kind, _ON_HAND_DOWN)
-    delta = np.where(up, qty, 0) - np.where(down, qty, 0)
-    sku = log.column("sku", cut).astype(np.int64)
-    loc = log.column("location", cut).astype(np.int64)
-    width = int(loc.max()) + 1
-    order = np.argsort(sku * width + loc, kind="stable")
-    keys = (sku * width + loc)[order]
-    d = delta[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], keys.size]
-    run = np.cumsum(d)
-    base = np.r_[0, run[starts[1:] - 1]]  # cumulative sum before each group
-    group = np.repeat(np.arange(starts.size), ends - starts)
-    within = run - base[group]  # each position's running change since the cut
-    positions = core.ledger.positions
-    opening = np.array(
-        [
-            positions[(int(k) // width, int(k) % width)].on_hand - int(tot)
-            for k, tot in zip(keys[starts], within[ends - 1], strict=True)
-        ],
-        dtype=np.int64,
-    )
-    after = opening[group] + within
-    before = after - d
-    dip = (before >= 0) & (after < 0) & (log.column("at", cut)[order] >= since)
+    """How often each position's on-hand went from >= 0 to below 0 at or after `since`
+    (the ledger notes each such movement as it applies it)."""
     dips: dict[tuple[int, int], int] = {}
-    for k in keys[dip].tolist():
-        key = (k // width, k % width)
-        dips[key] = dips.get(key, 0) + 1
+    for sku, loc, at in core.ledger.dips:
+        if at >= since:
+            dips[(sku, loc)] = dips.get((sku, loc), 0) + 1
     return dips
 
 
@@ -225,12 +189,14 @@ def last_counted(core: Orchestrator) -> dict[tuple[int, int], float]:
     log = core.ledger.movements
     reason = log.string_id("cycle count")
     if reason >= 0:
-        hit = np.flatnonzero(
-            (log.column("kind") == MovementKind.ADJUSTMENT) & (log.column("reason") == reason)
-        )
-        at = log.column("at")[hit].tolist()
-        sku = log.column("sku")[hit].tolist()
-        loc = log.column("location")[hit].tolist()
+        rows = np.frombuffer(core.ledger.loss_rows, dtype=np.int64).copy()
+        hit = rows[
+            (log.take("kind", rows) == MovementKind.ADJUSTMENT)
+            & (log.take("reason", rows) == reason)
+        ]
+        at = log.take("at", hit).tolist()
+        sku = log.take("sku", hit).tolist()
+        loc = log.take("location", hit).tolist()
         for s, lc, t in zip(sku, loc, at, strict=True):
             out[(s, lc)] = max(out.get((s, lc), -math.inf), t)
     return out

@@ -10,6 +10,7 @@ sub-ledger by sku, and lists every difference.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -461,8 +462,8 @@ class GeneralLedger:
             event_id,
             kind,
             location,
-            skus,
-            values,
+            array("i", skus),  # compact: a long run holds millions of lines
+            array("q", values),
             at,
             now,
             counterparty=counterparty,

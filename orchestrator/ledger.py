@@ -161,6 +161,9 @@ def apply_to_balances(bal: dict[Key, list[int]], m: Movement) -> None:
 _KIND_OF = list(MovementKind)
 _DISP_OF = list(Disposition)
 
+#: kinds that lose or correct stock: what shrink and adjustment anomalies look at
+LOSS_KINDS = frozenset({MovementKind.SHRINK, MovementKind.TRANSIT_LOSS, MovementKind.ADJUSTMENT})
+
 #: kinds a batch may carry: lines at one location (transfers: to or from one counterparty)
 #: with no disposition or off-standard purchase price (those stay one movement per command)
 LINE_KINDS = frozenset(
@@ -360,6 +363,13 @@ class MovementLog(Sequence[Movement]):
         for i in range(len(self)):
             yield self._at(i)
 
+    def take(self, name: str, index: np.ndarray) -> np.ndarray:
+        """One column at the movements in `index` (a gather, without copying the column)."""
+        if name in _PER_EVENT:
+            rows = np.frombuffer(self._lines["row"], dtype=np.int32)[index]
+            return np.frombuffer(self._rows[name], dtype=_DTYPE[name])[rows]
+        return np.frombuffer(self._lines[name], dtype=_DTYPE[name])[index]
+
     def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One column, a value per movement, as a numpy array (a copy: the log grows on)."""
         if name not in _PER_EVENT:
@@ -394,6 +404,9 @@ class StockLedger:
     def __init__(self) -> None:
         self.positions: dict[Key, Position] = {}
         self.movements = MovementLog()
+        # kept as movements apply, for anomaly detection without rescanning the log:
+        self.dips: list[tuple[int, int, float]] = []  # (sku, location, at): on-hand went < 0
+        self.loss_rows = array("q")  # seqs of shrink, transit-loss and adjustment movements
         self._applied_ids: set[str] = set()
         self.duplicate_applications = 0
 
@@ -554,6 +567,9 @@ class StockLedger:
         quarantine = kind is MovementKind.RETURN_IN
         leaving = kind is MovementKind.TRANSFER_OUT
         arrived = kind is MovementKind.TRANSFER_IN
+        if kind in LOSS_KINDS:
+            self.loss_rows.extend(range(start, start + n))
+        dips = self.dips
         for s, q in zip(skus, qtys, strict=True):
             key = (s, location)
             p = positions.get(key)
@@ -564,7 +580,10 @@ class StockLedger:
             if quarantine:
                 p.quarantined += q
                 continue
-            p.on_hand += sign * q
+            before = p.on_hand
+            p.on_hand = after = before + sign * q
+            if before >= 0 > after:
+                dips.append((s, location, at))
             if leaving:
                 self.position(s, counterparty).in_transit += q
             elif arrived:
@@ -572,6 +591,14 @@ class StockLedger:
         return start
 
     def _apply(self, pos: Position, m: Movement) -> None:
+        before = pos.on_hand
+        self._change(pos, m)
+        if before >= 0 > pos.on_hand:
+            self.dips.append((m.sku, m.location, m.at))
+        if m.kind in LOSS_KINDS:
+            self.loss_rows.append(m.seq)
+
+    def _change(self, pos: Position, m: Movement) -> None:
         k = m.kind
         q = m.qty
         if k is MovementKind.RECEIPT or k is MovementKind.OPENING or k is MovementKind.ADJUSTMENT:
