@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint format clean notebooks
+.PHONY: demo test lint format clean notebooks bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: $(STAMP)
 notebooks: $(STAMP)
 	mkdir -p results/notebooks
 	$(VENV)/bin/jupyter execute --timeout=-1 --output='../results/notebooks/{notebook_name}' notebooks/*.ipynb
+
+# Benchmarks (issue 8): prints each table as it finishes and writes results/bench.md
+# (+ results/bench_growth.png). Figures, not pass/fail: see bench/README.md.
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	$(PY) -m bench.run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

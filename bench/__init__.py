@@ -1,0 +1,1 @@
+"""omnitwin benchmarks (issue 8): `python -m bench.run`; see bench/README.md."""
