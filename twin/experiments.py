@@ -201,8 +201,10 @@ def execute(
     with dask_client(address, workers) as client:
         if address:
             n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        # bundle replications so each worker gets a few tasks (less overhead, still balanced)
-        per_task = max(1, math.ceil(total / (3 * n_workers)))
+        # bundle replications so each worker gets at least three tasks: less overhead, and
+        # rounding down keeps the bundles small enough to balance (16 replications on two
+        # workers: eight tasks of 2, not 3,3,3,3,3,1 where one worker runs 9)
+        per_task = max(1, total // (3 * n_workers))
         futures = {}
         for job in jobs:
             for first, seeds in _bundles(job.seeds, per_task):

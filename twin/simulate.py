@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import mesa
 import numpy as np
 
 from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
@@ -276,9 +277,14 @@ def simulate(
     t0 = time.perf_counter()
     model = RetailTwin(sc, pol, s, progress=progress, allocation=allocation, sourcing=sourcing)
     pol = model.pol
-    model.run()
-    wall = time.perf_counter() - t0
-    result = reduce(model, wall, sc.name)
+    try:
+        model.run()
+        wall = time.perf_counter() - t0
+        result = reduce(model, wall, sc.name)
+    finally:
+        # Mesa 3.3 keeps a reference to every model in Agent._ids (mesa issue #3179): drop
+        # it, or a long-lived process (the API, a Dask worker, a sweep) keeps every run
+        mesa.Agent._ids.pop(model, None)
     if check:
         bad = broken(result)
         if bad:
