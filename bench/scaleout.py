@@ -70,24 +70,6 @@ def capacity(n: int) -> float:
     return 2 * alone / pair
 
 
-def start_cluster(workers: int) -> tuple[Any, Any, float]:
-    """(cluster, client, start-up seconds) for a local cluster of `workers` processes."""
-    from dask.distributed import Client, LocalCluster
-
-    t0 = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=workers,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=40,
-    )
-    client = Client(cluster)
-    client.wait_for_workers(workers)
-    client.run(_import_twin)
-    return cluster, client, time.perf_counter() - t0
-
-
 def _fingerprint(runs: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [
         (r["seed"], r["kpis"]["fill_rate"], r["kpis"]["orders_total"], r["events"]["applied"])
@@ -105,7 +87,7 @@ def run(
     skus: int = 30,
     days: float = 5,
 ) -> Result:
-    from twin.experiments import Job, execute, replication_seeds
+    from twin.experiments import Job, dask_client, execute, replication_seeds
 
     if quick:
         replications, stores, skus, days = 4, 4, 3, 1
@@ -126,15 +108,15 @@ def run(
         caps.append(cap)
         say(f"rep {i + 1}/{reps}: two processes get {cap:.2f} cores' worth right now")
         say(f"rep {i + 1}/{reps}: starting a {workers}-worker local cluster …")
-        cluster, client, up = start_cluster(workers)
-        try:
+        t0 = time.perf_counter()  # start-up: the cluster, both workers, twin imported on each
+        with dask_client(None, workers) as client:
+            client.wait_for_workers(workers)
+            client.run(_import_twin)
+            up = time.perf_counter() - t0
             forget_models()
             t0 = time.perf_counter()
-            dask_runs = execute([job], executor="dask", scheduler=cluster.scheduler_address)
+            dask_runs = execute([job], executor="dask", scheduler=client.scheduler.address)
             dask = time.perf_counter() - t0
-        finally:
-            client.close()
-            cluster.close()
         say(f"rep {i + 1}/{reps}: start-up {up:.1f} s, dask {dask:.1f} s; serial …")
         forget_models()
         t0 = time.perf_counter()

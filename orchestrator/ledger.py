@@ -218,19 +218,8 @@ class MovementLog(Sequence[Movement]):
         self._lines = {name: array(code) for name, code, _dt in _LINE_COLUMNS}
         self._rows = {name: array(code) for name, code, _dt in _EVENT_COLUMNS}
         self._events: list[str] = []  # event id per row
-        self._row_start = array("q")  # index of each row's first movement
         self._strings: list[str] = []
         self._string_ids: dict[str, int] = {}
-        self._last_recorded = -math.inf
-        self._monotonic = True  # recorded_at never went back (binary search is valid)
-        self.max_lead = 0.0  # largest `at - recorded_at` seen (events dated ahead of the core)
-
-    def _note_times(self, at: float, recorded_at: float) -> None:
-        if recorded_at < self._last_recorded:
-            self._monotonic = False
-        self._last_recorded = recorded_at
-        if at - recorded_at > self.max_lead:
-            self.max_lead = at - recorded_at
 
     def _intern(self, s: str) -> int:
         i = self._string_ids.get(s)
@@ -258,10 +247,8 @@ class MovementLog(Sequence[Movement]):
         actor: str,
         event_id: str,
     ) -> int:
-        self._note_times(at, recorded_at)
         r = self._rows
         row = len(self._events)
-        self._row_start.append(len(self._lines["sku"]))
         r["kind"].append(int(kind))
         r["location"].append(location)
         r["at"].append(at)
@@ -380,22 +367,6 @@ class MovementLog(Sequence[Movement]):
         lo, hi = int(rows[0]), int(rows[-1]) + 1  # rows only grow along the log
         table = np.frombuffer(self._rows[name][lo:hi], dtype=_DTYPE[name])
         return table[rows - lo]
-
-    def first_dated_from(self, t: float) -> int:
-        """An index before which no movement is dated (`at`) at or after `t`: a safe start
-        for a scan of a recent window. 0 when the record times ever went back."""
-        if not self._monotonic:
-            return 0
-        t -= self.max_lead
-        rec = self._rows["recorded_at"]
-        lo, hi = 0, len(rec)
-        while lo < hi:
-            mid = (lo + hi) // 2
-            if rec[mid] < t:
-                lo = mid + 1
-            else:
-                hi = mid
-        return self._row_start[lo] if lo < len(rec) else len(self)
 
 
 class StockLedger:

@@ -38,6 +38,7 @@ import numpy as np
 from .catalog import Ref
 from .errors import InvalidCommand, InvalidTransition
 from .governance import RuleVersion
+from .ledger import DenseBalances
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .core import Orchestrator
@@ -494,11 +495,12 @@ class TransferWorkflow:
             self._regions, self._regions_for = by_region, len(locs)
         return self._regions
 
-    def balancing_candidates(self, n_sku: int) -> list[int]:
+    def balancing_candidates(self, n_sku: int, dense: DenseBalances | None = None) -> list[int]:
         """The skus (ids below `n_sku`) `propose_balancing` could move today: those with, in
         one region, a store above `upper_units` and one below `lower_units` (projected).
 
-        One numpy pass over every store, so a nightly job need not ask sku by sku.
+        One numpy pass over every store, so a nightly job need not ask sku by sku; a
+        caller that has just read `ledger.dense()` (at least every store wide) passes it.
         """
         core = self.core
         rule = core.rules.current("stock_balancing", core.clock.now())
@@ -507,8 +509,17 @@ class TransferWorkflow:
         if not regions or n_sku <= 0:
             return []
         width = int(max(r.max() for r in regions)) + 1
-        d = core.ledger.dense(n_sku, width)
-        proj = np.maximum(d.on_hand - d.reserved - d.safety, 0) + d.in_transit
+        if (
+            dense is not None
+            and dense.on_hand.shape[0] >= n_sku
+            and dense.on_hand.shape[1] >= width
+        ):
+            d = dense
+        else:
+            d = core.ledger.dense(n_sku, width)
+        on_hand, reserved = d.on_hand[:n_sku, :width], d.reserved[:n_sku, :width]
+        safety, in_transit = d.safety[:n_sku, :width], d.in_transit[:n_sku, :width]
+        proj = np.maximum(on_hand - reserved - safety, 0) + in_transit
         for (k, loc), q in self._inbound.items():
             if k < n_sku and loc < width:
                 proj[k, loc] += q

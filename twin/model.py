@@ -1606,7 +1606,7 @@ class RetailTwin(mesa.Model):
         ]  # per region: which skus have a store at zero
         # the balancing job can only move skus with a store over and one under in a region;
         # a sku asked for tonight is looked at again (its projections just changed)
-        balance = set(self.transfers.balancing_candidates(net.n_sku))
+        balance = set(self.transfers.balancing_candidates(net.n_sku, dense=d))
         for k in range(net.n_sku):
             for (stores, idx), out in zip(region_stores, empty, strict=True):
                 if not out[k]:
