@@ -749,7 +749,10 @@ class Orchestrator:
         rebuild of the log and GL lines that differ from the ledger (flushed or not)."""
         rebuild = self.ledger.rebuild_matches()
         active = self.reservations.active_reserved()
-        reserved_ok = all(p.reserved == active.get(k, 0) for k, p in self.ledger.positions.items())
+        t = self.ledger.table
+        reserved_ok = all(
+            r == active.get(k, 0) for k, r in zip(zip(t.sku, t.location), t.reserved)
+        ) and set(active) <= self.ledger.positions.keys()
         diffs = self.reconcile(include_pending=True)
         inv = {
             "units_conserved": self.ledger.units_conserved() and not rebuild and reserved_ok,
