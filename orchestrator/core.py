@@ -750,9 +750,13 @@ class Orchestrator:
         rebuild = self.ledger.rebuild_matches()
         active = self.reservations.active_reserved()
         t = self.ledger.table
-        reserved_ok = all(
-            r == active.get(k, 0) for k, r in zip(zip(t.sku, t.location), t.reserved)
-        ) and set(active) <= self.ledger.positions.keys()
+        reserved_ok = (
+            all(
+                r == active.get(k, 0)
+                for k, r in zip(zip(t.sku, t.location, strict=True), t.reserved, strict=True)
+            )
+            and set(active) <= self.ledger.positions.keys()
+        )
         diffs = self.reconcile(include_pending=True)
         inv = {
             "units_conserved": self.ledger.units_conserved() and not rebuild and reserved_ok,

@@ -120,7 +120,7 @@ class PositionTable:
 class Position:
     """Balances of one (sku, location): a view of its slot in a `PositionTable`."""
 
-    __slots__ = ("_t", "_i")
+    __slots__ = ("_i", "_t")
 
     def __init__(self, table: PositionTable | None = None, slot: int = -1) -> None:
         if table is None:  # a free-standing position (a table of its own)
@@ -723,8 +723,10 @@ class StockLedger:
         t = self.table
         at = t.column("first_moved_at")
         moved = ~np.isnan(at)
-        keys = zip(t.column("sku")[moved].tolist(), t.column("location")[moved].tolist())
-        return dict(zip(keys, at[moved].tolist()))
+        keys = zip(
+            t.column("sku")[moved].tolist(), t.column("location")[moved].tolist(), strict=True
+        )
+        return dict(zip(keys, at[moved].tolist(), strict=True))
 
     def has_applied(self, event_id: str) -> bool:
         return event_id in self._applied_ids
@@ -741,8 +743,10 @@ class StockLedger:
 
     def live_balances(self) -> dict[Key, tuple[int, int, int]]:
         t = self.table
-        keys = zip(t.sku, t.location)
-        return dict(zip(keys, zip(t.on_hand, t.in_transit, t.quarantined)))
+        keys = zip(t.sku, t.location, strict=True)
+        return dict(
+            zip(keys, zip(t.on_hand, t.in_transit, t.quarantined, strict=True), strict=True)
+        )
 
     def rebuild_matches(self) -> list[str]:
         """Every (sku, location) whose live balances differ from a rebuild; empty when sound."""
@@ -775,7 +779,7 @@ class StockLedger:
             t["in_transit"] = 0
         tab = self.table
         for sku, on_hand, quarantined, in_transit in zip(
-            tab.sku, tab.on_hand, tab.quarantined, tab.in_transit
+            tab.sku, tab.on_hand, tab.quarantined, tab.in_transit, strict=True
         ):
             t = out.get(sku)
             if t is None:
