@@ -124,7 +124,7 @@ class Balances(MutableMapping[BalanceKey, int]):
             self._pending.append((acct, loc, skus, values, sign))
 
     def add(self, acct: Account, loc: int, sku: int, value: int) -> None:
-        self._array(acct, loc + 2, sku + 1)[loc + 1, sku] += value
+        self._pending.append((acct, loc, (sku,), (value,), 1))
 
     def _find(self, key: BalanceKey) -> tuple[np.ndarray, int, int] | None:
         acct, loc, sku = key

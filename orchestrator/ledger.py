@@ -84,8 +84,6 @@ class PositionTable:
     change integers in place.
     """
 
-    _INT = ("sku", "location", "on_hand", "reserved", "in_transit", "quarantined", "safety")
-
     def __init__(self) -> None:
         self.sku = array("q")
         self.location = array("q")
@@ -105,8 +103,11 @@ class PositionTable:
         i = len(self.sku)
         self.sku.append(sku)
         self.location.append(location)
-        for name in ("on_hand", "reserved", "in_transit", "quarantined", "safety"):
-            getattr(self, name).append(0)
+        self.on_hand.append(0)
+        self.reserved.append(0)
+        self.in_transit.append(0)
+        self.quarantined.append(0)
+        self.safety.append(0)
         self.first_moved_at.append(math.nan)
         self.by_channel.append(None)
         return i
