@@ -750,15 +750,33 @@ class StockLedger:
         )
 
     def rebuild_matches(self) -> list[str]:
-        """Every (sku, location) whose live balances differ from a rebuild; empty when sound."""
-        rebuilt = self.rebuild(self.movements)
-        live = self.live_balances()
+        """Every (sku, location) whose live balances differ from a rebuild; empty when sound.
+
+        By column: the rebuild and the live table as flat (sku × location) arrays.
+        """
+        log, t = self.movements, self.table
+        tsku, tloc = t.column("sku"), t.column("location")
+        width, n_sku = 1, 1
+        if len(tsku):
+            width, n_sku = int(tloc.max()) + 1, int(tsku.max()) + 1
+        if len(log):
+            width = max(width, int(log.column("location").max()) + 1)
+            width = max(width, int(log.column("counterparty").max()) + 1)
+            n_sku = max(n_sku, int(log.column("sku").max()) + 1)
+        rebuilt, _touched = _rebuild_arrays(log, n_sku, width)
+        flat = tsku * width + tloc
+        bad = np.zeros(n_sku * width, dtype=bool)
+        live = []
+        for name, r in zip(("on_hand", "in_transit", "quarantined"), rebuilt, strict=True):
+            a = np.zeros(n_sku * width, dtype=np.int64)
+            a[flat] = t.column(name)
+            bad |= a != r
+            live.append(a)
         problems = []
-        for key in sorted(set(rebuilt) | set(live)):
-            a = live.get(key, (0, 0, 0))
-            b = rebuilt.get(key, (0, 0, 0))
-            if a != b:
-                problems.append(f"sku {key[0]} at location {key[1]}: live {a} != rebuilt {b}")
+        for k in np.flatnonzero(bad).tolist():
+            a = tuple(int(x[k]) for x in live)
+            b = tuple(int(x[k]) for x in rebuilt)
+            problems.append(f"sku {k // width} at location {k % width}: live {a} != rebuilt {b}")
         return problems
 
     def flows(self, sku: int) -> dict[str, int]:
@@ -848,20 +866,23 @@ def _flows_by_sku(log: MovementLog) -> dict[int, dict[str, int]]:
     return {int(k): {name: int(v[k]) for name, v in terms.items()} for k in present}
 
 
-def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
-    """`StockLedger.rebuild` by column: every position any movement touched."""
+def _rebuild_arrays(
+    log: MovementLog, n_sku: int, width: int
+) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+    """(on_hand, in_transit, quarantined) rebuilt from the log alone as flat arrays indexed
+    sku * width + location, and the flat keys any movement touched."""
+    size = n_sku * width
     if not len(log):
-        return {}
+        z = np.zeros(size, dtype=np.int64)
+        return (z, z.copy(), z.copy()), np.zeros(0, dtype=np.int64)
     kind = log.column("kind")
     sku = log.column("sku").astype(np.int64)
     loc = log.column("location").astype(np.int64)
     cp = log.column("counterparty").astype(np.int64)
     qty = log.column("qty")
     disp = log.column("disposition")
-    width = int(max(loc.max(), cp.max())) + 1
     here = sku * width + loc
     there = sku * width + np.maximum(cp, 0)
-    size = (int(sku.max()) + 1) * width
     up = np.isin(kind, [_K.RECEIPT, _K.OPENING, _K.ADJUSTMENT, _K.TRANSFER_IN]) | (
         (kind == _K.DISPOSITION) & np.isin(disp, _SELLABLE_CODES)
     )
@@ -870,15 +891,25 @@ def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
     arrive = np.isin(kind, [_K.TRANSFER_IN, _K.TRANSIT_LOSS])
 
     def add(keys: np.ndarray, mask: np.ndarray, sign: int) -> np.ndarray:
-        return sign * np.bincount(keys[mask], weights=qty[mask], minlength=size)
+        return sign * np.bincount(keys[mask], weights=qty[mask], minlength=size).astype(np.int64)
 
     on_hand = add(here, up, 1) + add(here, down, -1)
     in_transit = add(there, out_, 1) + add(here, arrive, -1)
     quarantined = add(here, kind == _K.RETURN_IN, 1) + add(here, kind == _K.DISPOSITION, -1)
     touched = np.unique(np.concatenate([here, there[out_]]))
-    oh = on_hand[touched].astype(np.int64).tolist()
-    it = in_transit[touched].astype(np.int64).tolist()
-    qu = quarantined[touched].astype(np.int64).tolist()
+    return (on_hand, in_transit, quarantined), touched
+
+
+def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
+    """`StockLedger.rebuild` by column: every position any movement touched."""
+    if not len(log):
+        return {}
+    width = int(max(log.column("location").max(), log.column("counterparty").max())) + 1
+    n_sku = int(log.column("sku").max()) + 1
+    (on_hand, in_transit, quarantined), touched = _rebuild_arrays(log, n_sku, width)
+    oh = on_hand[touched].tolist()
+    it = in_transit[touched].tolist()
+    qu = quarantined[touched].tolist()
     return {
         (k // width, k % width): (a, b, c)
         for k, a, b, c in zip(touched.tolist(), oh, it, qu, strict=True)

@@ -27,7 +27,13 @@ from orchestrator import (
     UnknownReference,
 )
 from orchestrator.anomaly import negative_dips
-from orchestrator.gl import LINE_POSTINGS, journal_lines
+from orchestrator.gl import (
+    INVENTORY_ACCOUNTS,
+    LINE_POSTINGS,
+    Account,
+    Difference,
+    journal_lines,
+)
 from orchestrator.ledger import LINE_KINDS, apply_to_balances
 
 K = MovementKind
@@ -263,9 +269,49 @@ def test_reconciling_only_what_changed_finds_exactly_what_a_full_reconciliation_
                 core.gl.resume(clock.now())
             else:
                 core.gl.suspend()
-        assert core.reconcile_recent() == core.reconcile()
+        assert core.reconcile_recent() == core.reconcile() == naive_reconcile(core)
+        assert core.reconcile(include_pending=True) == naive_reconcile(core, pending=True)
     core.flush_postings()
-    assert core.reconcile_recent() == core.reconcile() == []
+    assert core.reconcile_recent() == core.reconcile() == naive_reconcile(core) == []
+    # a GL line and a position knocked out of true: both checks name exactly those
+    core.gl.balances.add(Account.INVENTORY, 1, 0, 7)
+    core.ledger.position(1, 2).in_transit += 2
+    assert core.reconcile() == naive_reconcile(core) != []
+    assert core.ledger.rebuild_matches() == naive_rebuild_problems(core)
+    assert [p.split(":")[0] for p in core.ledger.rebuild_matches()] == ["sku 1 at location 2"]
+
+
+def naive_reconcile(core: Orchestrator, pending: bool = False) -> list[Difference]:
+    """GL inventory against the ledger valuation, key by key in dicts (the obvious reading)."""
+    bucket_account = {b: a for a, b in INVENTORY_ACCOUNTS.items()}
+    std = [s.std_cost_cents for s in core.catalog.skus]
+    expected = {
+        (bucket_account[b], loc, sku): v for (b, loc, sku), v in core.ledger.valuation(std).items()
+    }
+    actual = {k: v for k, v in core.gl.balances.items() if k[0] in INVENTORY_ACCOUNTS}
+    if pending:
+        for e in core.gl.pending:
+            for key, v in e.inventory_deltas():
+                actual[key] = actual.get(key, 0) + v
+    return [
+        Difference(k[0], k[1], k[2], actual.get(k, 0), expected.get(k, 0))
+        for k in sorted(set(expected) | set(actual))
+        if actual.get(k, 0) != expected.get(k, 0)
+    ]
+
+
+def naive_rebuild_problems(core: Orchestrator) -> list[str]:
+    """Live balances against a replay of every movement object, key by key."""
+    bal: dict = {}
+    for m in list(core.ledger.movements):
+        apply_to_balances(bal, m)
+    live = {k: p.balances() for k, p in core.ledger.positions.items()}
+    out = []
+    for key in sorted(set(bal) | set(live)):
+        a, b = live.get(key, (0, 0, 0)), tuple(bal.get(key, (0, 0, 0)))
+        if a != b:
+            out.append(f"sku {key[0]} at location {key[1]}: live {a} != rebuilt {b}")
+    return out
 
 
 def naive_dips(core: Orchestrator, since: float) -> dict[tuple[int, int], int]:
