@@ -169,6 +169,42 @@ def variance_series(core: Orchestrator, now: float, window_days: int) -> Varianc
     return VarianceSeries(keys, start, now, loss, gain)
 
 
+def _window_loss(
+    core: Orchestrator, now: float, window_days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`variance_series`'s loss without its all-zero rows: every position's (sku, location)
+    in key order, the rows that lost something in the window, and their rows × days loss.
+
+    Most positions lose nothing in a month, so a nightly ranking of ~200,000 positions
+    needs a few thousand rows, not a positions × days matrix and its temporaries.
+    """
+    t = core.ledger.table
+    sku, loc = t.column("sku"), t.column("location")
+    order = np.lexsort((loc, sku))
+    sku, loc = sku[order], loc[order]
+    width = int(loc.max()) + 1 if len(loc) else 1
+    flat = sku * width + loc  # ascending: the key order
+    start = now - window_days * DAY
+    log = core.ledger.movements
+    rows = np.frombuffer(core.ledger.loss_rows, dtype=np.int64).copy()
+    at = log.take("at", rows)
+    hit = rows[(at >= start) & (at <= now)]
+    kind = log.take("kind", hit)
+    qty = log.take("qty", hit).astype(float)
+    adjust = kind == MovementKind.ADJUSTMENT
+    lost = ~adjust | (qty < 0)  # a positive adjustment is a gain, not a loss
+    where = np.searchsorted(
+        flat, log.take("sku", hit).astype(np.int64) * width + log.take("location", hit)
+    )[lost]
+    days = np.minimum((log.take("at", hit) - start) // DAY, window_days - 1).astype(np.int64)
+    hit_rows = np.unique(where)
+    loss = np.zeros((len(hit_rows), window_days))
+    np.add.at(
+        loss, (np.searchsorted(hit_rows, where), days[lost]), np.where(adjust, -qty, qty)[lost]
+    )
+    return sku, loc, hit_rows, loss
+
+
 def negative_dips(core: Orchestrator, since: float = -math.inf) -> dict[tuple[int, int], int]:
     """How often each position's on-hand went from >= 0 to below 0 at or after `since`
     (the ledger notes each such movement as it applies it)."""
@@ -241,7 +277,9 @@ def recommend_cycle_counts(
     if not floor > 0:
         raise InvalidCommand(f"min_scale_units: must be > 0, got {floor}")
 
-    vs = variance_series(core, t, window)
+    if window <= 0:
+        raise InvalidCommand(f"window_days: must be > 0, got {window}")
+    skus, locs_, hit_rows, loss = _window_loss(core, t, window)
     scores: dict[tuple[int, int], float] = {}
     reasons: dict[tuple[int, int], list[str]] = {}
 
@@ -249,12 +287,21 @@ def recommend_cycle_counts(
         reasons.setdefault(key, []).append(code)
         scores[key] = scores.get(key, 0.0) + score
 
-    if vs.keys:
-        total = vs.loss.sum(axis=1)
+    n = len(skus)
+    if n:
+        # A position that lost nothing in the window scores exactly 0 on its own history
+        # and on drift (median 0, scale `floor` > 0), so those two run on the rows that
+        # lost something; peers and locations still see every position.
+        total = np.zeros(n)
+        total[hit_rows] = loss.sum(axis=1)
         # peers: every position's window loss against all positions'
         z_peer = robust_z(total, min_scale=floor)
         # locations: a location's total loss against other locations'
-        locs, loc_loss = vs.by_location()
+        locs = np.unique(locs_).tolist()
+        at_loc = {loc: i for i, loc in enumerate(locs)}
+        loc_loss = np.zeros((len(locs), window))
+        for r, row in zip(locs_[hit_rows].tolist(), loss, strict=True):
+            loc_loss[at_loc[r]] += row
         loc_total = loc_loss.sum(axis=1)
         z_loc = (
             dict(zip(locs, robust_z(loc_total, min_scale=floor), strict=True))
@@ -262,38 +309,43 @@ def recommend_cycle_counts(
             else {}
         )
         loc_sum = dict(zip(locs, loc_total, strict=True))
-        # own history: the worst day against the position's own days
-        z_self = robust_z(vs.loss, axis=1, min_scale=floor).max(axis=1)
-        # drift: EWMA at the end of the window against a robust control limit
-        base = np.median(vs.loss, axis=1)
-        sigma = robust_scale(vs.loss, axis=1, min_scale=floor)[:, 0]
-        e_end = ewma(vs.loss, lam, base)[:, -1]
-        e_z = (e_end - base) / (sigma * math.sqrt(lam / (2.0 - lam)))
-        for i, key in enumerate(vs.keys):
+        zl = np.array([z_loc.get(loc, 0.0) for loc in locs])[np.searchsorted(locs, locs_)]
+        z_self = np.zeros(n)
+        e_z = np.zeros(n)
+        if len(hit_rows):
+            # own history: the worst day against the position's own days
+            z_self[hit_rows] = robust_z(loss, axis=1, min_scale=floor).max(axis=1)
+            # drift: EWMA at the end of the window against a robust control limit
+            base = np.median(loss, axis=1)
+            sigma = robust_scale(loss, axis=1, min_scale=floor)[:, 0]
+            e_end = ewma(loss, lam, base)[:, -1]
+            e_z[hit_rows] = (e_end - base) / (sigma * math.sqrt(lam / (2.0 - lam)))
+        candidates = (z_peer > thr) | ((zl > thr) & (total > 0)) | (z_self > thr) | (e_z > big_l)
+        for i in np.flatnonzero(candidates).tolist():
+            key = (int(skus[i]), int(locs_[i]))
             if z_peer[i] > thr:
                 flag(key, f"ROBUST_Z_SHRINK>{thr:g}", float(z_peer[i]))
-            zl = z_loc.get(key[1], 0.0)
-            if zl > thr and total[i] > 0:
-                flag(key, f"LOCATION_Z_SHRINK>{thr:g}", float(zl * total[i] / loc_sum[key[1]]))
+            if zl[i] > thr and total[i] > 0:
+                flag(key, f"LOCATION_Z_SHRINK>{thr:g}", float(zl[i] * total[i] / loc_sum[key[1]]))
             if z_self[i] > thr:
                 flag(key, f"SPIKE_Z_SHRINK>{thr:g}", float(z_self[i]))
             if e_z[i] > big_l:
                 flag(key, "EWMA_DRIFT", float(e_z[i]))
 
-    for key, n in negative_dips(core, since=vs.start).items():
-        if n >= int(p["min_negative"]):
-            flag(key, f"NEGATIVE_ONHAND_x{n}", 2.0 * n)
+    for key, k in negative_dips(core, since=t - window * DAY).items():
+        if k >= int(p["min_negative"]):
+            flag(key, f"NEGATIVE_ONHAND_x{k}", 2.0 * k)
 
     stale_before = t - float(p["stale_days"]) * DAY
     counted = last_counted(core)
-    first_seen = core.ledger.first_moved
-    for key in sorted(core.ledger.positions):
-        if key not in first_seen or first_seen[key] > stale_before:
-            continue  # too young to be stale
+    positions, first = core.ledger.positions, core.ledger.table.first_moved_at
+    pool = sorted(positions) if include_stale else sorted(reasons)
+    for key in pool:
+        if not first[positions[key]._i] <= stale_before:
+            continue  # too young to be stale (or never moved: nan)
         if counted.get(key, -math.inf) >= stale_before:
             continue
-        if key in reasons or include_stale:
-            flag(key, f"NO_COUNT_{int(p['stale_days'])}D", 1.0)
+        flag(key, f"NO_COUNT_{int(p['stale_days'])}D", 1.0)
 
     ranked = sorted(scores, key=lambda k: (-round(scores[k], 9), k[0], k[1]))
     return [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -373,3 +375,102 @@ def test_random_counts_through_the_gate_keep_the_core_sound_and_the_trail_comple
     assert len(adjusted) == sum(
         1 for a in gate.actions if a.kind == "adjustment" and a.status == "executed"
     )
+
+
+def full_matrix_ranking(
+    core: Orchestrator, t: float, include_stale: bool = False, **p: float
+) -> list[CountRecommendation]:
+    """The ranking read the obvious way: a positions × days matrix of every position."""
+    from orchestrator.anomaly import anomaly_rule, ewma, last_counted, robust_scale
+
+    p = {**anomaly_rule(core, t).params, **p}
+    thr, lam, big_l = float(p["z_threshold"]), float(p["ewma_lambda"]), float(p["ewma_L"])
+    floor, window = float(p["min_scale_units"]), int(p["window_days"])
+    vs = variance_series(core, t, window)
+    scores: dict[tuple[int, int], float] = {}
+    reasons: dict[tuple[int, int], list[str]] = {}
+
+    def flag(key: tuple[int, int], code: str, score: float) -> None:
+        reasons.setdefault(key, []).append(code)
+        scores[key] = scores.get(key, 0.0) + score
+
+    if vs.keys:
+        total = vs.loss.sum(axis=1)
+        # peers: every position's window loss against all positions'
+        z_peer = robust_z(total, min_scale=floor)
+        # locations: a location's total loss against other locations'
+        locs, loc_loss = vs.by_location()
+        loc_total = loc_loss.sum(axis=1)
+        z_loc = (
+            dict(zip(locs, robust_z(loc_total, min_scale=floor), strict=True))
+            if len(locs) >= 3
+            else {}
+        )
+        loc_sum = dict(zip(locs, loc_total, strict=True))
+        # own history: the worst day against the position's own days
+        z_self = robust_z(vs.loss, axis=1, min_scale=floor).max(axis=1)
+        # drift: EWMA at the end of the window against a robust control limit
+        base = np.median(vs.loss, axis=1)
+        sigma = robust_scale(vs.loss, axis=1, min_scale=floor)[:, 0]
+        e_end = ewma(vs.loss, lam, base)[:, -1]
+        e_z = (e_end - base) / (sigma * math.sqrt(lam / (2.0 - lam)))
+        for i, key in enumerate(vs.keys):
+            if z_peer[i] > thr:
+                flag(key, f"ROBUST_Z_SHRINK>{thr:g}", float(z_peer[i]))
+            zl = z_loc.get(key[1], 0.0)
+            if zl > thr and total[i] > 0:
+                flag(key, f"LOCATION_Z_SHRINK>{thr:g}", float(zl * total[i] / loc_sum[key[1]]))
+            if z_self[i] > thr:
+                flag(key, f"SPIKE_Z_SHRINK>{thr:g}", float(z_self[i]))
+            if e_z[i] > big_l:
+                flag(key, "EWMA_DRIFT", float(e_z[i]))
+
+    for key, n in negative_dips(core, since=vs.start).items():
+        if n >= int(p["min_negative"]):
+            flag(key, f"NEGATIVE_ONHAND_x{n}", 2.0 * n)
+
+    stale_before = t - float(p["stale_days"]) * DAY
+    counted = last_counted(core)
+    first_seen = core.ledger.first_moved
+    for key in sorted(core.ledger.positions):
+        if key not in first_seen or first_seen[key] > stale_before:
+            continue  # too young to be stale
+        if counted.get(key, -math.inf) >= stale_before:
+            continue
+        if key in reasons or include_stale:
+            flag(key, f"NO_COUNT_{int(p['stale_days'])}D", 1.0)
+
+    ranked = sorted(scores, key=lambda k: (-round(scores[k], 9), k[0], k[1]))
+    return [CountRecommendation(k[0], k[1], round(scores[k], 6), tuple(reasons[k])) for k in ranked]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    losses=st.lists(
+        st.tuples(
+            st.integers(0, 40),  # day
+            st.integers(0, 1),  # sku
+            st.integers(1, 5),  # store
+            st.integers(-4, 6),  # write-off (> 0), count adjustment (<= 0 means found)
+        ),
+        max_size=60,
+    ),
+    thr=st.sampled_from([-1.0, 0.0, 2.0, 3.5]),
+    big_l=st.sampled_from([-0.5, 0.0, 3.0]),
+    include_stale=st.booleans(),
+)
+def test_ranking_on_the_rows_that_lost_something_equals_the_full_matrix_reading(
+    losses, thr, big_l, include_stale
+):
+    core, clock = world()
+    for day, sku, loc, q in sorted(losses):
+        clock.set(day * DAY + 12 * 3600)
+        if q > 0:
+            core.write_off(sku, loc, q)
+        else:
+            core.adjust(sku, loc, 2 - q, reason="cycle count")
+    clock.set(42 * DAY)
+    t = clock.now()
+    kw = {"z_threshold": thr, "ewma_L": big_l}
+    got = recommend_cycle_counts(core, top_n=100, include_stale=include_stale, **kw)
+    assert got == full_matrix_ranking(core, t, include_stale, **kw)[:100]
