@@ -314,6 +314,9 @@ _DTYPE = {name: dt for name, _code, dt in _LINE_COLUMNS + _EVENT_COLUMNS}
 _PER_EVENT = frozenset(name for name, _c, _d in _EVENT_COLUMNS)
 
 
+CHUNK = 1 << 20  # movements per chunk of a whole-log check
+
+
 class MovementLog(Sequence[Movement]):
     """The append-only movement log, kept by column (compact typed arrays, not objects).
 
@@ -466,6 +469,14 @@ class MovementLog(Sequence[Movement]):
             rows = np.frombuffer(self._lines["row"], dtype=np.int32)[index]
             return np.frombuffer(self._rows[name], dtype=_DTYPE[name])[rows]
         return np.frombuffer(self._lines[name], dtype=_DTYPE[name])[index]
+
+    def chunks(self, size: int | None = None) -> Iterator[tuple[int, int]]:
+        """(start, stop) slices covering the log: whole-log checks read it a chunk at a
+        time, so their temporaries stay a few tens of MB however long the run."""
+        n = len(self)
+        size = size or CHUNK
+        for start in range(0, n, size):
+            yield start, min(start + size, n)
 
     def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One column, a value per movement, as a numpy array (a copy: the log grows on)."""
@@ -759,10 +770,10 @@ class StockLedger:
         width, n_sku = 1, 1
         if len(tsku):
             width, n_sku = int(tloc.max()) + 1, int(tsku.max()) + 1
-        if len(log):
-            width = max(width, int(log.column("location").max()) + 1)
-            width = max(width, int(log.column("counterparty").max()) + 1)
-            n_sku = max(n_sku, int(log.column("sku").max()) + 1)
+        for a, b in log.chunks():
+            width = max(width, int(log.column("location", a, b).max()) + 1)
+            width = max(width, int(log.column("counterparty", a, b).max()) + 1)
+            n_sku = max(n_sku, int(log.column("sku", a, b).max()) + 1)
         rebuilt, _touched = _rebuild_arrays(log, n_sku, width)
         flat = tsku * width + tloc
         bad = np.zeros(n_sku * width, dtype=bool)
@@ -844,59 +855,69 @@ def _flows_by_sku(log: MovementLog) -> dict[int, dict[str, int]]:
     """The conservation terms per sku, summed by column (every sku that ever moved)."""
     if not len(log):
         return {}
-    kind = log.column("kind")
-    sku = log.column("sku")
-    qty = log.column("qty")
-    n = int(sku.max()) + 1
-    scrap = (kind == _K.DISPOSITION) & ~np.isin(log.column("disposition"), _SELLABLE_CODES)
+    n = int(max(log.column("sku", a, b).max() for a, b in log.chunks())) + 1
+    names = ("opening", "received", "sold", "shipped", "scrapped", "shrink")
+    terms = {name: np.zeros(n, dtype=np.int64) for name in names}
+    present = np.zeros(n, dtype=bool)
+    for a, b in log.chunks():
+        kind = log.column("kind", a, b)
+        sku = log.column("sku", a, b)
+        qty = log.column("qty", a, b)
+        scrap = (kind == _K.DISPOSITION) & ~np.isin(
+            log.column("disposition", a, b), _SELLABLE_CODES
+        )
 
-    def total(mask: np.ndarray, sign: int = 1) -> np.ndarray:
-        return sign * np.bincount(sku[mask], weights=qty[mask], minlength=n).astype(np.int64)
+        def total(mask: np.ndarray, sku: np.ndarray = sku, qty: np.ndarray = qty) -> np.ndarray:
+            return np.bincount(sku[mask], weights=qty[mask], minlength=n).astype(np.int64)
 
-    terms = {
-        "opening": total(kind == _K.OPENING),
-        "received": total((kind == _K.RECEIPT) | (kind == _K.RETURN_IN)),
-        "sold": total(kind == _K.SALE),
-        "shipped": total(kind == _K.SHIPMENT),
-        "scrapped": total(scrap),
-        "shrink": total((kind == _K.SHRINK) | (kind == _K.TRANSIT_LOSS))
-        - total(kind == _K.ADJUSTMENT),
+        terms["opening"] += total(kind == _K.OPENING)
+        terms["received"] += total((kind == _K.RECEIPT) | (kind == _K.RETURN_IN))
+        terms["sold"] += total(kind == _K.SALE)
+        terms["shipped"] += total(kind == _K.SHIPMENT)
+        terms["scrapped"] += total(scrap)
+        terms["shrink"] += total((kind == _K.SHRINK) | (kind == _K.TRANSIT_LOSS)) - total(
+            kind == _K.ADJUSTMENT
+        )
+        present[sku] = True
+    return {
+        int(k): {name: int(v[k]) for name, v in terms.items()}
+        for k in np.flatnonzero(present).tolist()
     }
-    present = np.unique(sku)
-    return {int(k): {name: int(v[k]) for name, v in terms.items()} for k in present}
 
 
 def _rebuild_arrays(
     log: MovementLog, n_sku: int, width: int
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """(on_hand, in_transit, quarantined) rebuilt from the log alone as flat arrays indexed
-    sku * width + location, and the flat keys any movement touched."""
+    sku * width + location, and a mask of the flat keys any movement touched."""
     size = n_sku * width
-    if not len(log):
-        z = np.zeros(size, dtype=np.int64)
-        return (z, z.copy(), z.copy()), np.zeros(0, dtype=np.int64)
-    kind = log.column("kind")
-    sku = log.column("sku").astype(np.int64)
-    loc = log.column("location").astype(np.int64)
-    cp = log.column("counterparty").astype(np.int64)
-    qty = log.column("qty")
-    disp = log.column("disposition")
-    here = sku * width + loc
-    there = sku * width + np.maximum(cp, 0)
-    up = np.isin(kind, [_K.RECEIPT, _K.OPENING, _K.ADJUSTMENT, _K.TRANSFER_IN]) | (
-        (kind == _K.DISPOSITION) & np.isin(disp, _SELLABLE_CODES)
-    )
-    down = np.isin(kind, [_K.SALE, _K.SHIPMENT, _K.SHRINK, _K.TRANSFER_OUT])
-    out_ = kind == _K.TRANSFER_OUT
-    arrive = np.isin(kind, [_K.TRANSFER_IN, _K.TRANSIT_LOSS])
+    on_hand = np.zeros(size, dtype=np.int64)
+    in_transit = np.zeros(size, dtype=np.int64)
+    quarantined = np.zeros(size, dtype=np.int64)
+    touched = np.zeros(size, dtype=bool)
+    for a, b in log.chunks():
+        kind = log.column("kind", a, b)
+        sku = log.column("sku", a, b).astype(np.int64)
+        qty = log.column("qty", a, b)
+        here = sku * width + log.column("location", a, b)
+        cp = log.column("counterparty", a, b)
+        there = sku * width + np.maximum(cp, 0)
+        up = np.isin(kind, [_K.RECEIPT, _K.OPENING, _K.ADJUSTMENT, _K.TRANSFER_IN]) | (
+            (kind == _K.DISPOSITION) & np.isin(log.column("disposition", a, b), _SELLABLE_CODES)
+        )
+        down = np.isin(kind, [_K.SALE, _K.SHIPMENT, _K.SHRINK, _K.TRANSFER_OUT])
+        out_ = kind == _K.TRANSFER_OUT
+        arrive = np.isin(kind, [_K.TRANSFER_IN, _K.TRANSIT_LOSS])
 
-    def add(keys: np.ndarray, mask: np.ndarray, sign: int) -> np.ndarray:
-        return sign * np.bincount(keys[mask], weights=qty[mask], minlength=size).astype(np.int64)
+        def add(keys: np.ndarray, mask: np.ndarray, sign: int, qty: np.ndarray = qty) -> np.ndarray:
+            w = qty[mask]
+            return sign * np.bincount(keys[mask], weights=w, minlength=size).astype(np.int64)
 
-    on_hand = add(here, up, 1) + add(here, down, -1)
-    in_transit = add(there, out_, 1) + add(here, arrive, -1)
-    quarantined = add(here, kind == _K.RETURN_IN, 1) + add(here, kind == _K.DISPOSITION, -1)
-    touched = np.unique(np.concatenate([here, there[out_]]))
+        on_hand += add(here, up, 1) + add(here, down, -1)
+        in_transit += add(there, out_, 1) + add(here, arrive, -1)
+        quarantined += add(here, kind == _K.RETURN_IN, 1) + add(here, kind == _K.DISPOSITION, -1)
+        touched[here] = True
+        touched[there[out_]] = True
     return (on_hand, in_transit, quarantined), touched
 
 
@@ -904,13 +925,17 @@ def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
     """`StockLedger.rebuild` by column: every position any movement touched."""
     if not len(log):
         return {}
-    width = int(max(log.column("location").max(), log.column("counterparty").max())) + 1
-    n_sku = int(log.column("sku").max()) + 1
+    width = n_sku = 1
+    for a, b in log.chunks():
+        width = max(width, int(log.column("location", a, b).max()) + 1)
+        width = max(width, int(log.column("counterparty", a, b).max()) + 1)
+        n_sku = max(n_sku, int(log.column("sku", a, b).max()) + 1)
     (on_hand, in_transit, quarantined), touched = _rebuild_arrays(log, n_sku, width)
-    oh = on_hand[touched].tolist()
-    it = in_transit[touched].tolist()
-    qu = quarantined[touched].tolist()
+    keys = np.flatnonzero(touched)
+    oh = on_hand[keys].tolist()
+    it = in_transit[keys].tolist()
+    qu = quarantined[keys].tolist()
     return {
         (k // width, k % width): (a, b, c)
-        for k, a, b, c in zip(touched.tolist(), oh, it, qu, strict=True)
+        for k, a, b, c in zip(keys.tolist(), oh, it, qu, strict=True)
     }

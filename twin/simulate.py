@@ -158,9 +158,13 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     lead = model.procurement.lead_times_d(since=w)
     r2a = model.returns.returns_to_available_h(since=w)
     log = core.ledger.movements
-    at, kind = log.column("at"), log.column("kind")
-    sold = np.isin(kind, [MovementKind.SALE, MovementKind.SHIPMENT]) & (at >= w) & (at <= horizon_s)
-    cogs = int((log.column("qty")[sold] * log.column("unit_cost_cents")[sold]).sum())
+    cogs = 0
+    for a, b in log.chunks():
+        at, kind = log.column("at", a, b), log.column("kind", a, b)
+        sold = np.isin(kind, [MovementKind.SALE, MovementKind.SHIPMENT])
+        sold &= (at >= w) & (at <= horizon_s)
+        qty, cost = log.column("qty", a, b)[sold], log.column("unit_cost_cents", a, b)[sold]
+        cogs += int((qty.astype(np.int64) * cost).sum())
     avg_inv = float(np.mean(m.inventory_value)) if m.inventory_value else 0.0
     turns = (cogs / avg_inv) * (365.0 * 24.0 / window_h) if avg_inv > 0 else None
     stocked = m.snapshots_stocked
