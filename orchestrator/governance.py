@@ -118,6 +118,9 @@ class AuditTrail:
     """Append-only record of decisions, read together with the ledger's movements."""
 
     decisions: list[Decision] = field(default_factory=list)
+    # positions in `decisions` by kind: a nightly look-up of one kind (cycle counts) reads
+    # its own decisions, not every return's and transfer's since the start of the run
+    _by_kind: dict[str, list[int]] = field(default_factory=dict, repr=False)
 
     def record(
         self,
@@ -131,15 +134,27 @@ class AuditTrail:
         reason: str = "",
     ) -> Decision:
         d = Decision(at, kind, subject, outcome, rule, actor, reason)
+        at_kind = self._by_kind.get(kind)
+        if at_kind is None:
+            at_kind = self._by_kind[kind] = []
+        at_kind.append(len(self.decisions))
         self.decisions.append(d)
         return d
 
     def of(self, kind_prefix: str = "", subject: str | None = None) -> list[Decision]:
-        return [
-            d
-            for d in self.decisions
-            if d.kind.startswith(kind_prefix) and (subject is None or d.subject == subject)
-        ]
+        """The decisions whose kind starts with `kind_prefix` (about `subject`), in order."""
+        if sum(map(len, self._by_kind.values())) != len(self.decisions):
+            self._by_kind = {}  # `decisions` was given or changed by hand: index it afresh
+            for i, d in enumerate(self.decisions):
+                self._by_kind.setdefault(d.kind, []).append(i)
+        kinds = [k for k in self._by_kind if k.startswith(kind_prefix)]
+        at = (
+            self._by_kind[kinds[0]]
+            if len(kinds) == 1
+            else sorted(i for k in kinds for i in self._by_kind[k])
+        )
+        ds = self.decisions
+        return [ds[i] for i in at if subject is None or ds[i].subject == subject]
 
     @staticmethod
     def stock_changes(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from orchestrator import AuditTrail, Catalog, InvalidCommand, ManualClock, Orchestrator, RuleBook
 
@@ -67,3 +69,28 @@ def test_the_audit_trail_lists_who_changed_stock_and_why() -> None:
         60.0, "count.approved", "S1/A", "approved", rule="action_risk@v1", actor="approver:kim"
     )
     assert [d.actor for d in core.audit.of("count.")] == ["approver:kim"]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["count.cycle", "count.spot", "return.disposed", "transfer.approved"]),
+            st.sampled_from(["a", "b"]),
+        ),
+        max_size=30,
+    ),
+    st.sampled_from(["", "count", "count.cycle", "return", "x"]),
+    st.sampled_from([None, "a"]),
+)
+def test_audit_lookup_by_kind_reads_as_a_filter_over_every_decision(records, prefix, subject):
+    trail = AuditTrail()
+    for i, (kind, subj) in enumerate(records):
+        trail.record(float(i), kind, subj, "ok")
+    naive = [
+        d
+        for d in trail.decisions
+        if d.kind.startswith(prefix) and (subject is None or d.subject == subject)
+    ]
+    assert trail.of(prefix, subject) == naive
+    given_list = AuditTrail(decisions=list(trail.decisions))  # built from a list: indexed late
+    assert given_list.of(prefix, subject) == naive
