@@ -275,6 +275,25 @@ _UNEVEN = frozenset(
 )
 
 
+class LineStore:
+    """Every batch entry's lines, by column in two typed arrays for the whole journal: an
+    entry keeps where its lines start and how many (not two arrays of its own, whose
+    headers alone outweighed a till batch's ten lines)."""
+
+    __slots__ = ("skus", "values")
+
+    def __init__(self) -> None:
+        self.skus = array("i")
+        self.values = array("q")
+
+    def add(self, skus: Sequence[int], values: Sequence[int]) -> int:
+        """Append one entry's lines; returns where they start."""
+        start = len(self.skus)
+        self.skus.extend(skus if isinstance(skus, array) else array("i", skus))
+        self.values.extend(values if isinstance(values, array) else array("q", values))
+        return start
+
+
 @dataclass(slots=True)
 class BatchJournalEntry:
     """One journal entry for a batch event: the double entry of every line, kept as the
@@ -285,12 +304,22 @@ class BatchJournalEntry:
     event_id: str
     kind: MovementKind
     location: int
-    skus: Sequence[int]
-    values: Sequence[int]  # value in cents of each line, at standard cost
+    store: LineStore
+    start: int  # the entry's lines are store[start : start + n]
+    n: int
     movement_at: float
     created_at: float
     posted_at: float = math.nan
     counterparty: int = -1
+
+    @property
+    def skus(self) -> array:
+        return self.store.skus[self.start : self.start + self.n]
+
+    @property
+    def values(self) -> array:
+        """Value in cents of each line, at standard cost."""
+        return self.store.values[self.start : self.start + self.n]
 
     def _where(self, at: str) -> int:
         return self.location if at == "loc" else self.counterparty if at == "cp" else -1
@@ -318,11 +347,12 @@ class BatchJournalEntry:
 
     @property
     def n_movements(self) -> int:
-        return len(self.skus)
+        return self.n
 
     def post_into(self, bal: Balances) -> None:
+        skus, values = self.skus, self.values
         for acct, at, sign in LINE_POSTINGS[self.kind]:
-            bal.add_lines(acct, self._where(at), self.skus, self.values, sign)
+            bal.add_lines(acct, self._where(at), skus, values, sign)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
@@ -441,6 +471,7 @@ class GeneralLedger:
         self.batch_every_s = batch_every_h * 3600.0 if batch_every_h else None
         self.nightly_at_s = nightly_at_h * 3600.0 if nightly_at_h is not None else None
         self.entries: list[AnyEntry] = []
+        self.line_store = LineStore()  # the lines of every batch entry
         self.pending: list[AnyEntry] = []
         self.balances = Balances()
         self.posted_since: list[AnyEntry] = []  # posted since `reconcile_keys` last drained it
@@ -498,8 +529,9 @@ class GeneralLedger:
             event_id,
             kind,
             location,
-            array("i", skus),  # compact: a long run holds millions of lines
-            array("q", values),
+            self.line_store,
+            self.line_store.add(skus, values),
+            len(skus),
             at,
             now,
             counterparty=counterparty,
