@@ -165,7 +165,6 @@ class Orchestrator:
             unit_cost_cents=self._std_cost(s),
             **extra,
         )
-        self.log.add(now, EventKind.MOVEMENT_RECORDED, m.seq, int(kind), qty)
         self.gl.record(m, now)
         return m
 
@@ -213,7 +212,6 @@ class Orchestrator:
             actor=actor,
             counterparty=cp,
         )
-        self.log.add(now, EventKind.MOVEMENT_RECORDED, start, int(kind), sum(qtys))
         values = list(map(operator.mul, qtys, costs))
         self.gl.record_lines(
             kind,

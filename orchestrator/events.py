@@ -16,7 +16,8 @@ class EventKind(IntEnum):
     RESERVATION_RELEASED = 4  # subject=reservation id, a=qty
     RESERVATION_EXPIRED = 5  # subject=reservation id, a=qty
     RESERVATION_FULFILLED = 6  # subject=reservation id, a=qty shipped, b=qty short
-    MOVEMENT_RECORDED = 7  # subject=movement seq, a=kind, b=qty
+    # 7 was MOVEMENT_RECORDED: a copy of each movement's seq, kind and qty, which the
+    # movement log (`StockLedger.movements`) already holds with its recorded time
     JOURNAL_POSTED = 8  # subject=entry id, a=movement seq, b=posting delay (s)
     EVENT_DEAD_LETTERED = 9  # subject=event id, a=reason
     EVENT_REPLAYED = 10  # subject=event id
