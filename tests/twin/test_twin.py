@@ -548,3 +548,41 @@ def _tiny_for_leak():
     from scenarios import load
 
     return load("baseline", ["horizon_days=2", "skus.count=3", "network.stores.count=3"])
+
+
+def test_a_run_raises_the_collector_thresholds_only_while_it_runs(monkeypatch):
+    """simulate() collects cyclic garbage less often during a run and puts the process's
+    own setting back afterwards, also when the run fails and when runs overlap."""
+    import gc
+    import threading
+
+    gc.set_threshold(700, 10, 10)
+    seen: list[tuple[int, int, int]] = []
+    real_run = RetailTwin.run
+
+    def run(self: RetailTwin) -> None:
+        seen.append(gc.get_threshold())
+        real_run(self)
+
+    monkeypatch.setattr(RetailTwin, "run", run)
+    simulate(_tiny_for_leak(), "orchestrated", seed=5)
+    assert seen[-1][0] > 700 and gc.get_threshold() == (700, 10, 10)
+
+    def fail(self: RetailTwin) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(RetailTwin, "run", fail)
+    with pytest.raises(RuntimeError, match="boom"):
+        simulate(_tiny_for_leak(), "orchestrated", seed=5)
+    assert gc.get_threshold() == (700, 10, 10)
+
+    monkeypatch.setattr(RetailTwin, "run", run)
+    threads = [
+        threading.Thread(target=simulate, args=(_tiny_for_leak(), "orchestrated", 5))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert gc.get_threshold() == (700, 10, 10)
