@@ -44,7 +44,7 @@ from scenarios.policies import ResolvedPolicy
 from scenarios.schema import ChannelSpec, Scenario
 
 from .network import Built, build
-from .rand import Streams, sample
+from .rand import PoissonCells, Streams, sample
 
 H = 3600.0  # seconds per simulated hour: the core's clock runs in seconds
 INF = math.inf
@@ -784,12 +784,14 @@ class RetailTwin(mesa.Model):
 
     # -- store demand ------------------------------------------------------------------
     def store_demand_batch(self) -> Generator[simpy.Event, Any, None]:
-        """Walk-in demand drawn for every (sku, store) at once, each interval."""
+        """Walk-in demand for every (sku, store) each interval: independent Poisson counts,
+        drawn sparsely (only the cells that see a customer; `PoissonCells`)."""
         env, net = self.env, self.net
         dt = self.sc.demand.interval_min / 60.0
         rng = self.streams.store_demand
         dow = self.sc.demand.day_of_week
         n_st = net.n_store
+        cells = PoissonCells(net.lam_store)
         while True:
             t = env.now
             if t >= self.horizon_h:
@@ -797,49 +799,50 @@ class RetailTwin(mesa.Model):
             day = t / 24.0
             frac = self.open_fraction(t, t + dt)
             if frac > 0 and n_st:
-                lam = net.lam_store * (frac * dow[int(day) % 7] * self.store_multiplier(day))
-                demand = rng.poisson(lam)
-                self.serve_store_demand(demand)
+                scale = frac * dow[int(day) % 7] * self.store_multiplier(day)
+                self.serve_store_cells(*cells.draw(rng, scale))
             yield env.timeout(dt)
 
-    def serve_store_demand(self, demand: np.ndarray) -> None:
+    def serve_store_cells(self, cells: np.ndarray, counts: np.ndarray) -> None:
+        """Walk-in demand: `counts[i]` units at cell `cells[i]` = sku × n_store + store
+        (cells ascending, each once): served from the shelf, the rest lost or waiting."""
         n_st = self.net.n_store
         self._area()
-        shelf = self.phys[:, :n_st]
-        served = np.minimum(demand, shelf)
-        unmet = demand - served
-        total = int(demand.sum())
+        k, s = np.divmod(cells, n_st)
+        served = np.minimum(counts, self.phys[k, s])
+        unmet = counts - served
+        total = int(counts.sum())
         self.m.store_demand += total
         self.day_demand += total
         d = self._day()
         self.demand_by_day[d] += total
+        sold = int(served.sum())
         if self.sc.demand.unmet == "backorder":
-            self.backlog[:, :n_st] += unmet
-            self.backlog_units += total - int(served.sum())
-            self.backlog_sys[:, :n_st] += unmet
+            self.backlog[k, s] += unmet
+            self.backlog_units += total - sold
+            self.backlog_sys[k, s] += unmet
         else:
-            lost = int(unmet.sum())
+            lost = total - sold
             self.m.store_lost += lost
             self.day_lost += lost
-        sold = int(served.sum())
         self.store_units -= sold
         self.m.store_sold += sold
         self.day_served += sold
         self.served_by_day[d] += sold
-        shelf -= served
-        self.m.phys_sold += served.sum(axis=1)
-        self._sales_today += served
-        self.unsynced_sales[:n_st] += served.T  # each till's sales of the interval
+        self.phys[k, s] -= served
+        np.add.at(self.m.phys_sold, k, served)
+        self._sales_today[k, s] += served
+        self.unsynced_sales[s, k] += served  # each till's sales of the interval
         stores = self.stores
-        for s in np.flatnonzero(served.any(axis=0)).tolist():
-            stores[s]._recorded()
+        for st in np.unique(s[served > 0]).tolist():
+            stores[st]._recorded()
         if (
             self.sc.demand.unmet == "backorder"
             and self.pol.replenishment.store_review == "continuous"
         ):
-            uk, us = np.nonzero(unmet)
-            for k, s in zip(uk.tolist(), us.tolist(), strict=True):
-                self.review_store_sku(k, s)
+            waiting = unmet > 0
+            for kk, ss in zip(k[waiting].tolist(), s[waiting].tolist(), strict=True):
+                self.review_store_sku(kk, ss)
 
     def store_demand_customers(self) -> Generator[simpy.Event, Any, None]:
         """Customer by customer: a Poisson stream of single-unit walk-ins (thinned by hour)."""
@@ -852,7 +855,9 @@ class RetailTwin(mesa.Model):
         total = float(lam.sum())
         if total <= 0:
             return
-        cells = lam.ravel() / total
+        # what `Generator.choice(n, p=cells)` draws with, kept: one uniform per customer
+        cdf = np.cumsum(lam.ravel() / total)
+        cdf /= cdf[-1]
         dow = self.sc.demand.day_of_week
         st = self.sc.network.stores
         always_open = st.opening_hour == 0 and st.closing_hour == 24
@@ -879,11 +884,8 @@ class RetailTwin(mesa.Model):
             u = rng.random()
             if u * rate_max >= rate:
                 continue
-            cell = int(rng.choice(cells.size, p=cells)) if cells.size > 1 else 0
-            k, s = divmod(cell, n_st)
-            d = np.zeros((net.n_sku, n_st), dtype=np.int64)
-            d[k, s] = 1
-            self.serve_store_demand(d)
+            cell = int(cdf.searchsorted(rng.random(), side="right")) if cdf.size > 1 else 0
+            self.serve_store_cells(np.array([cell]), np.ones(1, dtype=np.int64))
 
     # -- online orders -------------------------------------------------------------------
     def online_orders(self, ch: ChannelAgent) -> Generator[simpy.Event, Any, None]:

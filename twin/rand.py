@@ -57,3 +57,33 @@ def sample(d: Dist, rng: np.random.Generator, size: int | None = None) -> float 
         return rng.lognormal(math.log(m) - s2 / 2, math.sqrt(s2), size)
     w = d.cv * math.sqrt(3.0)  # uniform on [m(1−w), m(1+w)]
     return rng.uniform(m * (1 - w), m * (1 + w), size)
+
+
+class PoissonCells:
+    """Independent Poisson counts for every cell of a rate array, drawn sparsely.
+
+    The cells' counts are Poisson(scale * rate[i]) each, independent: drawn as one
+    Poisson total, Poisson(scale * Σ rate), spread over the cells in proportion to
+    their rates (Poisson splitting, exact in distribution). A 15-minute interval of
+    180 stores × 1,000 skus sees ~2,000 units over 180,000 cells: this draws ~2,000
+    numbers instead of 180,000 and returns only the cells that saw demand.
+    """
+
+    def __init__(self, rate: np.ndarray) -> None:
+        flat = np.asarray(rate, dtype=float).ravel()
+        if (flat < 0).any() or not np.isfinite(flat).all():
+            raise ValueError("rate: must be finite and >= 0 in every cell")
+        self.cdf = np.cumsum(flat)
+        self.total = float(self.cdf[-1]) if flat.size else 0.0
+        positive = np.flatnonzero(flat > 0)
+        self.last = int(positive[-1]) if positive.size else -1
+
+    def draw(self, rng: np.random.Generator, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """(flat cell indexes, ascending; counts >= 1) of one draw with rates × `scale`."""
+        n = int(rng.poisson(scale * self.total)) if self.total > 0 and scale > 0 else 0
+        if n == 0:
+            return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
+        cell = np.searchsorted(self.cdf, rng.random(n) * self.total, side="right")
+        np.minimum(cell, self.last, out=cell)  # u rounding up to the total itself
+        cells, counts = np.unique(cell, return_counts=True)
+        return cells, counts.astype(np.int64)

@@ -1,0 +1,50 @@
+"""The twin's random draws: sparse Poisson demand is Poisson, cell by cell, independent."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from twin.rand import PoissonCells
+
+RATE = np.array([[0.5, 0.0, 2.0, 0.1], [1.0, 0.0, 0.0, 3.0], [0.05, 0.7, 0.0, 0.0]])
+
+
+def counts_per_cell(draws: int, scale: float, seed: int = 11) -> np.ndarray:
+    cells = PoissonCells(RATE)
+    rng = np.random.default_rng(seed)
+    out = np.zeros((draws, RATE.size), dtype=np.int64)
+    for i in range(draws):
+        c, n = cells.draw(rng, scale)
+        assert np.all(np.diff(c) > 0) and np.all(n >= 1)  # ascending, each cell once
+        out[i, c] = n
+    return out
+
+
+def test_each_cell_is_poisson_with_its_own_rate_and_cells_are_independent() -> None:
+    scale, draws = 0.8, 20_000
+    x = counts_per_cell(draws, scale)
+    lam = RATE.ravel() * scale
+    assert not x[:, lam == 0].any()  # a cell without demand never sees a customer
+    live = np.flatnonzero(lam > 0)
+    mean, var = x[:, live].mean(axis=0), x[:, live].var(axis=0)
+    se = np.sqrt(lam[live] / draws)
+    assert np.all(np.abs(mean - lam[live]) < 5 * se)  # E = λ
+    assert np.all(np.abs(var / lam[live] - 1) < 0.1)  # Var = λ (not multinomial: < λ)
+    p0 = (x[:, live] == 0).mean(axis=0)
+    assert np.all(np.abs(p0 - np.exp(-lam[live])) < 5 * np.sqrt(p0 * (1 - p0) / draws) + 1e-3)
+    corr = np.corrcoef(x[:, live].T)[np.triu_indices(len(live), 1)]
+    assert np.all(np.abs(corr) < 5 / math.sqrt(draws))  # independent, not split of a fixed N
+
+
+def test_no_rate_or_no_scale_draws_nothing_and_a_bad_rate_is_refused() -> None:
+    rng = np.random.default_rng(1)
+    for rate, scale in ((np.zeros((2, 2)), 1.0), (RATE, 0.0)):
+        c, n = PoissonCells(rate).draw(rng, scale)
+        assert c.size == 0 and n.size == 0
+    with pytest.raises(ValueError, match="rate"):
+        PoissonCells(np.array([[1.0, -0.1]]))
+    with pytest.raises(ValueError, match="rate"):
+        PoissonCells(np.array([[1.0, np.nan]]))
