@@ -73,11 +73,14 @@ class Balances(MutableMapping[BalanceKey, int]):
         # batch lines not yet added in: (account, location, skus, values, sign), settled
         # with one numpy call per account on the next read (a till batch posts in ~1 µs)
         self._pending: list[tuple[Account, int, Sequence[int], Sequence[int], int]] = []
+        # batch entries' lines still in their journal's LineStore: (account, location,
+        # store, start, n, sign), gathered straight from the store's arrays when settled
+        self._spans: list[tuple[Account, int, LineStore, int, int, int]] = []
 
     @property
     def _arr(self) -> dict[Account, np.ndarray]:
         """The dense arrays, with every pending batch line added in."""
-        if self._pending:
+        if self._pending or self._spans:
             self._settle()
         return self._dense
 
@@ -93,11 +96,30 @@ class Balances(MutableMapping[BalanceKey, int]):
         return a
 
     def _array(self, acct: Account, rows: int, cols: int) -> np.ndarray:
-        if self._pending:
+        if self._pending or self._spans:
             self._settle()
         return self._grow(acct, rows, cols)
 
     def _settle(self) -> None:
+        spans, self._spans = self._spans, []
+        groups: dict[tuple[Account, int], list[tuple[Account, int, LineStore, int, int, int]]]
+        groups = {}
+        for sp in spans:
+            groups.setdefault((sp[0], id(sp[2])), []).append(sp)
+        for (acct, _store), parts in groups.items():
+            store = parts[0][2]
+            k = len(parts)
+            start = np.fromiter((p[3] for p in parts), np.intp, k)
+            n = np.fromiter((p[4] for p in parts), np.intp, k)
+            total = int(n.sum())
+            before = np.cumsum(n) - n  # where each span starts in the gathered lines
+            idx = np.repeat(start - before, n) + np.arange(total)
+            skus = np.frombuffer(store.skus, dtype=np.int32)[idx].astype(np.intp)
+            vals = np.frombuffer(store.values, dtype=np.int64)[idx]
+            vals *= np.repeat(np.fromiter((p[5] for p in parts), np.int64, k), n)
+            rows = np.repeat(np.fromiter((p[1] + 1 for p in parts), np.intp, k), n)
+            a = self._grow(acct, int(rows.max()) + 1, int(skus.max()) + 1)
+            np.add.at(a, (rows, skus), vals)
         pending, self._pending = self._pending, []
         by_acct: dict[Account, list[tuple[Account, int, Sequence[int], Sequence[int], int]]] = {}
         for p in pending:
@@ -125,6 +147,13 @@ class Balances(MutableMapping[BalanceKey, int]):
 
     def add(self, acct: Account, loc: int, sku: int, value: int) -> None:
         self._pending.append((acct, loc, (sku,), (value,), 1))
+
+    def add_span(
+        self, acct: Account, loc: int, store: LineStore, start: int, n: int, sign: int
+    ) -> None:
+        """`add_lines` for lines kept in a journal's `LineStore` (deferred the same way)."""
+        if n:
+            self._spans.append((acct, loc, store, start, n, sign))
 
     def _find(self, key: BalanceKey) -> tuple[np.ndarray, int, int] | None:
         acct, loc, sku = key
@@ -350,9 +379,8 @@ class BatchJournalEntry:
         return self.n
 
     def post_into(self, bal: Balances) -> None:
-        skus, values = self.skus, self.values
         for acct, at, sign in LINE_POSTINGS[self.kind]:
-            bal.add_lines(acct, self._where(at), skus, values, sign)
+            bal.add_span(acct, self._where(at), self.store, self.start, self.n, sign)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
