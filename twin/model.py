@@ -11,7 +11,6 @@ the physical world only through events and commands, as it would live.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections import deque
 from collections.abc import Callable, Generator
@@ -142,10 +141,16 @@ class Middleware(mesa.Agent):
         self.reorder = f.reorder_rate
         self.outages = sorted((w.start_h, w.start_h + w.duration_h) for w in f.middleware_outages)
         self.mw_rng = model.streams.middleware
-        self.heap: list[tuple[float, int, InventoryEvent]] = []
+        # in flight: number -> (due time, event); each has its own SimPy timeout whose
+        # callback delivers it (no process to wake and re-arm per event)
+        self.pending: dict[int, tuple[float, InventoryEvent]] = {}
         self.n = 0
-        self.wake: simpy.Event | None = None
         self.sent = 0
+
+    @property
+    def in_flight(self) -> list[tuple[float, int, InventoryEvent]]:
+        """What is still on its way, as (due time, number, event), earliest first."""
+        return sorted((t, n, ev) for n, (t, ev) in self.pending.items())
 
     def down(self, t: float) -> float | None:
         """The end of the outage covering time `t`, or None."""
@@ -159,9 +164,21 @@ class Middleware(mesa.Agent):
         if end is not None:
             t = end + float(sample(self.latency, self.mw_rng)) / H
         self.n += 1
-        heapq.heappush(self.heap, (t, self.n, ev))
-        if self.wake is not None and not self.wake.triggered and self.heap[0][1] == self.n:
-            self.wake.succeed()
+        n = self.n
+        self.pending[n] = (t, ev)
+        env = self.model.env
+        env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
+
+    def _due(self, n: int) -> None:
+        env = self.model.env
+        end = self.down(env.now)
+        if end is not None:  # sent before the outage, due during it: waits it out
+            if n in self.pending:
+                env.timeout(end - env.now).callbacks.append(lambda _e: self._due(n))
+            return
+        item = self.pending.pop(n, None)
+        if item is not None:  # not already delivered by `flush_all`
+            self.model.deliver(item[1])
 
     def send(self, ev: InventoryEvent) -> None:
         now = self.model.env.now
@@ -173,29 +190,10 @@ class Middleware(mesa.Agent):
         if self.dup and self.mw_rng.random() < self.dup:
             self._push(t + float(self.mw_rng.exponential(0.05)), ev)
 
-    def process(self) -> Generator[simpy.Event, Any, None]:
-        env = self.model.env
-        while True:
-            if not self.heap:
-                self.wake = env.event()
-                yield self.wake
-                continue
-            t = self.heap[0][0]
-            if t > env.now:
-                self.wake = env.event()
-                yield env.any_of([env.timeout(t - env.now), self.wake])
-                continue
-            end = self.down(env.now)
-            if end is not None:  # sent before the outage, due during it: waits it out
-                yield env.timeout(end - env.now)
-                continue
-            _, _, ev = heapq.heappop(self.heap)
-            self.model.deliver(ev)
-
     def flush_all(self) -> None:
         """End of run: deliver whatever is still in flight, in order."""
-        while self.heap:
-            _, _, ev = heapq.heappop(self.heap)
+        for _t, n, ev in self.in_flight:
+            del self.pending[n]
             self.model.deliver(ev)
 
 
@@ -631,7 +629,6 @@ class RetailTwin(mesa.Model):
 
     def _start_processes(self) -> None:
         env = self.env
-        env.process(self.middleware.process())
         for st in self.stores:
             if self.pol.sync_interval_min > 0 or st.pos_outages:
                 env.process(st.sync())
