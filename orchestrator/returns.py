@@ -74,10 +74,11 @@ class ReturnCase:
     refurbish_due_at: float = math.nan
     refurbished_at: float = math.nan
     resolved_at: float = math.nan  # every unit sellable again or gone from the network
+    # "return:<id>", made once: the case's audit, timeline and movements all cite it
+    subject: str = field(init=False, repr=False, compare=False, default="")
 
-    @property
-    def subject(self) -> str:
-        return f"return:{self.id}"
+    def __post_init__(self) -> None:
+        self.subject = f"return:{self.id}"
 
     @property
     def status(self) -> str:
@@ -123,14 +124,14 @@ class ReturnsWorkflow:
         ch = None if channel is None else core.catalog.channel(channel)
         cid = len(self.cases)
         now = core.clock.now()
+        case = ReturnCase(cid, s, loc, qty, ch, now)
         core.return_in(
             s,
             loc,
             qty,
-            event_id=event_id if event_id is not None else f"return:{cid}:received",
-            reason=reason or f"return:{cid}",
+            event_id=event_id if event_id is not None else f"{case.subject}:received",
+            reason=reason or case.subject,
         )
-        case = ReturnCase(cid, s, loc, qty, ch, now)
         self.cases.append(case)
         core.log.note(now, "return.received", case.subject)
         return case
@@ -203,9 +204,9 @@ class ReturnsWorkflow:
                 case.location,
                 q,
                 d,
-                event_id=f"return:{case.id}:{d}",
+                event_id=f"{case.subject}:{d}",
                 actor=who,
-                reason=f"return:{case.id}",
+                reason=case.subject,
             )
         case.parts = parts
         case.disposition = next(iter(parts)) if len(parts) == 1 else "split"
@@ -242,9 +243,9 @@ class ReturnsWorkflow:
             case.location,
             case.refurbish_pending,
             "refurbish",
-            event_id=f"return:{case.id}:refurbish",
+            event_id=f"{case.subject}:refurbish",
             actor=actor,
-            reason=f"return:{case.id}",
+            reason=case.subject,
         )
         case.refurbish_pending = 0
         case.refurbished_at = now
