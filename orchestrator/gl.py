@@ -530,8 +530,29 @@ class GeneralLedger:
             self.next_run += self.batch_every_s if self.batch_every_s else 86400.0
         return self.flush(now)
 
-    def record(self, m: Movement, now: float) -> JournalEntry:
-        e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
+    def record(self, m: Movement, now: float) -> AnyEntry:
+        """The entry for one movement. A kind with a batch rule (and a receipt at standard
+        cost, so without price variance) is kept as a one-line batch entry: the same
+        debits and credits as `journal_lines(m)`, in its line store rather than as line
+        objects (a run posts ~500,000 ships and returns one by one)."""
+        if m.kind in LINE_POSTINGS and (
+            m.kind is not MovementKind.RECEIPT or m.price_cents == m.unit_cost_cents
+        ):
+            e: AnyEntry = BatchJournalEntry(
+                len(self.entries),
+                m.seq,
+                m.event_id,
+                m.kind,
+                m.location,
+                self.line_store,
+                self.line_store.add((m.sku,), (m.value_cents,)),
+                1,
+                m.at,
+                now,
+                counterparty=m.counterparty,
+            )
+        else:
+            e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
         self._enter(e, now)
         return e
 

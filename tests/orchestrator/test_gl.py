@@ -235,7 +235,8 @@ def test_an_entry_is_traced_to_its_movement(core, clock):
 
 
 def test_an_unbalanced_entry_is_detected(core):
-    core.opening("LAMP", "dc", 1)
+    core.receive("LAMP", "dc", 1, price_cents=900)  # with price variance: entry of lines
+    assert core.gl.all_balanced()
 
     core.gl.entries[-1].lines = (dr(INV, DC, LAMP, 1000),)
 

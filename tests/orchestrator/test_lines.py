@@ -129,6 +129,25 @@ def test_a_batch_journal_entry_has_the_lines_of_one_entry_per_movement(make_core
     assert set(LINE_POSTINGS) == LINE_KINDS
 
 
+@pytest.mark.parametrize("kind", sorted(LINE_KINDS))
+def test_a_single_movement_posts_exactly_its_own_journal_lines(make_core, kind):
+    core = stocked(make_core)
+    if kind is K.TRANSFER_IN:
+        core.transfer_out(0, 2, 1, 5)
+    one_by_one(core, kind, 1, [0], [-3 if kind is K.ADJUSTMENT else 3], 2)
+    m = core.ledger.movements[-1]
+    assert sorted(map(astuple, core.gl.entries[-1].lines)) == sorted(map(astuple, journal_lines(m)))
+    assert core.gl.all_balanced() and core.reconcile() == []
+
+
+def test_a_receipt_off_standard_cost_posts_its_price_variance(make_core):
+    core = stocked(make_core)
+    m = core.receive(0, 1, 2, price_cents=core.catalog.skus[0].std_cost_cents + 7)
+    lines = core.gl.entries[-1].lines
+    assert sorted(map(astuple, lines)) == sorted(map(astuple, journal_lines(m)))
+    assert any(ln.account is Account.PPV and ln.debit == 14 for ln in lines)
+
+
 def test_the_lines_of_a_batch_read_back_as_movements_with_line_numbered_ids(make_core):
     core = stocked(make_core)
     start = core.sell_lines("north", ["LAMP", "MUG"], [2, 1], event_id="pos:north:7")
