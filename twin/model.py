@@ -213,7 +213,7 @@ class StoreAgent(mesa.Agent):
         self.pos_outages: list[tuple[float, float]] = []
 
     def offline(self, t: float) -> bool:
-        return any(a <= t < b for a, b in self.pos_outages)
+        return bool(self.pos_outages) and any(a <= t < b for a, b in self.pos_outages)
 
     def record(self, etype: str, sku: int, qty: int, backorder: int = 0) -> None:
         """A physical fact at the till: buffered until the next sync (or sent now).
