@@ -235,7 +235,9 @@ class Replenishment(Strict):
     Unit levels, when given, apply to every sku at every store (or DC) and replace
     the days of cover: `store_S_units` alone is a base stock (s = S − 1);
     `store_s_units` with it is an (s, S) pair. The same holds for `dc_S_units` and
-    `dc_s_units`. `None` keeps the days of cover.
+    `dc_s_units`. `None` keeps the days of cover. `store_review: continuous` reorders
+    one-for-one straight from a supplier (`store_source: supplier`); stores restocked
+    by a DC are reviewed `daily` or on `delivery_days`.
     """
 
     store_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
@@ -257,6 +259,14 @@ class Replenishment(Strict):
             raise ValueError("store_s_days: must be < store_S_days")
         if self.dc_s_days >= self.dc_S_days:
             raise ValueError("dc_s_days: must be < dc_S_days")
+        if self.store_review == "continuous" and self.store_source == "dc":
+            # continuous review orders one-for-one from a supplier; stores fed by a DC are
+            # reviewed on a schedule, so this pair would mean stores never reorder
+            raise ValueError(
+                "store_review: 'continuous' orders straight from a supplier; with "
+                "store_source 'dc' stores would never reorder (use store_source: supplier, "
+                "or store_review: daily or delivery_days)"
+            )
         for where in ("store", "dc"):
             s, S = getattr(self, f"{where}_s_units"), getattr(self, f"{where}_S_units")
             if s is None:

@@ -456,6 +456,18 @@ def test_bad_scenario_input_is_a_scenario_error_naming_the_field_path() -> None:
     assert "skus.colour: unknown field (check the spelling)" in problems
 
 
+def test_continuous_store_review_from_a_dc_is_refused_not_left_to_never_reorder() -> None:
+    bad = scenario(policy={"replenishment": {"store_review": "continuous"}})
+    with pytest.raises(ScenarioError) as info:
+        simulate(bad, "orchestrated", 1)
+    [problem] = info.value.problems
+    assert problem.startswith("policy.replenishment.store_review: 'continuous' orders straight")
+    ok = scenario(
+        policy={"replenishment": {"store_review": "continuous", "store_source": "supplier"}}
+    )
+    simulate(ok, "orchestrated", 1)
+
+
 def test_a_bad_override_is_a_scenario_error_too(small: dict) -> None:
     with pytest.raises(ScenarioError) as info:
         simulate(small, "orchestrated", 1, overrides=["horizon_days=-3"])
