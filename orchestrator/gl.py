@@ -70,11 +70,11 @@ class Balances(MutableMapping[BalanceKey, int]):
 
     def __init__(self) -> None:
         self._dense: dict[Account, np.ndarray] = {}
-        # batch lines not yet added in: (account, location, skus, values, sign), settled
-        # with one numpy call per account on the next read (a till batch posts in ~1 µs)
+        # postings not yet added in, settled with one numpy call per account on the next
+        # read: single lines as (account, location, (sku,), (value,), sign) ...
         self._pending: list[tuple[Account, int, Sequence[int], Sequence[int], int]] = []
-        # batch entries' lines still in their journal's LineStore: (account, location,
-        # store, start, n, sign), gathered straight from the store's arrays when settled
+        # ... and batch entries' lines still in their journal's LineStore as (account,
+        # location, store, start, n, sign), gathered straight from the store's arrays
         self._spans: list[tuple[Account, int, LineStore, int, int, int]] = []
 
     @property
@@ -134,24 +134,14 @@ class Balances(MutableMapping[BalanceKey, int]):
             a = self._grow(acct, int(rows.max()) + 1, int(skus.max()) + 1)
             np.add.at(a, (rows, skus), vals)
 
-    def add_lines(
-        self, acct: Account, loc: int, skus: Sequence[int], values: Sequence[int], sign: int
-    ) -> None:
-        """Add `sign * values[i]` to (acct, loc, skus[i]) for every line (skus may repeat).
-
-        Deferred to the next read of these balances: `skus` and `values` are kept by
-        reference and must not change afterwards (journal entries keep theirs for good).
-        """
-        if len(skus):
-            self._pending.append((acct, loc, skus, values, sign))
-
     def add(self, acct: Account, loc: int, sku: int, value: int) -> None:
         self._pending.append((acct, loc, (sku,), (value,), 1))
 
     def add_span(
         self, acct: Account, loc: int, store: LineStore, start: int, n: int, sign: int
     ) -> None:
-        """`add_lines` for lines kept in a journal's `LineStore` (deferred the same way)."""
+        """Add `sign * values` of the lines `store[start : start + n]` at (acct, loc, sku),
+        on the next read of these balances (the store's lines never change once added)."""
         if n:
             self._spans.append((acct, loc, store, start, n, sign))
 
