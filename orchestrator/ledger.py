@@ -119,7 +119,12 @@ class PositionTable:
 
 
 class Position:
-    """Balances of one (sku, location): a view of its slot in a `PositionTable`."""
+    """Balances of one (sku, location): a view of its slot in a `PositionTable`.
+
+    One explicit property per column, not a property factory: reservations and single
+    movements read and write these in their hot paths, and a generic `getattr` accessor
+    cost 0.55 µs a `+=` against 0.24 µs.
+    """
 
     __slots__ = ("_i", "_t")
 
@@ -770,10 +775,8 @@ class StockLedger:
         width, n_sku = 1, 1
         if len(tsku):
             width, n_sku = int(tloc.max()) + 1, int(tsku.max()) + 1
-        for a, b in log.chunks():
-            width = max(width, int(log.column("location", a, b).max()) + 1)
-            width = max(width, int(log.column("counterparty", a, b).max()) + 1)
-            n_sku = max(n_sku, int(log.column("sku", a, b).max()) + 1)
+        log_skus, log_width = _log_extent(log)
+        width, n_sku = max(width, log_width), max(n_sku, log_skus)
         rebuilt, _touched = _rebuild_arrays(log, n_sku, width)
         flat = tsku * width + tloc
         bad = np.zeros(n_sku * width, dtype=bool)
@@ -885,6 +888,16 @@ def _flows_by_sku(log: MovementLog) -> dict[int, dict[str, int]]:
     }
 
 
+def _log_extent(log: MovementLog) -> tuple[int, int]:
+    """(1 + the largest sku, 1 + the largest location or counterparty) any movement names."""
+    n_sku = width = 1
+    for a, b in log.chunks():
+        width = max(width, int(log.column("location", a, b).max()) + 1)
+        width = max(width, int(log.column("counterparty", a, b).max()) + 1)
+        n_sku = max(n_sku, int(log.column("sku", a, b).max()) + 1)
+    return n_sku, width
+
+
 def _rebuild_arrays(
     log: MovementLog, n_sku: int, width: int
 ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
@@ -925,11 +938,7 @@ def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
     """`StockLedger.rebuild` by column: every position any movement touched."""
     if not len(log):
         return {}
-    width = n_sku = 1
-    for a, b in log.chunks():
-        width = max(width, int(log.column("location", a, b).max()) + 1)
-        width = max(width, int(log.column("counterparty", a, b).max()) + 1)
-        n_sku = max(n_sku, int(log.column("sku", a, b).max()) + 1)
+    n_sku, width = _log_extent(log)
     (on_hand, in_transit, quarantined), touched = _rebuild_arrays(log, n_sku, width)
     keys = np.flatnonzero(touched)
     oh = on_hand[keys].tolist()
