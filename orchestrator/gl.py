@@ -14,7 +14,6 @@ from array import array
 from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from itertools import chain
 
 import numpy as np
 
@@ -71,8 +70,8 @@ class Balances(MutableMapping[BalanceKey, int]):
     def __init__(self) -> None:
         self._dense: dict[Account, np.ndarray] = {}
         # postings not yet added in, settled with one numpy call per account on the next
-        # read: single lines as (account, location, (sku,), (value,), sign) ...
-        self._pending: list[tuple[Account, int, Sequence[int], Sequence[int], int]] = []
+        # read: single lines as (account, location, sku, value) ...
+        self._pending: list[tuple[Account, int, int, int]] = []
         # ... and batch entries' lines still in their journal's LineStore as (account,
         # location, store, start, n, sign), gathered straight from the store's arrays
         self._spans: list[tuple[Account, int, LineStore, int, int, int]] = []
@@ -121,21 +120,19 @@ class Balances(MutableMapping[BalanceKey, int]):
             a = self._grow(acct, int(rows.max()) + 1, int(skus.max()) + 1)
             np.add.at(a, (rows, skus), vals)
         pending, self._pending = self._pending, []
-        by_acct: dict[Account, list[tuple[Account, int, Sequence[int], Sequence[int], int]]] = {}
+        by_acct: dict[Account, list[tuple[Account, int, int, int]]] = {}
         for p in pending:
             by_acct.setdefault(p[0], []).append(p)
-        for acct, parts in by_acct.items():
-            n = np.fromiter(map(len, (p[2] for p in parts)), dtype=np.intp, count=len(parts))
-            total = int(n.sum())
-            skus = np.fromiter(chain.from_iterable(p[2] for p in parts), np.intp, total)
-            vals = np.fromiter(chain.from_iterable(p[3] for p in parts), np.int64, total)
-            vals *= np.repeat(np.fromiter((p[4] for p in parts), np.int64, len(parts)), n)
-            rows = np.repeat(np.fromiter((p[1] + 1 for p in parts), np.intp, len(parts)), n)
+        for acct, lines in by_acct.items():
+            k = len(lines)
+            rows = np.fromiter((p[1] + 1 for p in lines), np.intp, k)
+            skus = np.fromiter((p[2] for p in lines), np.intp, k)
+            vals = np.fromiter((p[3] for p in lines), np.int64, k)
             a = self._grow(acct, int(rows.max()) + 1, int(skus.max()) + 1)
             np.add.at(a, (rows, skus), vals)
 
     def add(self, acct: Account, loc: int, sku: int, value: int) -> None:
-        self._pending.append((acct, loc, (sku,), (value,), 1))
+        self._pending.append((acct, loc, sku, value))
 
     def add_span(
         self, acct: Account, loc: int, store: LineStore, start: int, n: int, sign: int
