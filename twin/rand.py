@@ -7,6 +7,7 @@ two policies run on one seed see the same customers (common random numbers).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 
 import numpy as np
 
@@ -57,6 +58,22 @@ def sample(d: Dist, rng: np.random.Generator, size: int | None = None) -> float 
         return rng.lognormal(math.log(m) - s2 / 2, math.sqrt(s2), size)
     w = d.cv * math.sqrt(3.0)  # uniform on [m(1−w), m(1+w)]
     return rng.uniform(m * (1 - w), m * (1 + w), size)
+
+
+class Categorical:
+    """One index drawn with probabilities `p`: exactly what `rng.choice(len(p), p=p)`
+    draws (one uniform, placed in the normalised cumulative sums, numpy's own arithmetic),
+    at ~1 µs instead of ~30 µs a call; a returns surge inspects ~10,000 cases a day."""
+
+    __slots__ = ("_cdf",)
+
+    def __init__(self, p: np.ndarray) -> None:
+        cdf = np.asarray(p, dtype=np.float64).cumsum()
+        cdf /= cdf[-1]
+        self._cdf = cdf.tolist()
+
+    def draw(self, rng: np.random.Generator) -> int:
+        return bisect_right(self._cdf, rng.random())
 
 
 class PoissonCells:

@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from twin.rand import PoissonCells
+from twin.rand import Categorical, PoissonCells
 
 RATE = np.array([[0.5, 0.0, 2.0, 0.1], [1.0, 0.0, 0.0, 3.0], [0.05, 0.7, 0.0, 0.0]])
 
@@ -48,3 +50,20 @@ def test_no_rate_or_no_scale_draws_nothing_and_a_bad_rate_is_refused() -> None:
         PoissonCells(np.array([[1.0, -0.1]]))
     with pytest.raises(ValueError, match="rate"):
         PoissonCells(np.array([[1.0, np.nan]]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 10.0), min_size=1, max_size=6).filter(lambda w: sum(w) > 1e-3),
+    st.integers(0, 2**32 - 1),
+)
+def test_categorical_draws_what_numpy_choice_draws(weights: list[float], seed: int) -> None:
+    """Same seed, same indices as `Generator.choice(n, p=p)`, draw by draw, and the two
+    streams stay in step afterwards (one uniform a draw)."""
+    p = np.array(weights) / sum(weights)
+    a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+    cat = Categorical(p)
+    got = [cat.draw(a) for _ in range(300)]
+    want = [int(b.choice(len(p), p=p)) for _ in range(300)]
+    assert got == want
+    assert a.random() == b.random()
