@@ -43,12 +43,13 @@ from scenarios.policies import ResolvedPolicy
 from scenarios.schema import ChannelSpec, Scenario
 
 from .network import Built, build
-from .rand import PoissonCells, Streams, sample
+from .rand import Categorical, PoissonCells, Streams, sample
 
 H = 3600.0  # seconds per simulated hour: the core's clock runs in seconds
 INF = math.inf
 CONDITIONS = ("new", "opened", "damaged", "defective")
 CONDITION_P = np.array([0.62, 0.23, 0.10, 0.05])  # assumed: resalable share has no published figure
+CONDITION = Categorical(CONDITION_P)
 API_LATENCY_S_MEAN = 0.08  # assumed: a governed reservation API call
 MAX_EMERGENCY_TRANSFERS_PER_NIGHT = 25  # assumed: what a region's planners raise in a night
 
@@ -1242,7 +1243,7 @@ class RetailTwin(mesa.Model):
         self.settle_return(case_id)
 
     def settle_return(self, case_id: int) -> None:
-        cond = CONDITIONS[int(self.streams.returns.choice(4, p=CONDITION_P))]
+        cond = CONDITIONS[CONDITION.draw(self.streams.returns)]
         case = self.returns.inspect(case_id, cond, inspector="returns-centre")
         self.apply_disposition(case)
 
@@ -1303,11 +1304,10 @@ class RetailTwin(mesa.Model):
             if arriving is None:
                 continue
             ks, ss = np.nonzero(arriving)
-            for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
-                q = int(arriving[k, s])
-                self.phys_quar[k, s] += q
-                self.m.phys_received[k] += q
-                self.m.returned_units += q
+            self.phys_quar[:, :n_st] += arriving
+            self.m.phys_received += arriving.sum(axis=1)
+            self.m.returned_units += int(arriving.sum())
+            for k, s, q in zip(ks.tolist(), ss.tolist(), arriving[ks, ss].tolist(), strict=True):
                 case = self.returns.receive(k, s, q, channel="store")
                 if self.pol.returns_mode == "rules":
                     self.settle_return(case.id)
