@@ -501,6 +501,10 @@ class StockLedger:
     def __init__(self) -> None:
         self.table = PositionTable()
         self.positions: dict[Key, Position] = {}  # views of `table`'s slots
+        # slot of (sku, location) as _slots[location][sku], -1 for none yet: a batch line
+        # finds its slot with two index reads instead of a tuple-keyed dict probe and a
+        # Position object, which miss the cache on a 200,000-position network
+        self._slots: list[array[int]] = []
         self.movements = MovementLog()
         # kept as movements apply, for anomaly detection without rescanning the log:
         self.dips: list[tuple[int, int, float]] = []  # (sku, location, at): on-hand went < 0
@@ -513,8 +517,20 @@ class StockLedger:
         key = (sku, location)
         p = self.positions.get(key)
         if p is None:
-            p = self.positions[key] = Position(self.table, self.table.add(sku, location))
+            i = self.table.add(sku, location)
+            p = self.positions[key] = Position(self.table, i)
+            self._slot_row(location, sku + 1)[sku] = i
         return p
+
+    def _slot_row(self, location: int, skus: int) -> array[int]:
+        """Location's sku → slot row, long enough for `skus` skus."""
+        rows = self._slots
+        if location >= len(rows):
+            rows.extend(array("q") for _ in range(location + 1 - len(rows)))
+        row = rows[location]
+        if len(row) < skus:
+            row.extend(array("q", [-1]) * (skus - len(row)))
+        return row
 
     def record(
         self,
@@ -626,6 +642,8 @@ class StockLedger:
             raise InvalidCommand("qty: an adjustment must change stock (got 0)")
         if not signed and min(qtys) <= 0:
             raise InvalidCommand(f"qty: must be > 0 for {kind.name.lower()}, got {min(qtys)}")
+        if min(skus) < 0 or location < 0:
+            raise InvalidCommand(f"lines: sku and location are catalog indices >= 0 ({location=})")
         positions = self.positions
         if kind is MovementKind.TRANSFER_OUT:
             if counterparty < 0 or counterparty == location:
@@ -670,9 +688,12 @@ class StockLedger:
         dips = self.dips
         t = self.table
         on_hand, first = t.on_hand, t.first_moved_at
+        slots = self._slot_row(location, max(skus) + 1)
+        to = self._slot_row(counterparty, len(slots)) if leaving else slots
         for s, q in zip(skus, qtys, strict=True):
-            p = positions.get((s, location))
-            i = self.position(s, location)._i if p is None else p._i
+            i = slots[s]
+            if i < 0:
+                i = self.position(s, location)._i
             if first[i] != first[i]:  # nan: its first movement
                 first[i] = at
             if quarantine:
@@ -683,7 +704,10 @@ class StockLedger:
             if before >= 0 > after:
                 dips.append((s, location, at))
             if leaving:
-                t.in_transit[self.position(s, counterparty)._i] += q
+                j = to[s]
+                if j < 0:
+                    j = self.position(s, counterparty)._i
+                t.in_transit[j] += q
             elif arrived:
                 t.in_transit[i] -= q
         return start

@@ -182,6 +182,46 @@ def test_a_bad_line_refuses_the_whole_batch_and_changes_nothing(make_core):
     assert state(core) == before
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[FIXTURES])
+@given(
+    batches=st.lists(
+        st.tuples(st.integers(0, 3), st.sampled_from([K.RECEIPT, K.SALE, K.TRANSFER_OUT]), lines),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_batches_that_create_positions_find_the_same_slots_as_single_movements(make_core, batches):
+    """From an empty ledger: the per-location slot rows a batch uses agree with the
+    positions single movements create, whichever comes first (sales may go negative)."""
+    a, b = make_core(), make_core()
+    for loc, kind, body in batches:
+        skus, qtys = [s for s, _q in body], [q for _s, q in body]
+        cp = (loc + 1) % 4 if kind is K.TRANSFER_OUT else None
+        a.move_lines(kind, loc, skus, qtys, counterparty=cp)
+        one_by_one(b, kind, loc, skus, qtys, -1 if cp is None else cp)
+        a.ledger.position(loc % 3, (loc + 2) % 4)  # a position made outside a batch
+        b.ledger.position(loc % 3, (loc + 2) % 4)
+    assert state(a) == state(b)
+    assert a.ledger.dips == b.ledger.dips
+    assert a.invariants()["units_conserved"] and a.ledger.rebuild_matches() == []
+
+
+def test_a_batch_line_needs_a_catalog_index(make_core):
+    core = make_core()
+    with pytest.raises(InvalidCommand, match="catalog indices"):
+        core.ledger.record_lines(
+            K.RECEIPT,
+            1,
+            [0, -1],
+            [1, 1],
+            event_id="x",
+            at=0.0,
+            recorded_at=0.0,
+            unit_costs=[1, 1],
+        )
+    assert len(core.ledger.movements) == 0 and not core.ledger.positions
+
+
 def test_a_pos_batch_event_is_applied_once_through_the_bus_even_when_delivered_twice(make_core):
     core = stocked(make_core)
     pub = core.bus.publisher("pos:1")
