@@ -75,6 +75,18 @@ class ReservationResult:
 _DISPOSITIONS = {d.name.lower(): d for d in Disposition if d is not Disposition.NONE}
 
 
+def _disposition(d: Disposition | str) -> Disposition:
+    """A disposition by value or by name ("restock", "return-to-vendor", …)."""
+    if isinstance(d, str):
+        try:
+            return _DISPOSITIONS[d.replace("-", "_")]
+        except KeyError:
+            raise InvalidCommand(
+                f"disposition: must be one of {', '.join(_DISPOSITIONS)}, got {d!r}"
+            ) from None
+    return d
+
+
 class Orchestrator:
     """The inventory-truth core: ledger, reservations, policies, GL postings and the bus."""
 
@@ -180,13 +192,16 @@ class Orchestrator:
         actor: str = "",
         reason: str = "",
         counterparty: Ref | None = None,
+        disposition: Disposition | str | None = None,
     ) -> int:
         """Record one batch event: a movement of `kind` for each (sku, qty) line at one
         location, with one journal entry and one log entry. Returns the first line's seq.
 
         The same effect as one command per line, at a fraction of the cost: a till's sales
-        of an interval, a location's opening balances.
+        of an interval, a location's opening balances, a store's returns of a day and
+        their dispositions (one `disposition` for every line of a batch).
         """
+        disp = Disposition.NONE if disposition is None else _disposition(disposition)
         loc = self.catalog.location(location)
         cp = -1 if counterparty is None else self.catalog.location(counterparty)
         n_sku = len(self.catalog.skus)
@@ -211,6 +226,7 @@ class Orchestrator:
             reason=reason,
             actor=actor,
             counterparty=cp,
+            disposition=disp,
         )
         values = list(map(operator.mul, qtys, costs))
         self.gl.record_lines(
@@ -223,6 +239,7 @@ class Orchestrator:
             at=when,
             now=now,
             counterparty=cp,
+            disposition=disp,
         )
         return start
 
@@ -400,13 +417,6 @@ class Orchestrator:
         reason: str = "",
     ) -> Movement:
         """Resolve quarantined units; only restock or refurbish makes them sellable again."""
-        if isinstance(disposition, str):
-            try:
-                disposition = _DISPOSITIONS[disposition.replace("-", "_")]
-            except KeyError:
-                raise InvalidCommand(
-                    f"disposition: must be one of {', '.join(_DISPOSITIONS)}, got {disposition!r}"
-                ) from None
         return self._move(
             MovementKind.DISPOSITION,
             sku,
@@ -414,7 +424,7 @@ class Orchestrator:
             qty,
             event_id=event_id,
             at=at,
-            disposition=disposition,
+            disposition=_disposition(disposition),
             actor=actor,
             reason=reason,
         )

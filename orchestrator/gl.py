@@ -284,11 +284,45 @@ LINE_POSTINGS: dict[MovementKind, tuple[tuple[Account, str, int], ...]] = {
     MovementKind.TRANSFER_OUT: ((Account.IN_TRANSIT, "cp", 1), (Account.INVENTORY, "loc", -1)),
     MovementKind.TRANSFER_IN: ((Account.INVENTORY, "loc", 1), (Account.IN_TRANSIT, "loc", -1)),
 }
-assert set(LINE_POSTINGS) == LINE_KINDS
+_BACK_ON_SHELF = (  # the cost of the original sale is reversed
+    (Account.INVENTORY, "loc", 1),
+    (Account.RETURNS_QUARANTINE, "loc", -1),
+    (Account.RETURNS_RESERVE, "", 1),
+    (Account.COGS, "", -1),
+)
+_WRITTEN_OFF = (  # nothing recovered, the original sale's cost stands
+    (Account.RETURNS_RESERVE, "", 1),
+    (Account.RETURNS_QUARANTINE, "loc", -1),
+)
+#: the batch rule of a disposition's lines, by disposition (`journal_lines` in line form)
+DISPOSITION_POSTINGS: dict[Disposition, tuple[tuple[Account, str, int], ...]] = {
+    Disposition.RESTOCK: _BACK_ON_SHELF,
+    Disposition.REFURBISH: _BACK_ON_SHELF,
+    Disposition.RETURN_TO_VENDOR: (
+        (Account.VENDOR_RECEIVABLE, "", 1),
+        (Account.RETURNS_QUARANTINE, "loc", -1),
+        (Account.RETURNS_RESERVE, "", 1),
+        (Account.COGS, "", -1),
+    ),
+    Disposition.LIQUIDATE: _WRITTEN_OFF,
+    Disposition.SCRAP: _WRITTEN_OFF,
+}
+assert set(LINE_POSTINGS) | {MovementKind.DISPOSITION} == LINE_KINDS
+assert set(DISPOSITION_POSTINGS) == set(Disposition) - {Disposition.NONE}
+assert all(sum(sign for _a, _w, sign in r) == 0 for r in DISPOSITION_POSTINGS.values())
 #: batch rules with more debit than credit postings of a line (or fewer): none today
 _UNEVEN = frozenset(
     k for k, rule in LINE_POSTINGS.items() if sum(sign for _a, _w, sign in rule) != 0
 )
+
+
+def line_rule(
+    kind: MovementKind, disposition: Disposition = Disposition.NONE
+) -> tuple[tuple[Account, str, int], ...]:
+    """The posting rule of a batch line of `kind` (of a disposition: by its disposition)."""
+    if kind is MovementKind.DISPOSITION:
+        return DISPOSITION_POSTINGS[disposition]
+    return LINE_POSTINGS[kind]
 
 
 class LineStore:
@@ -327,6 +361,12 @@ class BatchJournalEntry:
     created_at: float
     posted_at: float = math.nan
     counterparty: int = -1
+    disposition: Disposition = Disposition.NONE
+
+    @property
+    def rule(self) -> tuple[tuple[Account, str, int], ...]:
+        """(account, kept at, sign) of each posting of every line."""
+        return line_rule(self.kind, self.disposition)
 
     @property
     def skus(self) -> array:
@@ -343,7 +383,7 @@ class BatchJournalEntry:
     @property
     def lines(self) -> tuple[JournalLine, ...]:
         out = []
-        for acct, at, sign in LINE_POSTINGS[self.kind]:
+        for acct, at, sign in self.rule:
             loc = self._where(at)
             line = _dr if sign > 0 else _cr
             out.extend(line(acct, loc, s, v) for s, v in zip(self.skus, self.values, strict=True))
@@ -353,7 +393,7 @@ class BatchJournalEntry:
     def balanced(self) -> bool:
         pos = sum(v for v in self.values if v > 0)
         neg = sum(-v for v in self.values if v < 0)
-        signs = [sign for _a, _l, sign in LINE_POSTINGS[self.kind]]
+        signs = [sign for _a, _l, sign in self.rule]
         ups, downs = signs.count(1), signs.count(-1)
         return ups * pos + downs * neg == ups * neg + downs * pos
 
@@ -366,13 +406,13 @@ class BatchJournalEntry:
         return self.n
 
     def post_into(self, bal: Balances) -> None:
-        for acct, at, sign in LINE_POSTINGS[self.kind]:
+        for acct, at, sign in self.rule:
             bal.add_span(acct, self._where(at), self.store, self.start, self.n, sign)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
             ((acct, self._where(at), s), sign * v)
-            for acct, at, sign in LINE_POSTINGS[self.kind]
+            for acct, at, sign in self.rule
             if acct in INVENTORY_ACCOUNTS
             for s, v in zip(self.skus, self.values, strict=True)
         ]
@@ -522,7 +562,7 @@ class GeneralLedger:
         cost, so without price variance) is kept as a one-line batch entry: the same
         debits and credits as `journal_lines(m)`, in its line store rather than as line
         objects (a run posts ~500,000 ships and returns one by one)."""
-        if m.kind in LINE_POSTINGS and (
+        if m.kind in LINE_KINDS and (
             m.kind is not MovementKind.RECEIPT or m.price_cents == m.unit_cost_cents
         ):
             e: AnyEntry = BatchJournalEntry(
@@ -537,6 +577,7 @@ class GeneralLedger:
                 m.at,
                 now,
                 counterparty=m.counterparty,
+                disposition=m.disposition,
             )
         else:
             e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
@@ -555,10 +596,15 @@ class GeneralLedger:
         at: float,
         now: float,
         counterparty: int = -1,
+        disposition: Disposition = Disposition.NONE,
     ) -> BatchJournalEntry:
         """One entry for a batch event's lines (`values` in cents, one per line)."""
-        if kind not in LINE_POSTINGS:
+        if kind not in LINE_KINDS:
             raise InvalidCommand(f"kind: no batch posting rule for {kind.name.lower()}")
+        if (kind is MovementKind.DISPOSITION) != (disposition is not Disposition.NONE):
+            raise InvalidCommand(
+                f"disposition: {disposition!r} does not go with {kind.name.lower()}"
+            )
         e = BatchJournalEntry(
             len(self.entries),
             first_seq,
@@ -571,6 +617,7 @@ class GeneralLedger:
             at,
             now,
             counterparty=counterparty,
+            disposition=disposition,
         )
         self._enter(e, now)
         return e
@@ -652,7 +699,7 @@ class GeneralLedger:
             if e.movement_seq >= before_seq:
                 continue
             if isinstance(e, BatchJournalEntry):
-                for acct, at, _sign in LINE_POSTINGS[e.kind]:
+                for acct, at, _sign in e.rule:
                     if acct in INVENTORY_ACCOUNTS:
                         loc = e._where(at)
                         out.update((acct, loc, s) for s in e.skus)

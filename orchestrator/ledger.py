@@ -279,10 +279,12 @@ _DISP_OF = list(Disposition)
 #: kinds that lose or correct stock: what shrink and adjustment anomalies look at
 LOSS_KINDS = frozenset({MovementKind.SHRINK, MovementKind.TRANSIT_LOSS, MovementKind.ADJUSTMENT})
 
-#: kinds a batch may carry: lines at one location (transfers: to or from one counterparty)
-#: with no disposition or off-standard purchase price (those stay one movement per command)
+#: kinds a batch may carry: lines at one location (transfers: to or from one counterparty;
+#: dispositions: one disposition for every line) at standard cost (a receipt off standard
+#: cost stays one movement per command)
 LINE_KINDS = frozenset(
     {
+        MovementKind.DISPOSITION,
         MovementKind.OPENING,
         MovementKind.RECEIPT,
         MovementKind.SALE,
@@ -412,10 +414,11 @@ class MovementLog(Sequence[Movement]):
         reason: str,
         actor: str,
         counterparty: int = -1,
+        disposition: Disposition = Disposition.NONE,
     ) -> None:
         """Append one batch event's lines (one movement per sku line)."""
         row = self._add_row(
-            kind, location, at, recorded_at, counterparty, 0, reason, actor, event_id
+            kind, location, at, recorded_at, counterparty, disposition, reason, actor, event_id
         )
         n = len(skus)
         c = self._lines
@@ -495,6 +498,17 @@ class MovementLog(Sequence[Movement]):
         return table[rows - lo]
 
 
+def _disposition(d: Disposition | int) -> Disposition:
+    """A disposition movement's disposition, checked (an int would post as scrap in the GL)."""
+    try:
+        d = Disposition(d)
+    except ValueError:
+        raise InvalidCommand(f"disposition: unknown disposition {d!r}") from None
+    if d is Disposition.NONE:
+        raise InvalidCommand("disposition: required for a disposition movement")
+    return d
+
+
 class StockLedger:
     """Positions per (sku, location) and the append-only movement log behind them."""
 
@@ -570,12 +584,7 @@ class StockLedger:
                     f"qty: {qty} units lost but only {pos.in_transit} in transit to location"
                 )
         elif kind is MovementKind.DISPOSITION:
-            try:
-                disposition = Disposition(disposition)  # an int would post as scrap in the GL
-            except ValueError:
-                raise InvalidCommand(f"disposition: unknown disposition {disposition!r}") from None
-            if disposition is Disposition.NONE:
-                raise InvalidCommand("disposition: required for a disposition movement")
+            disposition = _disposition(disposition)
             if pos.quarantined < qty:
                 raise InvalidCommand(
                     f"qty: {qty} units disposed but only {pos.quarantined} in quarantine"
@@ -620,6 +629,7 @@ class StockLedger:
         reason: str = "",
         actor: str = "",
         counterparty: int = -1,
+        disposition: Disposition = Disposition.NONE,
     ) -> int:
         """Validate, append and apply one batch event: a movement of `kind` per (sku, qty)
         line at one location, all at once. Returns the seq of the first line.
@@ -661,6 +671,22 @@ class StockLedger:
                     )
         elif counterparty != -1:
             raise InvalidCommand(f"counterparty: only transfers have one, not {kind.name.lower()}")
+        if kind is MovementKind.DISPOSITION:
+            disposition = _disposition(disposition)
+            leaving_q: dict[int, int] = {}
+            for sk, q in zip(skus, qtys, strict=True):
+                leaving_q[sk] = leaving_q.get(sk, 0) + q
+            for sk, q in leaving_q.items():
+                p = positions.get((sk, location))
+                have = p.quarantined if p is not None else 0
+                if have < q:
+                    raise InvalidCommand(
+                        f"qty: {q} units of sku {sk} disposed but only {have} in quarantine"
+                    )
+        elif disposition != Disposition.NONE:
+            raise InvalidCommand(
+                f"disposition: only a disposition has one, not {kind.name.lower()}"
+            )
         if event_id in self._applied_ids:
             self.duplicate_applications += 1
         else:
@@ -678,9 +704,13 @@ class StockLedger:
             reason=reason,
             actor=actor,
             counterparty=counterparty,
+            disposition=disposition,
         )
         sign = -1 if kind in _OUTBOUND or kind is MovementKind.TRANSFER_OUT else 1
         quarantine = kind is MovementKind.RETURN_IN
+        if kind is MovementKind.DISPOSITION:
+            self._dispose_lines(location, skus, qtys, at, disposition in SELLABLE_DISPOSITIONS)
+            return start
         leaving = kind is MovementKind.TRANSFER_OUT
         arrived = kind is MovementKind.TRANSFER_IN
         if kind in LOSS_KINDS:
@@ -711,6 +741,21 @@ class StockLedger:
             elif arrived:
                 t.in_transit[i] -= q
         return start
+
+    def _dispose_lines(
+        self, location: int, skus: Sequence[int], qtys: Sequence[int], at: float, sellable: bool
+    ) -> None:
+        """Quarantined units leave quarantine; back on hand if the disposition is sellable."""
+        t = self.table
+        quarantined, on_hand, first = t.quarantined, t.on_hand, t.first_moved_at
+        slots = self._slot_row(location, max(skus) + 1)
+        for s, q in zip(skus, qtys, strict=True):
+            i = slots[s]  # validated: the position holds these units in quarantine
+            if first[i] != first[i]:  # pragma: no cover - it moved when they arrived
+                first[i] = at
+            quarantined[i] -= q
+            if sellable:
+                on_hand[i] += q
 
     def _apply(self, pos: Position, m: Movement) -> None:
         before = pos.on_hand

@@ -50,10 +50,23 @@ def stocked(make_core) -> Orchestrator:
     return core
 
 
-def one_by_one(core: Orchestrator, kind: MovementKind, loc: int, skus, qtys, cp: int) -> None:
+DISPOSITIONS = [d for d in Disposition if d is not Disposition.NONE]
+
+
+def one_by_one(
+    core: Orchestrator,
+    kind: MovementKind,
+    loc: int,
+    skus,
+    qtys,
+    cp: int,
+    disposition: Disposition = Disposition.RESTOCK,
+) -> None:
     """The same lines as separate commands, the way a caller without batches would."""
     for s, q in zip(skus, qtys, strict=True):
-        if kind is K.OPENING:
+        if kind is K.DISPOSITION:
+            core.dispose(s, loc, q, disposition)
+        elif kind is K.OPENING:
             core.opening(s, loc, q)
         elif kind is K.RECEIPT:
             core.receive(s, loc, q)
@@ -75,6 +88,16 @@ def one_by_one(core: Orchestrator, kind: MovementKind, loc: int, skus, qtys, cp:
             raise AssertionError(kind)
 
 
+def prepare(core: Orchestrator, kind: MovementKind, loc: int, cp: int) -> None:
+    """What must be there first: goods on their way for a receipt of a transfer, units in
+    quarantine for a disposition."""
+    for s in range(3):
+        if kind is K.TRANSFER_IN:
+            core.transfer_out(s, cp, loc, 40)
+        elif kind is K.DISPOSITION:
+            core.return_in(s, loc, 40)
+
+
 def state(core: Orchestrator):
     moves = [
         dataclasses.replace(m, event_id="", actor="", reason="") for m in core.ledger.movements
@@ -88,22 +111,30 @@ lines = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9)), min_size=1, ma
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[FIXTURES])
-@given(kind=st.sampled_from(sorted(LINE_KINDS)), body=lines, negative=st.booleans())
+@given(
+    kind=st.sampled_from(sorted(LINE_KINDS)),
+    body=lines,
+    negative=st.booleans(),
+    disposition=st.sampled_from(DISPOSITIONS),
+)
 def test_a_batch_event_leaves_the_core_exactly_as_one_command_per_line(
-    make_core, kind, body, negative
+    make_core, kind, body, negative, disposition
 ):
     skus = [s for s, _q in body]
     qtys = [-q if negative and kind is K.ADJUSTMENT else q for _s, q in body]
     a, b = stocked(make_core), stocked(make_core)
     loc, cp = 1, 2
-    if kind is K.TRANSFER_IN:  # something must be on its way first
-        for core in (a, b):
-            for s in range(3):
-                core.transfer_out(s, cp, loc, 40)
+    for core in (a, b):
+        prepare(core, kind, loc, cp)
     a.move_lines(
-        kind, loc, skus, qtys, counterparty=cp if kind.name.startswith("TRANSFER") else None
+        kind,
+        loc,
+        skus,
+        qtys,
+        counterparty=cp if kind.name.startswith("TRANSFER") else None,
+        disposition=disposition if kind is K.DISPOSITION else None,
     )
-    one_by_one(b, kind, loc, skus, qtys, cp)
+    one_by_one(b, kind, loc, skus, qtys, cp, disposition)
     assert state(a) == state(b)
     for core in (a, b):
         assert core.invariants()["units_conserved"]
@@ -111,14 +142,21 @@ def test_a_batch_event_leaves_the_core_exactly_as_one_command_per_line(
         assert core.ledger.rebuild_matches() == []
 
 
-@pytest.mark.parametrize("kind", sorted(LINE_KINDS))
-def test_a_batch_journal_entry_has_the_lines_of_one_entry_per_movement(make_core, kind):
+#: every batch posting rule: each line kind, a disposition by each disposition
+RULES = [(k, Disposition.NONE) for k in sorted(LINE_KINDS) if k is not K.DISPOSITION] + [
+    (K.DISPOSITION, d) for d in DISPOSITIONS
+]
+
+
+@pytest.mark.parametrize(("kind", "disposition"), RULES)
+def test_a_batch_journal_entry_has_the_lines_of_one_entry_per_movement(
+    make_core, kind, disposition
+):
     core = stocked(make_core)
-    if kind is K.TRANSFER_IN:
-        core.transfer_out(0, 2, 1, 5)
-        core.transfer_out(2, 2, 1, 5)
+    prepare(core, kind, 1, 2)
     cp = 2 if kind.name.startswith("TRANSFER") else None
-    start = core.move_lines(kind, 1, [0, 2], [3, 4], counterparty=cp)
+    d = disposition if kind is K.DISPOSITION else None
+    start = core.move_lines(kind, 1, [0, 2], [3, 4], counterparty=cp, disposition=d)
     entry = core.gl.entries[-1]
     singles = [journal_lines(core.ledger.movements[start + i]) for i in range(2)]
     # grouped by account rather than by movement, the same debits and credits
@@ -126,15 +164,14 @@ def test_a_batch_journal_entry_has_the_lines_of_one_entry_per_movement(make_core
         astuple(ln) for lines_ in singles for ln in lines_
     )
     assert entry.balanced and entry.n_movements == 2
-    assert set(LINE_POSTINGS) == LINE_KINDS
+    assert set(LINE_POSTINGS) | {K.DISPOSITION} == LINE_KINDS
 
 
-@pytest.mark.parametrize("kind", sorted(LINE_KINDS))
-def test_a_single_movement_posts_exactly_its_own_journal_lines(make_core, kind):
+@pytest.mark.parametrize(("kind", "disposition"), RULES)
+def test_a_single_movement_posts_exactly_its_own_journal_lines(make_core, kind, disposition):
     core = stocked(make_core)
-    if kind is K.TRANSFER_IN:
-        core.transfer_out(0, 2, 1, 5)
-    one_by_one(core, kind, 1, [0], [-3 if kind is K.ADJUSTMENT else 3], 2)
+    prepare(core, kind, 1, 2)
+    one_by_one(core, kind, 1, [0], [-3 if kind is K.ADJUSTMENT else 3], 2, disposition)
     m = core.ledger.movements[-1]
     assert sorted(map(astuple, core.gl.entries[-1].lines)) == sorted(map(astuple, journal_lines(m)))
     assert core.gl.all_balanced() and core.reconcile() == []
@@ -178,7 +215,17 @@ def test_a_bad_line_refuses_the_whole_batch_and_changes_nothing(make_core):
     with pytest.raises(InvalidCommand, match="counterparty"):
         core.move_lines(K.TRANSFER_OUT, 1, [0], [1])
     with pytest.raises(InvalidCommand, match="one movement at a time"):
+        core.move_lines(K.TRANSIT_LOSS, 1, [0], [1])
+    with pytest.raises(InvalidCommand, match="disposition: required"):
         core.move_lines(K.DISPOSITION, 1, [0], [1])
+    with pytest.raises(InvalidCommand, match="disposition: only a disposition has one"):
+        core.move_lines(K.SALE, 1, [0], [1], disposition="scrap")
+    with pytest.raises(InvalidCommand, match="disposition: must be one of"):
+        core.move_lines(K.DISPOSITION, 1, [0], [1], disposition="bin")
+    core.return_in(0, 1, 2)
+    before = state(core)
+    with pytest.raises(InvalidCommand, match="3 units of sku 0 disposed but only 2 in quarantine"):
+        core.move_lines(K.DISPOSITION, 1, [0, 0], [1, 2], disposition="restock")
     assert state(core) == before
 
 
