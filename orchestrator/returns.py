@@ -23,7 +23,7 @@ scrap); a refurbishment takes 72 h.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -32,6 +32,7 @@ import numpy as np
 from .catalog import Ref
 from .errors import InvalidCommand, InvalidTransition
 from .governance import RuleVersion
+from .ledger import MovementKind
 
 if TYPE_CHECKING:
     from .core import Orchestrator
@@ -136,6 +137,101 @@ class ReturnsWorkflow:
         core.log.note(now, "return.received", case.subject)
         return case
 
+    def receive_lines(
+        self,
+        location: Ref,
+        skus: Sequence[Ref],
+        qtys: Sequence[int],
+        *,
+        channel: Ref | None = None,
+        event_id: str | None = None,
+    ) -> list[ReturnCase]:
+        """A location's returns of a period as one batch event (a returns desk's batch, as a
+        till's sales are): one case per (sku, qty) line, every unit into quarantine.
+
+        The same cases and stock as one `receive` per line; the movements share one event
+        (`<event_id>#<line>`, line i is the i-th case) whose reason names the case range.
+        """
+        core = self.core
+        loc = core.catalog.location(location)
+        ch = None if channel is None else core.catalog.channel(channel)
+        ids = [core.catalog.sku(sk) for sk in skus]
+        first, n = len(self.cases), len(ids)
+        span = f"return:{first}..{first + n - 1}"
+        core.move_lines(
+            MovementKind.RETURN_IN,
+            loc,
+            ids,
+            qtys,
+            event_id=event_id if event_id is not None else f"{span}:received",
+            actor="returns",
+            reason=span,
+        )
+        now = core.clock.now()
+        cases = [
+            ReturnCase(first + i, sk, loc, q, ch, now)
+            for i, (sk, q) in enumerate(zip(ids, qtys, strict=True))
+        ]
+        self.cases.extend(cases)
+        note = core.log.note
+        for c in cases:
+            note(now, "return.received", c.subject)
+        return cases
+
+    def inspect_lines(
+        self, case_ids: Sequence[int], conditions: Sequence[str], *, inspector: str = "inspector"
+    ) -> list[ReturnCase]:
+        """Inspect cases of one location and dispose of them by the rules, with one batch
+        event per disposition: the same decisions, audit and stock as `inspect` case by
+        case. Checks every case first; a bad one refuses them all and changes nothing."""
+        if len(case_ids) != len(conditions):
+            raise InvalidCommand(f"conditions: {len(case_ids)} cases but {len(conditions)}")
+        cases = [self.get(i) for i in case_ids]
+        if len({c.id for c in cases}) != len(cases):
+            raise InvalidCommand("case_ids: a case appears twice")
+        core = self.core
+        now = core.clock.now()
+        rule = self.rule(now)
+        known = rule["conditions"]
+        for c, cond in zip(cases, conditions, strict=True):
+            if not math.isnan(c.inspected_at):
+                raise InvalidTransition(f"{c.subject}: already inspected ({c.condition})")
+            if cond not in known:
+                raise InvalidCommand(
+                    f"condition: must be one of {', '.join(known)} under {rule.ref}, got {cond!r}"
+                )
+            if c.location != cases[0].location:
+                raise InvalidCommand("case_ids: a batch inspects the cases of one location")
+        decided = [
+            self._decide(c.sku, cond, rule) for c, cond in zip(cases, conditions, strict=True)
+        ]
+        record = core.audit.record
+        note = core.log.note
+        groups: dict[str, list[ReturnCase]] = {}
+        for c, cond, d in zip(cases, conditions, decided, strict=True):
+            c.inspected_at = now
+            c.condition = cond
+            note(now, "return.inspected", c.subject)
+            record(now, "return.inspected", c.subject, cond, rule=rule.ref, actor=inspector)
+            groups.setdefault(d, []).append(c)
+        for d, group in groups.items():
+            if d == "refurbish":
+                continue
+            core.move_lines(
+                MovementKind.DISPOSITION,
+                group[0].location,
+                [c.sku for c in group],
+                [c.qty for c in group],
+                event_id=f"{group[0].subject}..{group[-1].id}:{d}",
+                actor="rule",
+                reason=f"{group[0].subject}..{group[-1].id}",
+                disposition=d,
+            )
+        for c, d in zip(cases, decided, strict=True):
+            why = f"condition={c.condition} class={self._sku_class(c)}"
+            self._settle(c, {d: c.qty}, rule, "rule", why, now)
+        return cases
+
     def inspect(
         self, case_id: int, condition: str, *, inspector: str = "inspector", dispose: bool = True
     ) -> ReturnCase:
@@ -208,6 +304,20 @@ class ReturnsWorkflow:
                 actor=who,
                 reason=case.subject,
             )
+        self._settle(case, parts, rule, who, why, now)
+        return case
+
+    def _settle(
+        self,
+        case: ReturnCase,
+        parts: dict[str, int],
+        rule: RuleVersion,
+        who: str,
+        why: str,
+        now: float,
+    ) -> None:
+        """A disposed case's record, timeline and audit (its movements are done)."""
+        core = self.core
         case.parts = parts
         case.disposition = next(iter(parts)) if len(parts) == 1 else "split"
         case.disposed_at = now
@@ -229,7 +339,6 @@ class ReturnsWorkflow:
             actor=who,
             reason=why,
         )
-        return case
 
     def complete_refurbish(self, case_id: int, *, actor: str = "refurbishment") -> ReturnCase:
         """The refurbished units leave quarantine and become sellable (one explicit movement)."""
@@ -269,14 +378,16 @@ class ReturnsWorkflow:
 
     def decide(self, case: ReturnCase, rule: RuleVersion | None = None) -> str:
         """The disposition the rules give this inspected case (no side effects)."""
-        rule = rule if rule is not None else self.rule()
-        by_class = rule["conditions"].get(case.condition)
+        return self._decide(case.sku, case.condition, rule if rule is not None else self.rule())
+
+    def _decide(self, sku: int, condition: str, rule: RuleVersion) -> str:
+        by_class = rule["conditions"].get(condition)
         if by_class is None:
-            raise InvalidCommand(f"{rule.ref}: no disposition for condition {case.condition!r}")
-        d = by_class.get(self._sku_class(case), by_class.get("default"))
+            raise InvalidCommand(f"{rule.ref}: no disposition for condition {condition!r}")
+        d = by_class.get(self.core.catalog.skus[sku].sku_class, by_class.get("default"))
         if d not in DISPOSITIONS:
             raise InvalidCommand(
-                f"{rule.ref}.conditions.{case.condition}: disposition must be one of"
+                f"{rule.ref}.conditions.{condition}: disposition must be one of"
                 f" {', '.join(DISPOSITIONS)}, got {d!r}"
             )
         return d

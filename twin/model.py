@@ -1303,16 +1303,42 @@ class RetailTwin(mesa.Model):
             arriving = pending.pop(day, None)
             if arriving is None:
                 continue
-            ks, ss = np.nonzero(arriving)
             self.phys_quar[:, :n_st] += arriving
             self.m.phys_received += arriving.sum(axis=1)
             self.m.returned_units += int(arriving.sum())
-            for k, s, q in zip(ks.tolist(), ss.tolist(), arriving[ks, ss].tolist(), strict=True):
-                case = self.returns.receive(k, s, q, channel="store")
-                if self.pol.returns_mode == "rules":
-                    self.settle_return(case.id)
-                else:
-                    self._batch_returns.append(case.id)
+            self._store_returns_in(arriving)
+
+    def _store_returns_in(self, arriving: np.ndarray) -> None:
+        """A day's store returns (units by sku × store): each store's returns desk sends
+        them as one batch and, under the rules, settles them at once, one batch per
+        disposition. Conditions are drawn sku by sku, store by store (the order of the
+        cells), and the legacy inspection queue takes the cases in that order too."""
+        ks, ss = np.nonzero(arriving)  # ordered by sku, then store
+        if not len(ks):
+            return
+        qs = arriving[ks, ss]
+        rules = self.pol.returns_mode == "rules"
+        rng = self.streams.returns
+        conds = [CONDITIONS[CONDITION.draw(rng)] for _ in range(len(ks))] if rules else []
+        by_store = np.argsort(ss, kind="stable")
+        cut = np.flatnonzero(np.diff(ss[by_store])) + 1
+        case_of = [0] * len(ks)
+        for idx in np.split(by_store, cut):
+            i = idx.tolist()
+            cases = self.returns.receive_lines(
+                int(ss[i[0]]), ks[idx].tolist(), qs[idx].tolist(), channel="store"
+            )
+            for j, c in zip(i, cases, strict=True):
+                case_of[j] = c.id
+            if rules:
+                ids = [c.id for c in cases]
+                done = self.returns.inspect_lines(
+                    ids, [conds[j] for j in i], inspector="returns-centre"
+                )
+                for c in done:
+                    self.apply_disposition(c)
+        if not rules:
+            self._batch_returns.extend(case_of)
 
     # -- replenishment ---------------------------------------------------------------------
     def review_store_sku(self, sku: int, store: int) -> None:

@@ -363,3 +363,104 @@ def test_random_returns_reach_exactly_one_disposition_and_keep_the_core_sound(pr
 
 
 _SELLABLE = {Disposition.RESTOCK, Disposition.REFURBISH}
+
+
+# -- batches ------------------------------------------------------------------------------
+def _case_view(c) -> tuple:
+    return (
+        c.sku,
+        c.location,
+        c.qty,
+        c.channel,
+        c.received_at,
+        c.inspected_at,
+        c.condition,
+        c.disposition,
+        c.disposed_at,
+        c.rule,
+        c.decided_by,
+        c.parts,
+        c.refurbish_pending,
+        c.refurbish_due_at,
+        c.resolved_at,
+    )
+
+
+def _stock(core: Orchestrator) -> tuple:
+    pos = {k: p.balances() for k, p in core.ledger.positions.items() if any(p.balances())}
+    return pos, {k: v for k, v in core.gl.balances.items() if v}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(1, 5), st.sampled_from(CONDITIONS)),
+        min_size=1,
+        max_size=8,
+    ),
+    st.floats(0, 10 * HOUR),
+)
+def test_a_batch_of_returns_is_the_same_as_receiving_and_inspecting_case_by_case(
+    lines, later
+) -> None:
+    """Same cases, decisions, audit outcomes, stock and GL as one `receive` and one
+    `inspect` per line; only the event ids differ (one event per batch and disposition)."""
+    (a, ca, ra), (b, cb, rb) = world(), world()
+    skus, qtys, conds = (list(x) for x in zip(*lines, strict=True))
+    batch = ra.receive_lines("north", skus, qtys, channel="web")
+    singles = [rb.receive(s, "north", q, channel="web") for s, q in zip(skus, qtys, strict=True)]
+    assert [c.id for c in batch] == [c.id for c in singles]
+    ca.advance(later)
+    cb.advance(later)
+    ra.inspect_lines([c.id for c in batch], conds, inspector="rc")
+    for c, cond in zip(singles, conds, strict=True):
+        rb.inspect(c.id, cond, inspector="rc")
+    assert [_case_view(c) for c in ra.cases] == [_case_view(c) for c in rb.cases]
+    assert _stock(a) == _stock(b)
+    # the same decisions at the same time (a batch records its inspections, then its
+    # dispositions; case by case they alternate)
+    view = sorted(
+        (d.at, d.kind, d.subject, d.outcome, d.rule, d.actor, d.reason) for d in a.audit.decisions
+    )
+    assert view == sorted(
+        (d.at, d.kind, d.subject, d.outcome, d.rule, d.actor, d.reason) for d in b.audit.decisions
+    )
+    assert sorted(a.log.timeline) == sorted(b.log.timeline)
+    # one receipt event and at most one event per disposition
+    assert len({m.event_id.split("#")[0] for m in a.ledger.movements}) <= 1 + len(DISPOSITIONS)
+    sound(a)
+    ca.advance(100 * HOUR)  # refurbishments finish the same way
+    cb.advance(100 * HOUR)
+    for c in ra.due_refurbishments():
+        ra.complete_refurbish(c.id)
+    for c in rb.due_refurbishments():
+        rb.complete_refurbish(c.id)
+    assert _stock(a) == _stock(b) and ra.open_cases() == [] == rb.open_cases()
+    sound(a)
+
+
+def test_a_bad_line_refuses_the_whole_batch_of_returns_and_changes_nothing() -> None:
+    core, _clock, rw = world()
+    with pytest.raises(InvalidCommand, match="qty: must be > 0"):
+        rw.receive_lines("north", ["LAMP", "SOAP"], [1, 0])
+    assert rw.cases == [] and len(core.ledger.movements) == 0
+    cases = rw.receive_lines("north", ["LAMP", "SOAP"], [1, 2])
+    other = rw.receive("LAMP", "dc", 1)
+    before = (_stock(core), len(core.audit.decisions), [_case_view(c) for c in rw.cases])
+    ids = [c.id for c in cases]
+    with pytest.raises(InvalidCommand, match="condition: must be one of"):
+        rw.inspect_lines(ids, ["new", "soggy"])
+    with pytest.raises(InvalidCommand, match="conditions: 2 cases but 1"):
+        rw.inspect_lines(ids, ["new"])
+    with pytest.raises(InvalidCommand, match="cases of one location"):
+        rw.inspect_lines([*ids, other.id], ["new", "new", "new"])
+    with pytest.raises(InvalidCommand, match="appears twice"):
+        rw.inspect_lines([ids[0], ids[0]], ["new", "new"])
+    with pytest.raises(InvalidCommand, match="no return case 99"):
+        rw.inspect_lines([ids[0], 99], ["new", "new"])
+    assert (_stock(core), len(core.audit.decisions), [_case_view(c) for c in rw.cases]) == before
+    rw.inspect(ids[1], "new")
+    with pytest.raises(InvalidTransition, match="return:1: already inspected"):
+        rw.inspect_lines(ids, ["new", "new"])
+    assert rw.cases[0].status == "quarantined"
+    sound(core)
