@@ -738,8 +738,7 @@ class Orchestrator:
                 if hit.any():
                     where = (cp if at_cp else loc)[hit]
                     parts.append(_line_keys(RECONCILED.index(acct), where, sku[hit]))
-        keys = np.unique(np.concatenate(parts))
-        accounts, locs, skus = keys >> 42, (keys >> 21) & _MASK, keys & _MASK
+        accounts, locs, skus = _distinct_lines(np.concatenate(parts))
         diffs = self.gl.reconcile_lines(self.ledger, self._std_table(), accounts, locs, skus)
         self._recon_open = _line_keys(
             np.array([RECONCILED.index(d.account) for d in diffs], dtype=np.int64),
@@ -842,6 +841,21 @@ def _line_keys(account: Any, loc: Any, sku: Any) -> np.ndarray:
         | (np.asarray(loc, dtype=np.int64) << 21)
         | np.asarray(sku, dtype=np.int64)
     )
+
+
+def _distinct_lines(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(account, location, sku) of each distinct packed key, in key order: `np.unique`'s
+    answer by marking a dense (account, location, sku) grid instead of sorting the day's
+    ~10^6 keys."""
+    a, lc, sk = keys >> 42, (keys >> 21) & _MASK, keys & _MASK
+    if not keys.size or keys.min() < 0:
+        keys = np.unique(keys)
+        return keys >> 42, (keys >> 21) & _MASK, keys & _MASK
+    shape = (int(a.max()) + 1, int(lc.max()) + 1, int(sk.max()) + 1)
+    seen = np.zeros(shape, dtype=bool)
+    seen[a, lc, sk] = True
+    a, lc, sk = np.unravel_index(np.flatnonzero(seen), shape)
+    return a.astype(np.int64), lc.astype(np.int64), sk.astype(np.int64)
 
 
 @dataclass(slots=True, frozen=True)

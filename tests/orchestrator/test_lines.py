@@ -11,6 +11,7 @@ import dataclasses
 import math
 from dataclasses import astuple
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -480,3 +481,25 @@ def test_negative_dips_by_column_match_a_replay_of_every_movement(catalog, netwo
             clock.advance(q * 1800.0)
     since = since_h * 3600.0
     assert negative_dips(core, since) == naive_dips(core, since)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-1, 40), st.integers(0, 60)), max_size=80))
+def test_distinct_gl_lines_are_what_numpy_unique_gives(lines):
+    """The daily close's de-duplication of touched GL lines (a grid, not a sort) keeps
+    every line once, in key order; a negative location falls back to sorting."""
+    from orchestrator.core import _MASK, _distinct_lines, _line_keys
+
+    a, lc, sk = (
+        (np.array(c, dtype=np.int64) for c in zip(*lines, strict=True))
+        if lines
+        else (np.zeros(0, dtype=np.int64),) * 3
+    )
+    keys = _line_keys(a, lc, sk)
+    want = np.unique(keys)
+    got = _distinct_lines(keys)
+    assert [x.tolist() for x in got] == [
+        (want >> 42).tolist(),
+        ((want >> 21) & _MASK).tolist(),
+        (want & _MASK).tolist(),
+    ]
