@@ -391,6 +391,7 @@ class RetailTwin(mesa.Model):
         self.env = simpy.Environment()
         self.streams = Streams(seed)
         self.net: Built = build(sc, self.streams.network)
+        self._popularity = Categorical(self.net.popularity)  # an online order's skus
         self.horizon_h = sc.horizon_days * 24.0
         self.warmup_h = sc.warmup_days * 24.0  # measurements start after the warm-up
         n_days = math.ceil(sc.horizon_days) + 1
@@ -911,7 +912,7 @@ class RetailTwin(mesa.Model):
             for off in offsets:
                 n += 1
                 n_lines = 1 + int(rng.poisson(spec.lines_per_order - 1))
-                skus = rng.choice(net.n_sku, size=n_lines, p=net.popularity)
+                skus = self._popularity.draws(rng, n_lines)
                 merged: dict[int, int] = {}
                 for s in skus.tolist():
                     merged[s] = merged.get(s, 0) + 1

@@ -61,19 +61,25 @@ def sample(d: Dist, rng: np.random.Generator, size: int | None = None) -> float 
 
 
 class Categorical:
-    """One index drawn with probabilities `p`: exactly what `rng.choice(len(p), p=p)`
-    draws (one uniform, placed in the normalised cumulative sums, numpy's own arithmetic),
-    at ~1 µs instead of ~30 µs a call; a returns surge inspects ~10,000 cases a day."""
+    """Indices drawn with probabilities `p`: exactly what `rng.choice(len(p), p=p)` (and
+    `size=n`) draws — one uniform per index, placed in the normalised cumulative sums,
+    numpy's own arithmetic — without re-checking and re-summing `p` on every call: one
+    draw ~1 µs instead of ~30 µs (a returns surge inspects ~10,000 cases a day), an order's
+    skus from 1,000 without a 1,000-element cumsum each."""
 
-    __slots__ = ("_cdf",)
+    __slots__ = ("_cdf", "_cdf_list")
 
     def __init__(self, p: np.ndarray) -> None:
         cdf = np.asarray(p, dtype=np.float64).cumsum()
         cdf /= cdf[-1]
-        self._cdf = cdf.tolist()
+        self._cdf = cdf
+        self._cdf_list = cdf.tolist()
 
     def draw(self, rng: np.random.Generator) -> int:
-        return bisect_right(self._cdf, rng.random())
+        return bisect_right(self._cdf_list, rng.random())
+
+    def draws(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        return self._cdf.searchsorted(rng.random(size), side="right")
 
 
 class PoissonCells:

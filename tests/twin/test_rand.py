@@ -66,4 +66,6 @@ def test_categorical_draws_what_numpy_choice_draws(weights: list[float], seed: i
     got = [cat.draw(a) for _ in range(300)]
     want = [int(b.choice(len(p), p=p)) for _ in range(300)]
     assert got == want
+    for size in (0, 1, 7):
+        assert cat.draws(a, size).tolist() == b.choice(len(p), size=size, p=p).tolist()
     assert a.random() == b.random()
