@@ -366,7 +366,8 @@ class BatchJournalEntry:
     @property
     def rule(self) -> tuple[tuple[Account, str, int], ...]:
         """(account, kept at, sign) of each posting of every line."""
-        return line_rule(self.kind, self.disposition)
+        r = LINE_POSTINGS.get(self.kind)  # inline `line_rule`: every posting reads it
+        return r if r is not None else DISPOSITION_POSTINGS[self.disposition]
 
     @property
     def skus(self) -> array:
@@ -601,7 +602,7 @@ class GeneralLedger:
         """One entry for a batch event's lines (`values` in cents, one per line)."""
         if kind not in LINE_KINDS:
             raise InvalidCommand(f"kind: no batch posting rule for {kind.name.lower()}")
-        if (kind is MovementKind.DISPOSITION) != (disposition is not Disposition.NONE):
+        if (kind is MovementKind.DISPOSITION) is not bool(disposition):
             raise InvalidCommand(
                 f"disposition: {disposition!r} does not go with {kind.name.lower()}"
             )

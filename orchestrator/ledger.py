@@ -683,7 +683,7 @@ class StockLedger:
                     raise InvalidCommand(
                         f"qty: {q} units of sku {sk} disposed but only {have} in quarantine"
                     )
-        elif disposition != Disposition.NONE:
+        elif disposition:
             raise InvalidCommand(
                 f"disposition: only a disposition has one, not {kind.name.lower()}"
             )
@@ -718,7 +718,10 @@ class StockLedger:
         dips = self.dips
         t = self.table
         on_hand, first = t.on_hand, t.first_moved_at
-        slots = self._slot_row(location, max(skus) + 1)
+        rows = self._slots
+        slots = rows[location] if location < len(rows) else None
+        if slots is None or len(slots) <= max(skus):
+            slots = self._slot_row(location, max(skus) + 1)
         to = self._slot_row(counterparty, len(slots)) if leaving else slots
         for s, q in zip(skus, qtys, strict=True):
             i = slots[s]

@@ -14,6 +14,10 @@ quantity. Each decision is audited with the rule version (``disposition_rules@v2
 and named on the timeline (``return.received``, ``return.inspected``,
 ``return.disposed``, ``return.refurbished``) under the subject ``return:{id}``.
 
+A location's returns of a day can travel as one batch (`receive_lines`) and be settled
+together (`inspect_lines`): one receipt event, one disposition event per disposition,
+and otherwise the same cases, decisions and audit records as case by case.
+
 Default rules (assumed; no published figure, see CALIBRATION.md "share of returns
 resalable"): new → restock; opened → restock (electronics → refurbish); damaged →
 liquidate (electronics → refurbish); defective → return to vendor (consumables →
