@@ -243,7 +243,7 @@ class StoreAgent(mesa.Agent):
     def flush(self) -> None:
         """Send what the till recorded since the last sync: the sales as one batch event
         (one line per sku), every other fact as its own event."""
-        sold = np.flatnonzero(self.sales)
+        sold = self.sales.nonzero()[0]  # a 1-D row: flatnonzero without its two wrappers
         if not self.buffer and not sold.size:
             return
         m = self.model
