@@ -1440,26 +1440,33 @@ class RetailTwin(mesa.Model):
         yield env.timeout(8.0)
         for s, lines in sorted(orders.items()):
             dc = net.region_dc.get(net.store_region[s])
-            if dc is None:
+            if dc is None or not lines:
                 continue
+            # a store order names each sku once, so its lines are independent: what the
+            # system promises and what is on the shelf are read for all lines at once
+            ks = np.fromiter((k for k, _q in lines), np.intp, len(lines))
+            if len(set(ks.tolist())) != len(ks):
+                raise ValueError(f"store order for location {s}: a sku appears twice")
+            want = np.fromiter((q for _k, q in lines), np.int64, len(lines))
+            q_sys_all = np.minimum(want, core.ledger.ats_at(ks.tolist(), dc))
+            q_phys_all = np.minimum(q_sys_all, self.phys[ks, dc])
             shipped = []
-            for k, q in lines:
-                avail = core.ledger.position(k, dc).ats
-                q_sys = min(q, avail)
-                if q_sys <= 0:
-                    continue
-                q_phys = int(min(q_sys, self.phys[k, dc]))
+            for j in np.flatnonzero(q_sys_all > 0).tolist():
+                k, q_sys, q_phys = int(ks[j]), int(q_sys_all[j]), int(q_phys_all[j])
                 if q_phys < q_sys:
                     self.m.pick_shortages += 1
                     self.count_position(k, dc, reason="pick shortage (store order)")
                     q_sys = min(q_sys, core.ledger.position(k, dc).ats)
                     q_phys = min(q_phys, q_sys)
-                if q_sys <= 0:
-                    continue
-                self.phys[k, dc] -= q_phys
-                self.phys_transit[k] += q_phys
+                    if q_sys <= 0:
+                        continue
                 shipped.append((k, q_sys, q_phys))
-            if shipped:  # one dispatch, one transfer event of many lines
+            if shipped:
+                sk = np.fromiter((k for k, _q, _p in shipped), np.intp, len(shipped))
+                picked = np.fromiter((p for _k, _q, p in shipped), np.int64, len(shipped))
+                self.phys[sk, dc] -= picked
+                self.phys_transit[sk] += picked
+                # one dispatch, one transfer event of many lines
                 core.move_lines(
                     MovementKind.TRANSFER_OUT,
                     dc,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from orchestrator import (
     Disposition,
@@ -499,3 +501,28 @@ def test_applying_an_event_id_twice_is_counted_as_a_duplicate_application(core):
 
     assert core.ledger.duplicate_applications == 1
     assert core.invariants()["duplicate_applications"] == 1
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 2), st.integers(0, 3), st.integers(-5, 20)), max_size=12),
+    st.lists(st.integers(0, 2), unique=True, max_size=3),
+    st.integers(0, 3),
+)
+def test_ats_of_many_skus_at_once_is_each_positions_ats(setup, skus, location):
+    """`ats_at` reads what `position(sku, location).ats` reads, line by line, and creates
+    the positions it reads, as `position` does."""
+    ledger = StockLedger()
+    for sku, loc, q in setup:  # on hand, reservations and a safety buffer, some negative
+        p = ledger.position(sku, loc)
+        p.on_hand += q
+        p.reserved += max(0, q // 3)
+        p.safety = q % 4
+    got = ledger.ats_at(skus, location)
+    assert got.tolist() == [ledger.position(s, location).ats for s in skus]
+    assert all((s, location) in ledger.positions for s in skus)
+
+
+def test_ats_at_refuses_a_negative_index():
+    with pytest.raises(InvalidCommand, match="catalog indices"):
+        StockLedger().ats_at([0, -1], 1)
