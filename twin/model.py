@@ -1485,21 +1485,26 @@ class RetailTwin(mesa.Model):
         yield env.timeout(self.carrier.transit_h("dc_store"))
         rng = self.streams.physical
         err = self.sc.physical.receiving_error_rate
-        for k, q_sys, q_phys in lines:
-            self.phys_transit[k] -= q_phys
-            arrived = q_phys
-            if err and rng.random() < err:
-                arrived = max(0, q_phys + (1 if rng.random() < 0.5 else -1))
-                if arrived < q_phys:
-                    self.m.phys_shrink[k] += q_phys - arrived
-                elif arrived > q_phys:  # an extra unit was picked by mistake at the DC
-                    if self.phys[k, dc] > 0:
-                        self.phys[k, dc] -= 1
-                    else:
-                        arrived = q_phys
-            self.phys[k, store] += arrived
-            self.store_units += arrived
-            if self.pol.store_receipts != "api":  # rides the store's next sync
+        # the lines of one dispatch name each sku once: shelf and transit change by array
+        ks = np.fromiter((k for k, _q, _p in lines), np.intp, len(lines))
+        came = np.fromiter((p for _k, _q, p in lines), np.int64, len(lines))
+        self.phys_transit[ks] -= came
+        if err:
+            for j, (k, _q_sys, q_phys) in enumerate(lines):
+                if rng.random() < err:
+                    arrived = max(0, q_phys + (1 if rng.random() < 0.5 else -1))
+                    if arrived < q_phys:
+                        self.m.phys_shrink[k] += q_phys - arrived
+                    elif arrived > q_phys:  # an extra unit was picked by mistake at the DC
+                        if self.phys[k, dc] > 0:
+                            self.phys[k, dc] -= 1
+                        else:
+                            arrived = q_phys
+                    came[j] = arrived
+        self.phys[ks, store] += came
+        self.store_units += int(came.sum())
+        if self.pol.store_receipts != "api":  # rides the store's next sync
+            for k, q_sys, _q_phys in lines:
                 self.stores[store].record("transfer.received", k, q_sys)
         if self.pol.store_receipts == "api":  # the receipt is booked at once, all lines
             core.move_lines(
