@@ -847,10 +847,10 @@ def _distinct_lines(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """(account, location, sku) of each distinct packed key, in key order: `np.unique`'s
     answer by marking a dense (account, location, sku) grid instead of sorting the day's
     ~10^6 keys."""
-    a, lc, sk = keys >> 42, (keys >> 21) & _MASK, keys & _MASK
     if not keys.size or keys.min() < 0:
         keys = np.unique(keys)
         return keys >> 42, (keys >> 21) & _MASK, keys & _MASK
+    a, lc, sk = keys >> 42, (keys >> 21) & _MASK, keys & _MASK
     shape = (int(a.max()) + 1, int(lc.max()) + 1, int(sk.max()) + 1)
     seen = np.zeros(shape, dtype=bool)
     seen[a, lc, sk] = True

@@ -316,15 +316,6 @@ _UNEVEN = frozenset(
 )
 
 
-def line_rule(
-    kind: MovementKind, disposition: Disposition = Disposition.NONE
-) -> tuple[tuple[Account, str, int], ...]:
-    """The posting rule of a batch line of `kind` (of a disposition: by its disposition)."""
-    if kind is MovementKind.DISPOSITION:
-        return DISPOSITION_POSTINGS[disposition]
-    return LINE_POSTINGS[kind]
-
-
 class LineStore:
     """Every batch entry's lines, by column in two typed arrays for the whole journal: an
     entry keeps where its lines start and how many (not two arrays of its own, whose
@@ -365,8 +356,9 @@ class BatchJournalEntry:
 
     @property
     def rule(self) -> tuple[tuple[Account, str, int], ...]:
-        """(account, kept at, sign) of each posting of every line."""
-        r = LINE_POSTINGS.get(self.kind)  # inline `line_rule`: every posting reads it
+        """(account, kept at, sign) of each posting of every line: by kind, and for a
+        disposition by its disposition."""
+        r = LINE_POSTINGS.get(self.kind)
         return r if r is not None else DISPOSITION_POSTINGS[self.disposition]
 
     @property

@@ -654,35 +654,16 @@ class StockLedger:
             raise InvalidCommand(f"qty: must be > 0 for {kind.name.lower()}, got {min(qtys)}")
         if min(skus) < 0 or location < 0:
             raise InvalidCommand(f"lines: sku and location are catalog indices >= 0 ({location=})")
-        positions = self.positions
         if kind is MovementKind.TRANSFER_OUT:
             if counterparty < 0 or counterparty == location:
                 raise InvalidCommand("counterparty: a transfer needs another destination location")
         elif kind is MovementKind.TRANSFER_IN:
-            arriving: dict[int, int] = {}
-            for sk, q in zip(skus, qtys, strict=True):
-                arriving[sk] = arriving.get(sk, 0) + q
-            for sk, q in arriving.items():
-                p = positions.get((sk, location))
-                have = p.in_transit if p is not None else 0
-                if have < q:
-                    raise InvalidCommand(
-                        f"qty: {q} units of sku {sk} received but only {have} in transit"
-                    )
+            self._check_held(location, skus, qtys, "in_transit", "received", "in transit")
         elif counterparty != -1:
             raise InvalidCommand(f"counterparty: only transfers have one, not {kind.name.lower()}")
         if kind is MovementKind.DISPOSITION:
             disposition = _disposition(disposition)
-            leaving_q: dict[int, int] = {}
-            for sk, q in zip(skus, qtys, strict=True):
-                leaving_q[sk] = leaving_q.get(sk, 0) + q
-            for sk, q in leaving_q.items():
-                p = positions.get((sk, location))
-                have = p.quarantined if p is not None else 0
-                if have < q:
-                    raise InvalidCommand(
-                        f"qty: {q} units of sku {sk} disposed but only {have} in quarantine"
-                    )
+            self._check_held(location, skus, qtys, "quarantined", "disposed", "in quarantine")
         elif disposition:
             raise InvalidCommand(
                 f"disposition: only a disposition has one, not {kind.name.lower()}"
@@ -744,6 +725,26 @@ class StockLedger:
             elif arrived:
                 t.in_transit[i] -= q
         return start
+
+    def _check_held(
+        self,
+        location: int,
+        skus: Sequence[int],
+        qtys: Sequence[int],
+        bucket: str,
+        verb: str,
+        where: str,
+    ) -> None:
+        """Refuse a batch taking more of a sku out of `bucket` than the position holds
+        (lines of one sku add up)."""
+        total: dict[int, int] = {}
+        for sk, q in zip(skus, qtys, strict=True):
+            total[sk] = total.get(sk, 0) + q
+        for sk, q in total.items():
+            p = self.positions.get((sk, location))
+            have = getattr(p, bucket) if p is not None else 0
+            if have < q:
+                raise InvalidCommand(f"qty: {q} units of sku {sk} {verb} but only {have} {where}")
 
     def _dispose_lines(
         self, location: int, skus: Sequence[int], qtys: Sequence[int], at: float, sellable: bool

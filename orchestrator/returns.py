@@ -232,7 +232,7 @@ class ReturnsWorkflow:
                 disposition=d,
             )
         for c, d in zip(cases, decided, strict=True):
-            why = f"condition={c.condition} class={self._sku_class(c)}"
+            why = f"condition={c.condition} class={self._sku_class(c.sku)}"
             self._settle(c, {d: c.qty}, rule, "rule", why, now)
         return cases
 
@@ -289,7 +289,7 @@ class ReturnsWorkflow:
         if disposition is None:
             parts = {by_rule: case.qty}
             who = actor or "rule"
-            why = reason or f"condition={case.condition} class={self._sku_class(case)}"
+            why = reason or f"condition={case.condition} class={self._sku_class(case.sku)}"
         else:
             parts = _parts(disposition, case.qty)
             if actor is None:
@@ -388,7 +388,7 @@ class ReturnsWorkflow:
         by_class = rule["conditions"].get(condition)
         if by_class is None:
             raise InvalidCommand(f"{rule.ref}: no disposition for condition {condition!r}")
-        d = by_class.get(self.core.catalog.skus[sku].sku_class, by_class.get("default"))
+        d = by_class.get(self._sku_class(sku), by_class.get("default"))
         if d not in DISPOSITIONS:
             raise InvalidCommand(
                 f"{rule.ref}.conditions.{condition}: disposition must be one of"
@@ -396,8 +396,8 @@ class ReturnsWorkflow:
             )
         return d
 
-    def _sku_class(self, case: ReturnCase) -> str:
-        return self.core.catalog.skus[case.sku].sku_class
+    def _sku_class(self, sku: int) -> str:
+        return self.core.catalog.skus[sku].sku_class
 
     # -- reading -----------------------------------------------------------------------
     def get(self, case_id: int) -> ReturnCase:
