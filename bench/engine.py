@@ -16,14 +16,18 @@ Each repetition, in this one process and one after the other:
    `Orchestrator` of the same catalogue through `bus.deliver`, timed; events applied
    ÷ seconds. Transfers the twin commanded directly (`core.transfer_out`) are
    replayed first, untimed, so a `transfer.received` finds its units in transit;
+   (d) the floor: the movements that replay recorded, event by event, into a bare
+   `StockLedger` (no bus, no GL, no core) — the innermost layer every event passes;
 4. bare SimPy again. The repetition's SimPy rate is the mean of 2. and 4., which
    sandwich the replay, so the ratio (b) ÷ SimPy sees the same machine load.
 
-The target is judged on (b) ÷ bare SimPy: the core's own apply throughput.
+The target is judged on (b) ÷ bare SimPy: the core's own apply throughput. (d) ÷ SimPy
+bounds it from above: no change to the layers over the ledger gets (b) past (d).
 """
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -78,6 +82,8 @@ class Recording:
     deliver_s: float = 0.0  # wall seconds inside core.bus.deliver
     applied_in_deliver: int = 0
     model: Any = None
+    replayed: Any = None  # the replay core's movement log, for (d)
+    replay_from: int = 0  # its first timed line
 
 
 def _recording_twin(rec: Recording) -> type:
@@ -152,7 +158,53 @@ def replay(rec: Recording) -> tuple[int, int, float]:
         deliver(ev)
     dt = time.perf_counter() - t0
     lines = len(core.ledger.movements) - lines0
+    rec.replayed = core.ledger.movements
+    rec.replay_from = lines0
     return core.bus.counters.applied, lines, dt
+
+
+def ledger_floor(log: Any, start: int) -> tuple[int, int, float, Any]:
+    """(d): the movements the replay recorded, event by event, into a bare `StockLedger`
+    (no bus, no GL, no core): (events, lines, seconds, the ledger) from log line `start` on.
+
+    The innermost layer every event goes through: if it alone is slower than the
+    target rate, no change above it reaches the target. Movements before `start`
+    (the primed transfers) go in first, untimed."""
+    import numpy as np
+
+    from orchestrator.ledger import StockLedger
+
+    n = len(log)
+    ledger = StockLedger()
+    if n == 0:
+        return 0, 0, 0.0, ledger
+    row, line = log.column("row"), log.column("line")
+    heads = np.concatenate(([0], np.flatnonzero(np.diff(row)) + 1, [n])).tolist()
+    calls: list[tuple[bool, Any, tuple[Any, ...], dict[str, Any]]] = []
+    for a, b in itertools.pairwise(heads):
+        m = log[a]
+        common = {"at": m.at, "recorded_at": m.recorded_at, "counterparty": m.counterparty}
+        common |= {"disposition": m.disposition, "reason": m.reason, "actor": m.actor}
+        if line[a] < 0:
+            args: tuple[Any, ...] = (m.kind, m.sku, m.location, m.qty)
+            kw = common | {"event_id": m.event_id, "unit_cost_cents": m.unit_cost_cents}
+            calls.append((a >= start, ledger.record, args, kw | {"price_cents": m.price_cents}))
+            continue
+        lines = log[a:b]
+        args = (m.kind, m.location, [x.sku for x in lines], [x.qty for x in lines])
+        kw = common | {"event_id": m.event_id.rsplit("#", 1)[0]}
+        kw["unit_costs"] = [x.unit_cost_cents for x in lines]
+        calls.append((a >= start, ledger.record_lines, args, kw))
+    untimed = [c for c in calls if not c[0]]
+    timed = [c for c in calls if c[0]]
+    for _, fn, args, kw in untimed:
+        fn(*args, **kw)
+    quiet()
+    t0 = time.perf_counter()
+    for _, fn, args, kw in timed:
+        fn(*args, **kw)
+    dt = time.perf_counter() - t0
+    return len(timed), len(ledger.movements) - start, dt, ledger
 
 
 def _lines(ev: Any) -> list[tuple[int, int]]:
@@ -215,7 +267,7 @@ def run(
     size = f"case-study {stores} stores × {skus} skus × {days:g} days, {POLICY}, seed {SEED}"
     rows: list[dict[str, object]] = []
     simpy_rates, a_rates, b_rates, c_rates, line_rates = [], [], [], [], []
-    ratios_a, ratios_b = [], []
+    ratios_a, ratios_b, ratios_d, d_rates = [], [], [], []
     reps = max(1, repeats)
     forget_models()
     for i in range(reps):
@@ -227,16 +279,19 @@ def run(
         # bare SimPy right before and right after the replay: the ratio uses their mean
         s_before = simpy_rate(procs, steps)
         applied_b, lines_b, replay_s = replay(rec)
+        events_d, _lines_d, ledger_s, _ = ledger_floor(rec.replayed, rec.replay_from)
         s_after = simpy_rate(procs, steps)
         s_rate = (s_before + s_after) / 2
         core["b"] = ratio(applied_b, replay_s)
         core["b_lines"] = ratio(lines_b, replay_s)
         core["replay_matches"] = float(applied_b == rec.applied_in_deliver)
+        core["d"] = ratio(events_d, ledger_s)
         rec.deliveries.clear()
-        rec.model = None
+        rec.model = rec.replayed = None
         forget_models()
         say(
-            f"rep {i + 1}/{reps}: (b) replay {core['b']:,.0f}/s; bare SimPy "
+            f"rep {i + 1}/{reps}: (b) replay {core['b']:,.0f}/s; (d) ledger alone "
+            f"{core['d']:,.0f}/s; bare SimPy "
             f"{s_before:,.0f}/s before, {s_after:,.0f}/s after"
         )
         simpy_rates.append(s_rate)
@@ -246,6 +301,8 @@ def run(
         line_rates.append(core["b_lines"])
         ratios_a.append(core["a"] / s_rate)
         ratios_b.append(core["b"] / s_rate)
+        d_rates.append(core["d"])
+        ratios_d.append(core["d"] / s_rate)
         rows.append(
             {
                 "rep": i + 1,
@@ -254,8 +311,10 @@ def run(
                 "(b) core apply events/s, replay": core["b"],
                 "(c) bus.deliver events/s, in run": core["c"],
                 "(b) movement lines/s, replay": core["b_lines"],
+                "(d) ledger alone events/s": core["d"],
                 "(b) ÷ SimPy": ratios_b[-1],
                 "(a) ÷ SimPy": ratios_a[-1],
+                "(d) ÷ SimPy": ratios_d[-1],
                 "run wall s": core["wall_s"],
                 "events applied": int(core["applied"]),
                 "replayed deliveries": int(core["deliveries"]),
@@ -272,14 +331,17 @@ def run(
             "(b) core apply events/s, replay": median(b_rates),
             "(c) bus.deliver events/s, in run": median(c_rates),
             "(b) movement lines/s, replay": median(line_rates),
+            "(d) ledger alone events/s": median(d_rates),
             "(b) ÷ SimPy": med_b,
             "(a) ÷ SimPy": med_a,
+            "(d) ÷ SimPy": median(ratios_d),
         }
     )
     met = None if quick else med_b >= 0.5
     summary = (
         f"core apply (b) {median(b_rates):,.0f} ev/s = {med_b:.2g}× bare SimPy "
         f"{median(simpy_rates):,.0f} ev/s; whole-run (a) {median(a_rates):,.0f} ev/s = "
-        f"{med_a:.2g}× ({size}; median of {reps})"
+        f"{med_a:.2g}×; floor (d) the stock ledger alone {median(d_rates):,.0f} ev/s = "
+        f"{median(ratios_d):.2g}× ({size}; median of {reps})"
     )
     return result(NAME, TITLE, TARGET, met, summary, rows)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench import growth
@@ -115,3 +116,43 @@ def test_tables_render_as_markdown() -> None:
         "| 1,234,567 | 0.5 | — |",
         "| — | — | ✔ |",
     ]
+
+
+def test_the_ledger_floor_records_the_replayed_movements_again() -> None:
+    """Engine (d) re-records a core's movement log in a bare ledger: the same lines
+    (batch and single, every kind the run makes), the same balances; lines before
+    `start` go in untimed and are not counted."""
+    from bench.engine import ledger_floor
+    from orchestrator import Catalog, ManualClock, MovementKind, Orchestrator
+
+    cat = Catalog()
+    for i in range(4):
+        cat.add_sku(f"S{i}", std_cost_cents=100 * (i + 1), price_cents=500)
+    cat.add_location("dc", "dc", region="r")
+    cat.add_location("a", "store", region="r")
+    cat.add_location("b", "store", region="r")
+    cat.add_channel("pos", "store")
+    clock = ManualClock(0.0)
+    core = Orchestrator(cat, clock)
+    core.move_lines(MovementKind.OPENING, "dc", [0, 1, 2, 3], [50, 60, 70, 80])
+    core.move_lines(MovementKind.OPENING, "a", [0, 2], [5, 9])
+    start = len(core.ledger.movements)
+    clock.set(1.0)
+    core.sell_lines("a", [0, 2], [3, 11])  # sku 2 goes below zero
+    core.move_lines(MovementKind.TRANSFER_OUT, "dc", [1, 3], [7, 4], counterparty="b")
+    core.move_lines(MovementKind.TRANSFER_IN, "b", [1, 3], [7, 2])
+    core.move_lines(MovementKind.RETURN_IN, "a", [0, 2], [2, 1])
+    core.move_lines(MovementKind.DISPOSITION, "a", [0], [2], disposition="restock")
+    core.write_off(3, "dc", 5)
+    core.receive(0, "dc", 9, price_cents=120)
+    log = core.ledger.movements
+    events, lines, seconds, ledger = ledger_floor(log, start)
+    assert (events, lines) == (7, len(log) - start) and seconds > 0
+    assert len(ledger.movements) == len(log)
+    for name in ("sku", "qty", "kind", "location", "unit_cost_cents", "price_cents"):
+        assert np.array_equal(ledger.movements.column(name), log.column(name)), name
+    for name in ("counterparty", "disposition", "at", "recorded_at"):
+        assert np.array_equal(ledger.movements.column(name), log.column(name)), name
+    assert list(ledger.movements) == list(log)
+    assert ledger.live_balances() == core.ledger.live_balances()
+    assert ledger.dips == core.ledger.dips

@@ -198,10 +198,11 @@ def test_run_returns_the_benchmark_contract_with_a_median_row(
 ) -> None:
     calls: list[tuple[str, int, float]] = []
 
-    def fake(tool: str, wall: float, fill: float) -> Callable[..., tuple[float, float]]:
-        def run_tool(seed: int, days: float) -> tuple[float, float]:
+    def fake(tool: str, wall: float, fill: float) -> Callable[..., tuple[float, ...]]:
+        def run_tool(seed: int, days: float) -> tuple[float, ...]:
             calls.append((tool, seed, days))
-            return wall + seed % 10 / 100, fill
+            got = wall + seed % 10 / 100, fill
+            return (*got, 2000 + seed % 10) if tool == "omnitwin" else got
 
         return run_tool
 
@@ -222,6 +223,11 @@ def test_run_returns_the_benchmark_contract_with_a_median_row(
     med = out["table"][-1]
     assert med["speedup"] == pytest.approx(4.01 / 0.11, rel=1e-3)
     assert med["fill_diff_pt"] == pytest.approx(-0.2)
+    # 4.01 s / 20 over 2,001 events; 0.11 s over 2,001 events
+    assert med["omnitwin_events"] == 2001
+    assert med["us_per_event_at_target"] == pytest.approx(1e6 * 4.01 / 20 / 2001, abs=0.01)
+    assert med["omnitwin_us_per_event"] == pytest.approx(1e6 * 0.11 / 2001, abs=0.01)
+    assert "leaves 100.2 µs of omnitwin's run per core event (2,001 events)" in out["summary"]
     assert out["met"] is True and out["summary"].endswith("; met")
     quick = peer.run(quick=True)
     assert [r["rep"] for r in quick["table"]] == [1, "median"] and calls[-1][2] == 30
