@@ -82,6 +82,10 @@ class Categorical:
         return self._cdf.searchsorted(rng.random(size), side="right")
 
 
+#: PoissonCells with at most this many cells count their draws with np.bincount
+_COUNT_BELOW = 4096
+
+
 class PoissonCells:
     """Independent Poisson counts for every cell of a rate array, drawn sparsely.
 
@@ -108,5 +112,9 @@ class PoissonCells:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
         cell = np.searchsorted(self.cdf, rng.random(n) * self.total, side="right")
         np.minimum(cell, self.last, out=cell)  # u rounding up to the total itself
+        if self.cdf.size <= _COUNT_BELOW:  # counting beats np.unique's sort on few cells
+            every = np.bincount(cell, minlength=0)
+            cells = np.flatnonzero(every)
+            return cells, every[cells].astype(np.int64)
         cells, counts = np.unique(cell, return_counts=True)
         return cells, counts.astype(np.int64)

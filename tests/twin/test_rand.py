@@ -69,3 +69,28 @@ def test_categorical_draws_what_numpy_choice_draws(weights: list[float], seed: i
     for size in (0, 1, 7):
         assert cat.draws(a, size).tolist() == b.choice(len(p), size=size, p=p).tolist()
     assert a.random() == b.random()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 5.0), min_size=1, max_size=40),
+    st.floats(0.0, 20.0),
+    st.integers(0, 2**32 - 1),
+)
+def test_counting_and_sorting_give_the_same_cells_and_counts(
+    rates: list[float], scale: float, seed: int
+) -> None:
+    """Few cells are counted with np.bincount, many sorted with np.unique: the same draw."""
+    import twin.rand as rand
+
+    cells = PoissonCells(np.array(rates))
+    got = []
+    for below in (rand._COUNT_BELOW, 0):
+        rand_below, rand._COUNT_BELOW = rand._COUNT_BELOW, below
+        try:
+            got.append(cells.draw(np.random.default_rng(seed), scale))
+        finally:
+            rand._COUNT_BELOW = rand_below
+    (c1, n1), (c2, n2) = got
+    assert c1.dtype == c2.dtype and n1.dtype == n2.dtype == np.int64
+    assert np.array_equal(c1, c2) and np.array_equal(n1, n2)
