@@ -89,14 +89,20 @@ def one_by_one(
             raise AssertionError(kind)
 
 
+#: at most 6 lines of at most 9 units: all of one sku can take 54 units from a position
+MOST_LINES, MOST_QTY = 6, 9
+
+
 def prepare(core: Orchestrator, kind: MovementKind, loc: int, cp: int) -> None:
     """What must be there first: goods on their way for a receipt of a transfer, units in
-    quarantine for a disposition."""
+    quarantine for a disposition — enough for any batch `lines` draws (every line of one
+    sku at the largest quantity)."""
+    most = MOST_LINES * MOST_QTY
     for s in range(3):
         if kind is K.TRANSFER_IN:
-            core.transfer_out(s, cp, loc, 40)
+            core.transfer_out(s, cp, loc, most)
         elif kind is K.DISPOSITION:
-            core.return_in(s, loc, 40)
+            core.return_in(s, loc, most)
 
 
 def state(core: Orchestrator):
@@ -108,7 +114,9 @@ def state(core: Orchestrator):
     return moves, positions, balances
 
 
-lines = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9)), min_size=1, max_size=6)
+lines = st.lists(
+    st.tuples(st.integers(0, 2), st.integers(1, MOST_QTY)), min_size=1, max_size=MOST_LINES
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[FIXTURES])
@@ -117,6 +125,19 @@ lines = st.lists(st.tuples(st.integers(0, 2), st.integers(1, 9)), min_size=1, ma
     body=lines,
     negative=st.booleans(),
     disposition=st.sampled_from(DISPOSITIONS),
+)
+# the largest batch of one sku (a CI run once drew 41 units against 40 prepared)
+@example(
+    kind=K.TRANSFER_IN,
+    body=[(0, MOST_QTY)] * MOST_LINES,
+    negative=False,
+    disposition=Disposition.RESTOCK,
+)
+@example(
+    kind=K.DISPOSITION,
+    body=[(1, MOST_QTY)] * MOST_LINES,
+    negative=False,
+    disposition=Disposition.SCRAP,
 )
 def test_a_batch_event_leaves_the_core_exactly_as_one_command_per_line(
     make_core, kind, body, negative, disposition
