@@ -5,6 +5,7 @@ instead of skipping them). Every app starts from empty tables."""
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,16 +31,41 @@ TINY = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'api.db'}"
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str | None]:
+    """The PostgreSQL database of OMNITWIN_TEST_POSTGRES_URL with a schema of this test
+    session's own first on the search path (created here, dropped after): two suites on
+    one server (two checkouts, or CI runs side by side) never see each other's tables."""
     url = os.environ.get(POSTGRES_ENV)
     if not url:
+        yield None
+        return
+    import sqlalchemy as sa
+
+    schema = f"omnitwin_test_{os.getpid()}_{secrets.token_hex(4)}"
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as c:
+            c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        options = {"options": f"-csearch_path={schema}"}
+        yield sa.make_url(url).update_query_dict(options).render_as_string(hide_password=False)
+    finally:
+        with engine.begin() as c:
+            c.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_schema_url: str | None
+) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'api.db'}"
+    if not postgres_schema_url:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{POSTGRES_ENV} is not set: CI must test the API on PostgreSQL")
         pytest.skip(f"{POSTGRES_ENV} not set")
-    return url
+    return postgres_schema_url
 
 
 MakeApp = Callable[..., FastAPI]
