@@ -699,10 +699,7 @@ class StockLedger:
         dips = self.dips
         t = self.table
         on_hand, first = t.on_hand, t.first_moved_at
-        rows = self._slots
-        slots = rows[location] if location < len(rows) else None
-        if slots is None or len(slots) <= max(skus):
-            slots = self._slot_row(location, max(skus) + 1)
+        slots = self._slot_row(location, max(skus) + 1)
         to = self._slot_row(counterparty, len(slots)) if leaving else slots
         for s, q in zip(skus, qtys, strict=True):
             i = slots[s]

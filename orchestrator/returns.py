@@ -196,27 +196,16 @@ class ReturnsWorkflow:
         core = self.core
         now = core.clock.now()
         rule = self.rule(now)
-        known = rule["conditions"]
         for c, cond in zip(cases, conditions, strict=True):
-            if not math.isnan(c.inspected_at):
-                raise InvalidTransition(f"{c.subject}: already inspected ({c.condition})")
-            if cond not in known:
-                raise InvalidCommand(
-                    f"condition: must be one of {', '.join(known)} under {rule.ref}, got {cond!r}"
-                )
+            self._check_inspection(c, cond, rule)
             if c.location != cases[0].location:
                 raise InvalidCommand("case_ids: a batch inspects the cases of one location")
         decided = [
             self._decide(c.sku, cond, rule) for c, cond in zip(cases, conditions, strict=True)
         ]
-        record = core.audit.record
-        note = core.log.note
         groups: dict[str, list[ReturnCase]] = {}
         for c, cond, d in zip(cases, conditions, decided, strict=True):
-            c.inspected_at = now
-            c.condition = cond
-            note(now, "return.inspected", c.subject)
-            record(now, "return.inspected", c.subject, cond, rule=rule.ref, actor=inspector)
+            self._mark_inspected(c, cond, rule, inspector, now)
             groups.setdefault(d, []).append(c)
         for d, group in groups.items():
             if d == "refurbish":
@@ -232,8 +221,7 @@ class ReturnsWorkflow:
                 disposition=d,
             )
         for c, d in zip(cases, decided, strict=True):
-            why = f"condition={c.condition} class={self._sku_class(c.sku)}"
-            self._settle(c, {d: c.qty}, rule, "rule", why, now)
+            self._settle(c, {d: c.qty}, rule, "rule", self._by_rule_reason(c), now)
         return cases
 
     def inspect(
@@ -241,25 +229,38 @@ class ReturnsWorkflow:
     ) -> ReturnCase:
         """Record the condition; by default the rules then dispose of the case at once."""
         case = self.get(case_id)
-        if not math.isnan(case.inspected_at):
-            raise InvalidTransition(f"{case.subject}: already inspected ({case.condition})")
         now = self.core.clock.now()
         rule = self.rule(now)
-        conditions = rule["conditions"]
-        if condition not in conditions:
+        self._check_inspection(case, condition, rule)
+        self._mark_inspected(case, condition, rule, inspector, now)
+        if dispose:
+            self.dispose(case_id)
+        return case
+
+    def _check_inspection(self, case: ReturnCase, condition: str, rule: RuleVersion) -> None:
+        """Refuse inspecting a case twice or with a condition the rules do not know."""
+        if not math.isnan(case.inspected_at):
+            raise InvalidTransition(f"{case.subject}: already inspected ({case.condition})")
+        known = rule["conditions"]
+        if condition not in known:
             raise InvalidCommand(
-                f"condition: must be one of {', '.join(conditions)} under {rule.ref},"
-                f" got {condition!r}"
+                f"condition: must be one of {', '.join(known)} under {rule.ref}, got {condition!r}"
             )
+
+    def _mark_inspected(
+        self, case: ReturnCase, condition: str, rule: RuleVersion, inspector: str, now: float
+    ) -> None:
+        """The inspection on the case, the timeline and the audit trail."""
         case.inspected_at = now
         case.condition = condition
         self.core.log.note(now, "return.inspected", case.subject)
         self.core.audit.record(
             now, "return.inspected", case.subject, condition, rule=rule.ref, actor=inspector
         )
-        if dispose:
-            self.dispose(case_id)
-        return case
+
+    def _by_rule_reason(self, case: ReturnCase) -> str:
+        """Why the rules disposed of the case as they did."""
+        return f"condition={case.condition} class={self._sku_class(case.sku)}"
 
     def dispose(
         self,
@@ -289,7 +290,7 @@ class ReturnsWorkflow:
         if disposition is None:
             parts = {by_rule: case.qty}
             who = actor or "rule"
-            why = reason or f"condition={case.condition} class={self._sku_class(case.sku)}"
+            why = reason or self._by_rule_reason(case)
         else:
             parts = _parts(disposition, case.qty)
             if actor is None:

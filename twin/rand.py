@@ -83,7 +83,7 @@ class Categorical:
 
 
 #: PoissonCells with at most this many cells count their draws with np.bincount
-_COUNT_BELOW = 4096
+_COUNT_UP_TO = 4096
 
 
 class PoissonCells:
@@ -112,8 +112,8 @@ class PoissonCells:
             return np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64)
         cell = np.searchsorted(self.cdf, rng.random(n) * self.total, side="right")
         np.minimum(cell, self.last, out=cell)  # u rounding up to the total itself
-        if self.cdf.size <= _COUNT_BELOW:  # counting beats np.unique's sort on few cells
-            every = np.bincount(cell, minlength=0)
+        if self.cdf.size <= _COUNT_UP_TO:  # counting beats np.unique's sort on few cells
+            every = np.bincount(cell)
             cells = np.flatnonzero(every)
             return cells, every[cells].astype(np.int64)
         cells, counts = np.unique(cell, return_counts=True)

@@ -85,12 +85,12 @@ def test_counting_and_sorting_give_the_same_cells_and_counts(
 
     cells = PoissonCells(np.array(rates))
     got = []
-    for below in (rand._COUNT_BELOW, 0):
-        rand_below, rand._COUNT_BELOW = rand._COUNT_BELOW, below
+    for below in (rand._COUNT_UP_TO, 0):
+        rand_below, rand._COUNT_UP_TO = rand._COUNT_UP_TO, below
         try:
             got.append(cells.draw(np.random.default_rng(seed), scale))
         finally:
-            rand._COUNT_BELOW = rand_below
+            rand._COUNT_UP_TO = rand_below
     (c1, n1), (c2, n2) = got
     assert c1.dtype == c2.dtype and n1.dtype == n2.dtype == np.int64
     assert np.array_equal(c1, c2) and np.array_equal(n1, n2)
