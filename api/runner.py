@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from scenarios import Scenario, ScenarioError, load
+from scenarios.describe import description_of
 from twin.experiments import compare, replicate
 from twin.report import comparison_rows, write_comparison, write_run
 
@@ -166,12 +167,14 @@ class Runner:
             "progress": lambda done, total: self._progress(run_id, done, total),
         }
         folder = self.settings.runs_dir.resolve() / run_id
+        ref = request["scenario"] if isinstance(request["scenario"], str) else None
+        described = description_of(ref, sc, request.get("overrides") or [])
         if kind == "run":
             agg = replicate(sc, request["policy"], request["replications"], **opts)
-            write_run(agg, folder, sc.description)
+            write_run(agg, folder, described)
             return plain(agg.result), folder
         cmp = compare(sc, request["policies"], request["replications"], **opts)
-        write_comparison(cmp, folder, sc.description)
+        write_comparison(cmp, folder, described)
         header, rows = comparison_rows(cmp)
         out = plain(cmp.to_dict())
         out["wall_seconds"] = cmp.wall_seconds

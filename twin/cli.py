@@ -23,6 +23,7 @@ from rich.table import Table
 
 from orchestrator.errors import OrchestratorError
 from scenarios import POLICY_NAMES, Scenario, ScenarioError, catalog_names, load
+from scenarios.describe import description_of, question_of
 from scenarios.loader import CATALOG, read_raw
 
 app = typer.Typer(
@@ -79,31 +80,6 @@ def user_errors() -> Any:
 
 def load_scenario(ref: str, sets: list[str] | None) -> Scenario:
     return load(ref, sets or [])
-
-
-def question_of(path: Path) -> str:
-    """The question a scenario file answers: the first paragraph of its header comment,
-    after its `name — Question:` lead-in."""
-    lines = []
-    for line in path.read_text().splitlines():
-        text = line.lstrip("#").strip()
-        if not line.startswith("#") or (not text and lines):
-            break
-        if text:
-            lines.append(text)
-    question = " ".join(lines)
-    return question.split("Question:", 1)[1].strip() if "Question:" in question else question
-
-
-def description_of(ref: str, sc: Scenario) -> str:
-    p = CATALOG / f"{ref}.yaml"
-    if not p.exists() and Path(ref).exists():
-        p = Path(ref)
-    q = question_of(p) if p.exists() else ""
-    parts = [sc.description]
-    if q:
-        parts.append(f"**Question.** {q}")
-    return "\n\n".join(x for x in parts if x)
 
 
 @contextmanager
@@ -248,7 +224,7 @@ def run(
         typer.echo(json.dumps(agg.result, default=float))
         return
     folder = out_dir or default_out(pol, sc.name)
-    path = write_run(agg, folder, description_of(scenario, sc))
+    path = write_run(agg, folder, description_of(scenario, sc, set_ or []))
     if not quiet:
         header, rows = run_rows(agg)
         print_table(header, rows, f"{sc.name} under {pol}")
@@ -284,7 +260,7 @@ def compare(
         typer.echo(json.dumps(cmp.to_dict(), default=float))
         return
     folder = out_dir or default_out("compare", sc.name)
-    path = write_comparison(cmp, folder, description_of(scenario, sc))
+    path = write_comparison(cmp, folder, description_of(scenario, sc, set_ or []))
     if not quiet:
         header, rows = comparison_rows(cmp)
         print_table(header, rows, f"{sc.name}: mean [95% interval]; * = interval of Δ excludes 0")

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, status
 
 from scenarios import Scenario, ScenarioError, catalog_names, load
+from scenarios.describe import question_of
 from scenarios.loader import CATALOG, read_raw
-from twin.cli import question_of
 
 from ..schemas import Problem, ScenarioDetail, ScenarioSummary, ValidationResult
 

@@ -159,3 +159,27 @@ def test_compare_writes_a_readable_report(tmp_path: Path) -> None:
     assert "Δ orchestrated vs legacy" in report
     assert "comparison.png" in report
     assert "Posting delay p95" in res.output  # the table is printed too
+
+
+def test_a_report_describes_the_scenario_as_run_not_only_as_written(tmp_path: Path) -> None:
+    res = invoke(
+        "run",
+        "outage",
+        "--set",
+        "horizon_days=2",
+        "--set",
+        "network.stores.count=3",
+        "--set",
+        "skus.count=6",
+        "-r",
+        "1",
+        "--out",
+        str(tmp_path / "r"),
+        "-q",
+    )
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "**As run.** 3 stores" in report
+    assert "`network.stores.count=3`" in report
+    # the outage scenario's faults are on day 10 and later: the report says they cannot show
+    assert "faults.erp_outages[0] starts at hour" in report and "does not happen" in report
