@@ -807,6 +807,24 @@ class StockLedger:
         )
         return np.maximum(a, 0)
 
+    def inventory_position_at(self, skus: Sequence[int], location: int) -> np.ndarray:
+        """On hand + in transit − reserved for every sku of `skus` at one location, in numpy
+        (the system's view of a store's position after an event); like `position`, creates
+        any position that does not exist yet."""
+        if len(skus) and (min(skus) < 0 or location < 0):
+            raise InvalidCommand(f"skus: catalog indices >= 0 ({location=})")
+        row = self._slot_row(location, max(skus) + 1 if len(skus) else 0)
+        for sk in skus:
+            if row[sk] < 0:
+                self.position(sk, location)
+        slots = np.frombuffer(row, dtype=np.int64)[np.asarray(skus, dtype=np.intp)]
+        t = self.table
+        return (
+            np.frombuffer(t.on_hand, dtype=np.int64)[slots]
+            + np.frombuffer(t.in_transit, dtype=np.int64)[slots]
+            - np.frombuffer(t.reserved, dtype=np.int64)[slots]
+        )
+
     def dense(self, n_sku: int, n_loc: int) -> DenseBalances:
         """Every position with sku < n_sku and location < n_loc as [sku, location] arrays,
         for a whole-network reading (a nightly snapshot, a review) in numpy."""

@@ -23,7 +23,7 @@ import numpy as np
 from scenarios import Scenario, ScenarioError, load
 from scenarios.policies import POLICY_NAMES
 
-from .simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS, simulate
+from .simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS, kpi_range, simulate
 from .theory import student_t_ci95
 
 Progress = Callable[[int, int], None]  # (replications done, total)
@@ -74,7 +74,10 @@ def aggregate(scenario: str, policy: str, runs: list[dict[str, Any]], wall: floa
             continue
         mean, lo, hi = student_t_ci95(xs)
         kpis[key] = mean
-        ci95[key] = None if math.isnan(lo) else [lo, hi]
+        # a count, a time or a share cannot leave its range: a Student-t interval over few
+        # replications can, so it is clipped there (the report says so)
+        floor, ceiling = kpi_range(key)
+        ci95[key] = None if math.isnan(lo) else [max(lo, floor), min(hi, ceiling)]
     inv: dict[str, Any] = {}
     for key in INVARIANT_KEYS:
         vals = [r["invariants"][key] for r in runs]

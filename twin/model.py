@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -104,6 +104,8 @@ class Metrics:
     fulfilment_h: list[float] = field(default_factory=list)
     sync_lag_s: list[float] = field(default_factory=list)
     transfer_cycle_h: list[float] = field(default_factory=list)
+    # a store position's need visible to the system → units on its shelf (measured window)
+    store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0
@@ -410,6 +412,9 @@ class RetailTwin(mesa.Model):
         # wait, down when the core applies the sale that served them (so a review never
         # counts a served backorder before the stock it took has left the ledger)
         self.backlog_sys = np.zeros((n_sku, n_loc), dtype=np.int64)
+        # when the system first saw a store position at or below its reorder point (NaN: no
+        # need open); closed when units for it reach the shelf
+        self.store_need_since = np.full((n_sku, self.net.n_store), np.nan)
         for name in (
             "phys_opening",
             "phys_received",
@@ -713,6 +718,10 @@ class RetailTwin(mesa.Model):
         if bo:
             for k, b in bo.items():
                 self.backlog_sys[k, ev.location] -= b
+        if ev.location < self.net.n_store:
+            skus = ev.attrs["skus"] if ev.type == "stock.sold.batch" else (ev.sku,)
+            if skus and skus[0] >= 0:
+                self.note_store_needs(ev.location, skus)
         if (
             ev.type == "stock.sold.batch"
             and ev.location < self.net.n_store
@@ -720,6 +729,29 @@ class RetailTwin(mesa.Model):
         ):
             for k in ev.attrs["skus"]:
                 self.review_store_sku(k, ev.location)
+
+    def note_store_needs(self, store: int, skus: Sequence[int]) -> None:
+        """The system has just learnt of stock movements at a store: positions now at or
+        below their reorder point start a need (sync cadence shows here: under batch sync
+        the ledger learns late)."""
+        ks = np.asarray(skus, dtype=np.intp)
+        ip = self.core.ledger.inventory_position_at(skus, store) - self.backlog_sys[ks, store]
+        since = self.store_need_since[ks, store]
+        new = (ip <= self.store_s[ks, store]) & np.isnan(since)
+        if new.any():
+            self.store_need_since[ks[new], store] = self.env.now
+
+    def store_replenished(self, store: int, ks: np.ndarray) -> None:
+        """Units for these skus reached the store's shelf: their open needs are met."""
+        since = self.store_need_since[ks, store]
+        met = ~np.isnan(since)
+        if not met.any():
+            return
+        now = self.env.now
+        if now <= self.horizon_h:
+            t0 = since[met]
+            self.m.store_replenishment_h.extend((now - t0[t0 >= self.warmup_h]).tolist())
+        self.store_need_since[ks[met], store] = np.nan
 
     def _area(self) -> None:
         now = min(self.env.now, self.horizon_h)  # time averages cover the measured window only
@@ -1503,6 +1535,7 @@ class RetailTwin(mesa.Model):
                     came[j] = arrived
         self.phys[ks, store] += came
         self.store_units += int(came.sum())
+        self.store_replenished(store, ks[came > 0])
         if self.pol.store_receipts != "api":  # rides the store's next sync
             for k, q_sys, _q_phys in lines:
                 self.stores[store].record("transfer.received", k, q_sys)
@@ -1599,6 +1632,8 @@ class RetailTwin(mesa.Model):
         self.phys[po.sku, po.location] += q
         if po.location < self.net.n_store:
             self.store_units += q
+            if q:
+                self.store_replenished(po.location, np.array([po.sku], dtype=np.intp))
         self.m.phys_received[po.sku] += q
         if po.state is POState.PARTIAL:
             self.procurement.close_short(po_id)
@@ -1713,6 +1748,8 @@ class RetailTwin(mesa.Model):
         self.phys[t.sku, t.destination] += q_phys
         if t.destination < self.net.n_store:
             self.store_units += q_phys
+            if q_phys:
+                self.store_replenished(t.destination, np.array([t.sku], dtype=np.intp))
         self.transfers.receive(tid, qty=q_phys)
         self.m.transfer_cycle_h.append((self.transfers.get(tid).received_at - t.requested_at) / H)
 
@@ -1882,6 +1919,9 @@ class RetailTwin(mesa.Model):
         exc = self.core.exceptions
         w = self.warmup_h * H
         self.unposted_at_end = self.core.gl.unposted
+        open_needs = self.store_need_since[~np.isnan(self.store_need_since)]
+        open_needs = open_needs[open_needs >= self.warmup_h]
+        self.store_needs_open_h = (self.horizon_h - open_needs).tolist()
         self.exceptions_open_end = exc.open_count
         # the peak over the measured window: the backlog at the warm-up's end and after it
         at_w = [n for t, n in exc.backlog_series if t <= w]

@@ -34,10 +34,12 @@ TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
     ("fulfillment_cycle_time_p50_h", "Fulfilment cycle p50", "h", False),
     ("transfer_approval_time_p50_h", "Transfer approval p50", "h", False),
     ("transfer_cycle_time_p50_h", "Transfer cycle p50", "h", False),
+    ("store_replenishment_lead_time_p50_h", "Store replenishment p50", "h", False),
     ("replenishment_lead_time_mean_d", "Replenishment lead time", "d", False),
     ("returns_to_available_p50_h", "Returns to available p50", "h", False),
     ("exception_backlog_peak", "Exception backlog peak", "", False),
     ("exception_age_p95_h", "Exception age p95", "h", False),
+    ("dead_letter_age_p95_h", "Dead-letter age p95", "h", False),
     ("manual_reconciliation_hours", "Manual reconciliation", "h", False),
     ("posting_delay_p95_h", "Posting delay p95", "h", False),
     ("unposted_movements_end", "Unposted movements at end", "", False),
@@ -46,6 +48,12 @@ TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
     ("orders_total", "Orders", "", None),
     ("units_demanded", "Units demanded", "", None),
 ]
+
+
+INTERVAL_NOTE = (
+    "Intervals are Student t over replications, clipped to the range a KPI can take"
+    " (shares 0–100%, counts and times ≥ 0)."
+)
 
 
 def fmt(v: float | None, unit: str = "") -> str:
@@ -70,8 +78,6 @@ def fmt_ci(ci: Sequence[float] | None, unit: str = "") -> str:
     if not ci:
         return ""
     lo, hi = ci
-    if unit == "%":  # a share's interval cannot leave [0, 1]
-        lo, hi = max(lo, 0.0), min(hi, 1.0)
     return f"[{fmt(lo, unit)}, {fmt(hi, unit)}]"
 
 
@@ -257,7 +263,7 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
         "",
         f"Each cell is the mean over replications with its 95% interval. The Δ columns are"
         f" paired differences against **{pols[0]}**; `*` marks a difference whose interval"
-        " excludes zero.",
+        f" excludes zero. {INTERVAL_NOTE}",
         "",
         markdown_table(header, rows),
         "",
@@ -300,7 +306,8 @@ def write_run(agg: Aggregate, out: Path, description: str = "") -> Path:
         description.strip(),
         "",
         f"{res['replications']} replication(s), {res['sim_days']:g} simulated days, seed"
-        f" {res['seed']}; {agg.wall_seconds:.0f} s of wall time.",
+        f" {res['seed']}; {agg.wall_seconds:.0f} s of wall time."
+        + (f" {INTERVAL_NOTE}" if res["replications"] > 1 else ""),
         "",
         "## Results",
         "",

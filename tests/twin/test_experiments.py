@@ -186,3 +186,28 @@ def test_a_sweep_runs_through_a_real_scheduler_and_matches_serial(dask_scheduler
     ]
     for r, s in zip(remote, local, strict=True):
         assert strip(r.aggregate.result) == strip(s.aggregate.result)
+
+
+def test_intervals_stay_inside_the_range_a_kpi_can_take() -> None:
+    from twin.experiments import aggregate
+    from twin.simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS
+
+    def run(i: int, lost: int, fill: float) -> dict:
+        kpis = dict.fromkeys(KPI_KEYS, 1.0)
+        kpis["lost_sales_units"], kpis["fill_rate"] = lost, fill
+        return {
+            "seed_index": i,
+            "base_seed": 1,
+            "sim_days": 1,
+            "wall_seconds": 1.0,
+            "kpis": kpis,
+            "invariants": dict.fromkeys(INVARIANT_KEYS, True),
+            "events": dict.fromkeys(EVENT_KEYS, 0),
+        }
+
+    # two replications far apart: Student t with one degree of freedom is wide
+    agg = aggregate("x", "legacy", [run(0, 0, 0.999), run(1, 22, 0.9)], 1.0)
+    lo, hi = agg.result["ci95"]["lost_sales_units"]
+    assert lo == 0.0 and hi > 22  # a count never has a negative bound
+    lo, hi = agg.result["ci95"]["fill_rate"]
+    assert 0.0 <= lo and hi == 1.0  # a share stays in [0, 1]
