@@ -28,6 +28,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -101,12 +102,31 @@ def seconds_between(start: datetime | None, end: datetime | None) -> float | Non
     return None if a is None or b is None else (b - a).total_seconds()
 
 
-class Database:
-    """An engine and a session factory for one database URL."""
+class Admission(Base):
+    """One row whose lock serialises admissions: a submission locks it (an UPDATE, the
+    first statement of its transaction) before it counts active runs and inserts its own,
+    so concurrent submissions, in one process or many, never admit past the limit."""
 
-    def __init__(self, url: str) -> None:
+    __tablename__ = "omnitwin_admission"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    admitted: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Database:
+    """An engine and a session factory for one database URL.
+
+    `pool_size` connections are kept (no overflow): the service sizes it to its request
+    threads and workers, so a request never waits on a connection another one holds."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {
+            "pool_pre_ping": True,
+            "pool_size": pool_size,
+            "max_overflow": 0,
+            "pool_timeout": 30,
+        }
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
             if path and path != ":memory:":
@@ -119,6 +139,13 @@ class Database:
 
     def create_all(self) -> None:
         Base.metadata.create_all(self.engine)
+        with self.session() as s:
+            if s.get(Admission, 1) is None:
+                s.add(Admission(id=1, admitted=0))
+                try:
+                    s.commit()
+                except IntegrityError:  # another process made it first
+                    s.rollback()
 
     def drop_all(self) -> None:
         Base.metadata.drop_all(self.engine)

@@ -1,6 +1,6 @@
 """What the run and comparison routes share: turning a request into a validated,
-normalised job (every problem reported by field path), idempotency, the capacity
-check, the job's public view and its artifacts."""
+normalised job (every problem reported by field path), idempotent and atomic admission,
+the job's public views (cached once a job is finished) and its artifacts."""
 
 from __future__ import annotations
 
@@ -8,28 +8,41 @@ import asyncio
 import hashlib
 import json
 import re
+import threading
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from scenarios import POLICY_NAMES, ScenarioError, catalog_names
+from scenarios.describe import scenario_warnings
 
-from .db import ACTIVE, DONE, FINISHED, QUEUED, Database, Run, as_utc, utcnow
+from .db import ACTIVE, DONE, FINISHED, QUEUED, Admission, Database, Run, as_utc, utcnow
 from .runner import Runner, build_scenario
-from .schemas import ComparisonCreate, JobOut, Progress, RunCreate
+from .schemas import ComparisonCreate, JobOut, JobSummary, Progress, RunCreate
 from .settings import Settings
 
 PREFIX = {"run": "/v1/runs", "comparison": "/v1/comparisons"}
 PLOT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SEGMENT = re.compile(r"[^.\[\]]+|\[\d+\]")
+#: how much of a user's bad value an error message repeats
+SHOWN = 60
+
+
+def clip(value: Any, limit: int = SHOWN) -> str:
+    """A user's value as an error message shows it: its repr, cut to `limit` characters
+    (a 10 MB name is not sent back in full)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def error(loc: list[Any], msg: str, kind: str = "value_error") -> dict[str, Any]:
@@ -44,11 +57,12 @@ def scenario_problem(problem: str, where: list[Any]) -> dict[str, Any]:
     """A loader problem (`path: message`) as a FastAPI-style error with a field path."""
     path, sep, msg = problem.partition(": ")
     if not sep:
-        return error(where, problem, "scenario")
+        return error(where, problem[:500], "scenario")
     if path.startswith("--set"):
-        return {**error(["body", "overrides"], problem, "override"), "path": path[6:].strip()}
+        shown = path[6:].strip()
+        return {**error(["body", "overrides"], problem[:500], "override"), "path": shown[:200]}
     loc = where if path == "(scenario)" else [*where, *path_segments(path)]
-    return {**error(loc, msg, "scenario"), "path": path}
+    return {**error(loc, msg[:500], "scenario"), "path": path[:200]}
 
 
 def overrides_list(overrides: dict[str, Any] | list[str]) -> list[str]:
@@ -57,17 +71,22 @@ def overrides_list(overrides: dict[str, Any] | list[str]) -> list[str]:
     return [f"{k}={json.dumps(v)}" for k, v in overrides.items()]
 
 
-def prepare(
-    kind: str, body: RunCreate | ComparisonCreate, settings: Settings
-) -> tuple[dict[str, Any], str, int]:
-    """The normalised request, its scenario's name and its replications in total; raises a
-    422 listing every problem by field path."""
+def scenario_errors(
+    ref: Any, overrides: Any, settings: Settings
+) -> tuple[list[dict[str, Any]], Any, dict[str, Any]]:
+    """Problems with the scenario part of a request (name, `extends`, every field, the
+    overrides), the resolved scenario when there are none, and the normalised request.
+
+    Also called with a body that failed its own validation, so a user sees every problem
+    at once; `ref` and `overrides` are then whatever was sent."""
     errors: list[dict[str, Any]] = []
     names = catalog_names()
-    ref = body.scenario
     if isinstance(ref, str) and ref not in names:
         errors.append(
-            error(["body", "scenario"], f"unknown scenario {ref!r}; choose from {', '.join(names)}")
+            error(
+                ["body", "scenario"],
+                f"unknown scenario {clip(ref)}; choose from {', '.join(names)}",
+            )
         )
     if isinstance(ref, dict) and "extends" in ref and ref["extends"] not in names:
         errors.append(
@@ -76,43 +95,26 @@ def prepare(
                 f"must name a catalogue scenario ({', '.join(names)})",
             )
         )
-    if errors:
-        raise RequestValidationError(errors)
-    request: dict[str, Any] = {
-        "scenario": ref,
-        "overrides": overrides_list(body.overrides),
-        "seed": body.seed,
-    }
+    if not isinstance(overrides, dict | list):
+        overrides = {}
+    if len(overrides) > settings.max_overrides:
+        errors.append(
+            error(
+                ["body", "overrides"],
+                f"{len(overrides)} overrides; this service takes at most"
+                f" {settings.max_overrides} (OMNITWIN_MAX_OVERRIDES)",
+                "limit",
+            )
+        )
+    if isinstance(overrides, list) and not all(isinstance(o, str) for o in overrides):
+        overrides = []  # reported by the body's own validation
+    request: dict[str, Any] = {"scenario": ref, "overrides": overrides_list(overrides)}
+    if errors or not isinstance(ref, str | dict):
+        return errors, None, request
     try:
         sc = build_scenario(request)
     except ScenarioError as exc:
-        raise RequestValidationError(
-            [scenario_problem(p, ["body", "scenario"]) for p in exc.problems]
-        ) from None
-    if isinstance(body, RunCreate):
-        policy = body.policy or sc.policy.operating_model
-        if policy not in POLICY_NAMES:
-            errors.append(
-                error(["body", "policy"], f"unknown policy {policy!r}; choose from {_pols()}")
-            )
-        request["policy"] = policy
-        n_policies = 1
-    else:
-        for i, p in enumerate(body.policies):
-            if p not in POLICY_NAMES:
-                errors.append(
-                    error(["body", "policies", i], f"unknown policy {p!r}; choose from {_pols()}")
-                )
-        if len(set(body.policies)) != len(body.policies):
-            errors.append(error(["body", "policies"], "name each policy once"))
-        if len(body.policies) > settings.max_policies:
-            errors.append(_limit(["body", "policies"], "policies", settings.max_policies))
-        request["policies"] = list(body.policies)
-        n_policies = len(body.policies)
-    reps = body.replications or sc.replications
-    request["replications"] = reps
-    if reps > settings.max_replications:
-        errors.append(_limit(["body", "replications"], "replications", settings.max_replications))
+        return [scenario_problem(p, ["body", "scenario"]) for p in exc.problems], None, request
     where = ["body", "scenario"]
     if sc.horizon_days > settings.max_horizon_days:
         errors.append(
@@ -122,8 +124,45 @@ def prepare(
         errors.append(_limit([*where, "network", "stores", "count"], "stores", settings.max_stores))
     if sc.skus.count > settings.max_skus:
         errors.append(_limit([*where, "skus", "count"], "skus", settings.max_skus))
-    if errors:
+    return errors, sc, request
+
+
+def prepare(
+    kind: str, body: RunCreate | ComparisonCreate, settings: Settings
+) -> tuple[dict[str, Any], str, int]:
+    """The normalised request, its scenario's name and its replications in total; raises a
+    422 listing every problem by field path."""
+    errors, sc, request = scenario_errors(body.scenario, body.overrides, settings)
+    request["seed"] = body.seed
+    if isinstance(body, RunCreate):
+        policy = body.policy or (sc.policy.operating_model if sc else "legacy")
+        if policy not in POLICY_NAMES:
+            errors.append(
+                error(["body", "policy"], f"unknown policy {clip(policy)}; choose from {_pols()}")
+            )
+        request["policy"] = policy
+        n_policies = 1
+    else:
+        for i, p in enumerate(body.policies):
+            if p not in POLICY_NAMES:
+                errors.append(
+                    error(
+                        ["body", "policies", i], f"unknown policy {clip(p)}; choose from {_pols()}"
+                    )
+                )
+        if len(set(body.policies)) != len(body.policies):
+            errors.append(error(["body", "policies"], "name each policy once"))
+        if len(body.policies) > settings.max_policies:
+            errors.append(_limit(["body", "policies"], "policies", settings.max_policies))
+        request["policies"] = list(body.policies)
+        n_policies = len(body.policies)
+    reps = body.replications or (sc.replications if sc else 1)
+    request["replications"] = reps
+    if reps > settings.max_replications:
+        errors.append(_limit(["body", "replications"], "replications", settings.max_replications))
+    if errors or sc is None:
         raise RequestValidationError(errors)
+    request["warnings"] = scenario_warnings(sc)
     return request, sc.name, reps * n_policies
 
 
@@ -154,15 +193,9 @@ def _by_key(session: Session, kind: str, key: str) -> Run | None:
 def _replay(existing: Run, digest: str, key: str) -> Run:
     if existing.body_hash != digest:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            [
-                error(
-                    ["header", "Idempotency-Key"],
-                    f"Idempotency-Key {key!r} was already used with a different body"
-                    f" (for {existing.kind} {existing.id}); use a new key for a new request",
-                    "idempotency_conflict",
-                )
-            ],
+            status.HTTP_409_CONFLICT,
+            f"Idempotency-Key {clip(key)} was already used with a different body"
+            f" (for {existing.kind} {existing.id}); use a new key for a new request",
         )
     return existing
 
@@ -170,69 +203,117 @@ def _replay(existing: Run, digest: str, key: str) -> Run:
 def create(
     kind: str,
     body: RunCreate | ComparisonCreate,
-    session: Session,
+    db: Database,
     settings: Settings,
     runner: Runner,
     idempotency_key: str | None,
 ) -> tuple[Run, bool]:
-    """A new queued job (submitted to the workers), or the one this key already made."""
+    """A new queued job (submitted to the workers), or the one this key already made.
+
+    Admission is atomic: the transaction first locks the admission row, then looks up the
+    key, counts the active jobs and inserts, so a burst of submissions admits exactly the
+    capacity, on SQLite and PostgreSQL alike."""
     digest = body_hash(body)
     if idempotency_key is not None:
-        if not 1 <= len(idempotency_key) <= 200:
-            raise RequestValidationError(
-                [error(["header", "Idempotency-Key"], "must be 1 to 200 characters")]
-            )
-        existing = _by_key(session, kind, idempotency_key)
-        if existing is not None:
-            return _replay(existing, digest, idempotency_key), False
-    request, name, total = prepare(kind, body, settings)
-    active = session.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE)))
+        with db.session() as s:
+            existing = _by_key(s, kind, idempotency_key)
+            if existing is not None:
+                return _replay(existing, digest, idempotency_key), False
     capacity = settings.max_concurrent_runs + settings.max_queued_runs
+    with db.session() as s:  # a full queue sheds the request before validating it
+        _refuse_if_full(s, capacity, settings)
+    request, name, total = prepare(kind, body, settings)
+    with db.session() as s:
+        s.execute(
+            update(Admission).where(Admission.id == 1).values(admitted=Admission.admitted + 1)
+        )
+        if idempotency_key is not None:
+            existing = _by_key(s, kind, idempotency_key)
+            if existing is not None:
+                s.rollback()
+                return _replay(existing, digest, idempotency_key), False
+        try:
+            _refuse_if_full(s, capacity, settings)
+        except HTTPException:
+            s.rollback()
+            raise
+        row = Run(
+            id=uuid.uuid4().hex,
+            kind=kind,
+            status=QUEUED,
+            scenario=name[:200],
+            progress_done=0,
+            progress_total=total,
+            request=request,
+            idempotency_key=idempotency_key,
+            body_hash=digest,
+            cancel_requested=False,
+            created_at=utcnow(),
+        )
+        s.add(row)
+        try:
+            s.commit()
+        except IntegrityError:  # the key was taken by a job of the other kind's race
+            s.rollback()
+            existing = _by_key(s, kind, idempotency_key or "")
+            if existing is None:
+                raise
+            return _replay(existing, digest, idempotency_key or ""), False
+    runner.submit(row.id)
+    return row, True
+
+
+def _refuse_if_full(s: Session, capacity: int, settings: Settings) -> None:
+    active = s.scalar(select(func.count()).select_from(Run).where(Run.status.in_(ACTIVE)))
     if (active or 0) >= capacity:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many runs in progress: {active} queued or running, the limit is {capacity}"
-            f" (OMNITWIN_MAX_CONCURRENT_RUNS={settings.max_concurrent_runs} +"
+            f"too many runs in progress: {active} queued or running, the limit is"
+            f" {capacity} (OMNITWIN_MAX_CONCURRENT_RUNS={settings.max_concurrent_runs} +"
             f" OMNITWIN_MAX_QUEUED_RUNS={settings.max_queued_runs}); retry later",
             headers={"Retry-After": "5"},
         )
-    row = Run(
-        id=uuid.uuid4().hex,
-        kind=kind,
-        status=QUEUED,
-        scenario=name[:200],
-        progress_done=0,
-        progress_total=total,
-        request=request,
-        idempotency_key=idempotency_key,
-        body_hash=digest,
-        cancel_requested=False,
-        created_at=utcnow(),
-    )
-    session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:  # the same key raced us
-        session.rollback()
-        existing = _by_key(session, kind, idempotency_key or "")
-        if existing is None:
-            raise
-        return _replay(existing, digest, idempotency_key or ""), False
-    runner.submit(row.id)
-    return row, True
+
+
+# ------------------------------------------------------------------------------ views
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What the file routes need of a job: no result object loaded."""
+
+    id: str
+    kind: str
+    status: str
+    artifacts: str | None
+
+
+def head_or_404(db: Database, kind: str, job_id: str, cache: ViewCache | None = None) -> Head:
+    if cache is not None and (hit := cache.head(job_id)) is not None and hit.kind == kind:
+        return hit
+    row = None
+    if len(job_id) <= 32:
+        with db.session() as s:
+            row = s.execute(
+                select(Run.id, Run.kind, Run.status, Run.artifacts).where(Run.id == job_id)
+            ).first()
+    if row is None or row.kind != kind:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {kind} with id {clip(job_id)}")
+    head = Head(row.id, row.kind, row.status, row.artifacts)
+    if cache is not None:
+        cache.put(head)
+    return head
 
 
 def get_or_404(session: Session, kind: str, job_id: str) -> Run:
     row = session.get(Run, job_id) if len(job_id) <= 32 else None
     if row is None or row.kind != kind:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {kind} with id {job_id!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no {kind} with id {clip(job_id)}")
     return row
 
 
-def plots_of(row: Run) -> list[str]:
-    if row.status != DONE or not row.artifacts:
+def plots_of(job: Run | Head) -> list[str]:
+    if job.status != DONE or not job.artifacts:
         return []
-    return sorted(p.stem for p in Path(row.artifacts).glob("*.png"))
+    return sorted(p.stem for p in Path(job.artifacts).glob("*.png"))
 
 
 def links(row: Run) -> dict[str, str]:
@@ -243,66 +324,174 @@ def links(row: Run) -> dict[str, str]:
     return out
 
 
-def view(row: Run) -> JobOut:
+def _progress(row: Run) -> Progress:
     total = row.progress_total or 0
     done = row.progress_done or 0
+    return Progress(done=done, total=total, fraction=done / total if total else 0.0)
+
+
+def _shown_request(row: Run) -> dict[str, Any]:
+    return {k: v for k, v in row.request.items() if k != "warnings"}
+
+
+def view(row: Run) -> JobOut:
     return JobOut(
         id=row.id,
         kind=row.kind,
         status=row.status,
         scenario=row.scenario,
-        progress=Progress(done=done, total=total, fraction=done / total if total else 0.0),
+        progress=_progress(row),
         created_at=as_utc(row.created_at),
         started_at=as_utc(row.started_at),
         finished_at=as_utc(row.finished_at),
         duration_seconds=row.duration_seconds,
         error=row.error,
-        request=row.request,
+        request=_shown_request(row),
+        warnings=list(row.request.get("warnings") or []),
         result=row.result if row.status == DONE else None,
         plots=plots_of(row),
         links=links(row),
     )
 
 
-def cancel(session: Session, runner: Runner, kind: str, job_id: str) -> Run:
-    row = get_or_404(session, kind, job_id)
-    if row.status in FINISHED:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            f"{kind} {job_id} is already {row.status}; only a queued or running {kind} can be"
-            " cancelled",
-        )
+def summary(row: Run) -> JobSummary:
+    request = _shown_request(row)
+    if isinstance(request.get("scenario"), dict):
+        request["scenario"], request["inline"] = row.scenario, True
+    return JobSummary(
+        id=row.id,
+        kind=row.kind,
+        status=row.status,
+        scenario=row.scenario,
+        progress=_progress(row),
+        created_at=as_utc(row.created_at),
+        started_at=as_utc(row.started_at),
+        finished_at=as_utc(row.finished_at),
+        duration_seconds=row.duration_seconds,
+        error=row.error,
+        request=request,
+        links=links(row),
+    )
+
+
+class ViewCache:
+    """Finished jobs never change: their JSON view and head, and their small files, kept
+    in memory (least recently used out), so a dashboard polling them costs no database
+    round trip, no serialisation and no file read. Safe with several server processes:
+    each caches what cannot change."""
+
+    def __init__(self, capacity: int = 512, file_bytes: int = 64 * 2**20) -> None:
+        self.capacity = capacity
+        self.file_bytes = file_bytes
+        self._items: OrderedDict[str, tuple[Head, bytes | None]] = OrderedDict()
+        self._files: OrderedDict[Path, bytes] = OrderedDict()
+        self._files_size = 0
+        self._lock = threading.Lock()
+
+    def cached_file(self, path: Path) -> bytes | None:
+        with self._lock:
+            data = self._files.get(path)
+            if data is not None:
+                self._files.move_to_end(path)
+            return data
+
+    def file(self, path: Path) -> bytes:
+        """A finished job's file (report, series, plot), read once."""
+        data = self.cached_file(path)
+        if data is not None:
+            return data
+        data = path.read_bytes()
+        if len(data) <= self.file_bytes // 16:
+            with self._lock:
+                if path not in self._files:
+                    self._files[path] = data
+                    self._files_size += len(data)
+                while self._files_size > self.file_bytes:
+                    _, old = self._files.popitem(last=False)
+                    self._files_size -= len(old)
+        return data
+
+    def get(self, job_id: str) -> tuple[Head, bytes] | None:
+        """A finished job's head and JSON view, if both are cached."""
+        with self._lock:
+            item = self._items.get(job_id)
+            if item is None or item[1] is None:
+                return None
+            self._items.move_to_end(job_id)
+            return item[0], item[1]
+
+    def head(self, job_id: str) -> Head | None:
+        with self._lock:
+            item = self._items.get(job_id)
+            return None if item is None else item[0]
+
+    def put(self, head: Head, body: bytes | None = None) -> None:
+        """Keep a finished job's head (and its view, when given); others are not kept."""
+        if head.status not in FINISHED:
+            return
+        with self._lock:
+            old = self._items.get(head.id)
+            if body is None and old is not None:
+                body = old[1]
+            self._items[head.id] = (head, body)
+            self._items.move_to_end(head.id)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+
+def view_json(db: Database, cache: ViewCache, kind: str, job_id: str) -> bytes:
+    """The job's view as JSON bytes, from the cache once it is finished."""
+    hit = cache.get(job_id)
+    if hit is not None and hit[0].kind == kind:
+        return hit[1]
+    with db.session() as s:
+        row = get_or_404(s, kind, job_id)
+        out = view(row)
+    body = out.model_dump_json().encode()
+    cache.put(Head(row.id, row.kind, row.status, row.artifacts), body)
+    return body
+
+
+def cancel(db: Database, runner: Runner, kind: str, job_id: str) -> JobOut:
+    with db.session() as s:
+        row = get_or_404(s, kind, job_id)
+        if row.status in FINISHED:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                f"{kind} {job_id} is already {row.status}; only a queued or running {kind} can"
+                " be cancelled",
+            )
     runner.cancel(job_id)
-    session.expire_all()
-    return get_or_404(session, kind, job_id)
+    with db.session() as s:
+        return view(get_or_404(s, kind, job_id))
 
 
 # ------------------------------------------------------------------------------ artifacts
-def folder_of(row: Run) -> Path:
-    if row.status != DONE or not row.artifacts:
+def folder_of(job: Head) -> Path:
+    if job.status != DONE or not job.artifacts:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            f"{row.kind} {row.id} is {row.status}; its files exist once it is done",
+            f"{job.kind} {job.id} is {job.status}; its files exist once it is done",
         )
-    folder = Path(row.artifacts).resolve()
+    folder = Path(job.artifacts).resolve()
     if not folder.is_dir():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the files of {row.kind} {row.id} are gone")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the files of {job.kind} {job.id} are gone")
     return folder
 
 
-def artifact(row: Run, filename: str) -> Path:
+def artifact(job: Head, filename: str) -> Path:
     """A file inside the job's folder, never outside it."""
-    folder = folder_of(row)
+    folder = folder_of(job)
     path = (folder / filename).resolve()
     if path.parent != folder or not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {filename!r} for {row.id}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no file {clip(filename)} for {job.id}")
     return path
 
 
-def plot_path(row: Run, name: str) -> Path:
+def plot_path(job: Head, name: str) -> Path:
     if not PLOT_NAME.match(name):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plot {name!r}")
-    return artifact(row, f"{name}.png")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no plot {clip(name)}")
+    return artifact(job, f"{name}.png")
 
 
 def wants_csv(request: Request, fmt: str | None) -> bool:
@@ -313,24 +502,49 @@ def wants_csv(request: Request, fmt: str | None) -> bool:
 
 
 # ------------------------------------------------------------------------------ events
-def _snapshot(db: Database, kind: str, job_id: str) -> dict[str, Any] | None:
+def _snapshot(db: Database, cache: ViewCache, kind: str, job_id: str) -> dict[str, Any] | None:
+    hit = cache.get(job_id)
+    if hit is not None and hit[0].kind == kind:
+        return _event_of(json.loads(hit[1]))
     with db.session() as s:
-        row = s.get(Run, job_id)
-        if row is None or row.kind != kind:
-            return None
-        total = row.progress_total or 0
-        return {
-            "id": row.id,
-            "status": row.status,
-            "done": row.progress_done or 0,
-            "total": total,
-            "fraction": (row.progress_done or 0) / total if total else 0.0,
-            "error": row.error,
-        }
+        row = s.execute(
+            select(
+                Run.id,
+                Run.kind,
+                Run.status,
+                Run.progress_done,
+                Run.progress_total,
+                Run.error,
+            ).where(Run.id == job_id)
+        ).first()
+    if row is None or row.kind != kind:
+        return None
+    total = row.progress_total or 0
+    done = row.progress_done or 0
+    return {
+        "id": row.id,
+        "status": row.status,
+        "done": done,
+        "total": total,
+        "fraction": done / total if total else 0.0,
+        "error": row.error,
+    }
+
+
+def _event_of(job: dict[str, Any]) -> dict[str, Any]:
+    p = job["progress"]
+    return {
+        "id": job["id"],
+        "status": job["status"],
+        "done": p["done"],
+        "total": p["total"],
+        "fraction": p["fraction"],
+        "error": job["error"],
+    }
 
 
 async def events(
-    request: Request, db: Database, kind: str, job_id: str, poll: float
+    request: Request, db: Database, cache: ViewCache, kind: str, job_id: str, poll: float
 ) -> AsyncIterator[str]:
     """Server-sent events: `progress` whenever the state changes, then one final event
     (`done`, `failed` or `cancelled`) and the stream ends."""
@@ -338,7 +552,7 @@ async def events(
     n = 0
     yield "retry: 2000\n\n"
     while True:
-        snap = await run_in_threadpool(_snapshot, db, kind, job_id)
+        snap = await run_in_threadpool(_snapshot, db, cache, kind, job_id)
         if snap is None:
             return
         if snap != last:

@@ -21,8 +21,11 @@ class _Job(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scenario: str | dict[str, Any] = Field(description=SCENARIO_HELP)
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Base seed.")
-    replications: int | None = Field(None, ge=1, description="Default: the scenario's.")
+    # strict: `true` is not a seed or a count of replications
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, strict=True, description="Base seed.")
+    replications: int | None = Field(
+        None, ge=1, strict=True, description="Default: the scenario's."
+    )
     overrides: dict[str, Any] | list[str] = Field(default_factory=dict, description=OVERRIDES_HELP)
 
 
@@ -91,6 +94,11 @@ class JobOut(BaseModel):
     duration_seconds: float | None
     error: str | None = Field(description="Why it failed or was cancelled.")
     request: dict[str, Any]
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the scenario asks for that this run cannot show (a fault or"
+        " event after the horizon or inside the warm-up).",
+    )
     result: dict[str, Any] | None = Field(
         description="When done: the KPIS.md result object (a comparison: per policy, the"
         " paired differences and the table)."
@@ -99,8 +107,28 @@ class JobOut(BaseModel):
     links: dict[str, str]
 
 
+class JobSummary(BaseModel):
+    """A run or a comparison in a list: its state and request, without the result object
+    or an inline scenario's body (GET the job for those)."""
+
+    id: str
+    kind: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
+    scenario: str
+    progress: Progress
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_seconds: float | None
+    error: str | None = Field(description="Why it failed or was cancelled.")
+    request: dict[str, Any] = Field(
+        description="The request; an inline scenario is replaced by its name (`inline: true`)."
+    )
+    links: dict[str, str]
+
+
 class JobList(BaseModel):
-    items: list[JobOut]
+    items: list[JobSummary]
 
 
 class ScenarioSummary(BaseModel):

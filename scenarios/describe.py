@@ -75,6 +75,21 @@ def outside_horizon(sc: Scenario) -> list[str]:
     return out
 
 
+def scenario_warnings(sc: Scenario) -> list[str]:
+    """What a scenario asks for that a run of it cannot show as written: faults and events
+    outside the measured window, and till outages on more stores than the network has
+    (a network resized below a catalogue scenario's outage)."""
+    out = outside_horizon(sc)
+    n_stores = sc.network.stores.count
+    for i, w in enumerate(sc.faults.pos_outages):
+        if w.stores is None and w.count > n_stores:
+            out.append(
+                f"faults.pos_outages[{i}].count is {w.count}, the network has {n_stores}"
+                f" stores: the tills of all {n_stores} go down"
+            )
+    return out
+
+
 def description_of(ref: str | None, sc: Scenario, overrides: Sequence[str] = ()) -> str:
     """A report's description: the scenario's prose, the question it answers, and what was
     run — the resolved network and horizon and any overrides (the prose describes the
@@ -92,5 +107,5 @@ def description_of(ref: str | None, sc: Scenario, overrides: Sequence[str] = ())
     if overrides:
         ran += " Overrides: " + ", ".join(f"`{o}`" for o in overrides) + "."
     parts.append(ran)
-    parts += [f"**Note.** {w}." for w in outside_horizon(sc)]
+    parts += [f"**Note.** {w}." for w in scenario_warnings(sc)]
     return "\n\n".join(x for x in parts if x)

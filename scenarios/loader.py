@@ -91,13 +91,34 @@ def read_raw(ref: str | Path) -> tuple[dict[str, Any], Path | None]:
             [f"scenario: no catalogue scenario or file {str(ref)!r} (catalogue: {names})"]
         )
     try:
-        text = p.read_text()
-        data = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+        data = _parsed(p)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise ScenarioError([f"{p.name}: not valid YAML/JSON: {exc}"]) from None
     if not isinstance(data, dict):
         raise ScenarioError([f"{p.name}: must be a mapping of scenario fields"])
-    return data, p
+    return copy.deepcopy(data), p
+
+
+#: parsed files by (path, modification time, size): the service validates the same
+#: catalogue file for every request that names it
+_PARSED: dict[tuple[str, int, int], Any] = {}
+
+
+def _parsed(p: Path) -> Any:
+    st = p.stat()
+    key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+    data = _PARSED.get(key)
+    if data is None:
+        text = p.read_text()
+        data = json.loads(text) if p.suffix == ".json" else yaml.load(text, Loader=_YAML_LOADER)
+        if len(_PARSED) > 256:
+            _PARSED.clear()
+        _PARSED[key] = data
+    return data
+
+
+#: libyaml's loader where PyYAML was built with it (about 10× faster), else the Python one
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -385,4 +385,17 @@ class Scenario(Strict):
                     raise ValueError(f"demand.events[{ev.name}].channels: unknown channel {c!r}")
         if self.warmup_days >= self.horizon_days:
             raise ValueError("warmup_days: must be shorter than horizon_days")
+        n_stores = self.network.stores.count
+        if n_stores == 0 and not self.channels:
+            raise ValueError(
+                "network.stores.count: 0 stores and no online channels: nothing would sell"
+            )
+        for i, w in enumerate(self.faults.pos_outages):
+            if w.stores is not None:
+                bad = [k for k in w.stores if not 0 <= k < n_stores]
+                if bad:
+                    raise ValueError(
+                        f"faults.pos_outages[{i}].stores: no store {bad[0]} in a network of"
+                        f" {n_stores} stores (indexes 0 to {n_stores - 1})"
+                    )
         return self

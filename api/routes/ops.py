@@ -2,30 +2,45 @@
 
 from __future__ import annotations
 
+import anyio
 from fastapi import APIRouter, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..db import FINISHED, KINDS, QUEUED, RUNNING, STATES, Run, seconds_between
-from ..deps import DatabaseDep, RunnerDep, SessionDep, SettingsDep
+from ..deps import DatabaseDep, RunnerDep, SettingsDep
 
 router = APIRouter(tags=["ops"])
 
 BUCKETS = (1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
+#: the health check has a thread of its own: under a burst of requests it answers at
+#: once instead of queueing behind them for a request thread
+_HEALTH = anyio.CapacityLimiter(1)
+HEALTH = {
+    200: {"description": "Up, and the database answers"},
+    503: {"description": "The database does not answer"},
+}
 
 
-@router.get("/healthz", summary="Liveness and database check")
-def healthz(db: DatabaseDep, runner: RunnerDep) -> Response:
+@router.get("/healthz", responses=HEALTH, summary="Liveness and database check")
+async def healthz(db: DatabaseDep, runner: RunnerDep) -> Response:
     try:
-        db.ping()
-    except SQLAlchemyError as exc:
+        with anyio.fail_after(10):
+            await anyio.to_thread.run_sync(db.ping, limiter=_HEALTH, abandon_on_cancel=True)
+    except (SQLAlchemyError, TimeoutError) as exc:
         return JSONResponse(
             {"status": "unavailable", "database": f"error: {type(exc).__name__}"},
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
-    return JSONResponse({"status": "ok", "database": "ok", "workers": runner.started})
+    body = {
+        "status": "ok",
+        "database": "ok",
+        "workers": runner.started,
+        "unwritten": len(runner.unwritten),
+    }
+    return JSONResponse(body)
 
 
 @router.get(
@@ -33,11 +48,20 @@ def healthz(db: DatabaseDep, runner: RunnerDep) -> Response:
     response_class=PlainTextResponse,
     summary="Prometheus metrics: runs by state, run durations, queue depth",
 )
-def metrics(session: SessionDep, settings: SettingsDep) -> Response:
+def metrics(db: DatabaseDep, settings: SettingsDep) -> Response:
     counts = {(k, s): 0 for k in KINDS for s in STATES}
-    for kind, state, n in session.execute(
-        select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)
-    ):
+    with db.session() as session:
+        grouped = session.execute(
+            select(Run.kind, Run.status, func.count()).group_by(Run.kind, Run.status)
+        ).all()
+        rows = session.execute(
+            select(Run.kind, Run.started_at, Run.finished_at).where(
+                Run.status.in_(FINISHED),
+                Run.started_at.is_not(None),
+                Run.finished_at.is_not(None),
+            )
+        ).all()
+    for kind, state, n in grouped:
         counts[(kind, state)] = n
     lines = [
         "# HELP omnitwin_runs Runs and comparisons in the database, by kind and state.",
@@ -57,11 +81,6 @@ def metrics(session: SessionDep, settings: SettingsDep) -> Response:
         "# TYPE omnitwin_workers gauge",
         f"omnitwin_workers {settings.max_concurrent_runs}",
     ]
-    rows = session.execute(
-        select(Run.kind, Run.started_at, Run.finished_at).where(
-            Run.status.in_(FINISHED), Run.started_at.is_not(None), Run.finished_at.is_not(None)
-        )
-    ).all()
     lines += [
         "# HELP omnitwin_run_duration_seconds Wall time of finished runs and comparisons.",
         "# TYPE omnitwin_run_duration_seconds histogram",

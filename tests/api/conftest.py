@@ -83,6 +83,9 @@ def make_app(database_url: str, tmp_path: Path) -> MakeApp:
             "events_poll_seconds": 0.05,
             "api_key": None,
             "executor": "serial",
+            # in the worker thread, so a test can reach into a run (monkeypatch); the child
+            # process path has tests of its own (test_isolation.py) and serves e2e
+            "run_isolation": "thread",
         }
         values.update(overrides)
         settings = Settings(**values)

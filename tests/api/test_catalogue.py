@@ -78,7 +78,7 @@ def test_policies_list_the_bundles_and_every_variant_with_its_parts(client: Test
 def test_health_reports_the_database(client: TestClient):
     r = client.get("/healthz")
     assert r.status_code == 200
-    assert r.json() == {"status": "ok", "database": "ok", "workers": True}
+    assert r.json() == {"status": "ok", "database": "ok", "workers": True, "unwritten": 0}
 
 
 def test_metrics_are_prometheus_text_with_states_durations_and_queue_depth(
