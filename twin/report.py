@@ -19,6 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from .experiments import Aggregate, Comparison
 
@@ -159,22 +160,41 @@ SERIES_PLOTS = [
 ]
 
 
+#: plots are read small (a report's column, the planner page's grid at ~420 px): a compact
+#: figure with large type, rendered at 150 dpi so it stays sharp when opened full size
+PLOT_STYLE = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "legend.fontsize": 10,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+}
+DPI = 150
+
+
 def plot_series(df: pd.DataFrame, out: Path, title_prefix: str) -> list[str]:
     """One PNG per series: mean over replications per policy, with the min–max band."""
+    with plt.rc_context(PLOT_STYLE):
+        return _plot_series(df, out, title_prefix)
+
+
+def _plot_series(df: pd.DataFrame, out: Path, title_prefix: str) -> list[str]:
     names = []
     if df.empty:
         return names
     for col, title, ylabel, fname in SERIES_PLOTS:
         if col not in df:
             continue
-        fig, ax = plt.subplots(figsize=(8, 4), dpi=110)
+        fig, ax = plt.subplots(figsize=(5.6, 3.3), dpi=DPI)
         for pol, g in df.groupby("policy", sort=False):
             stats = g.groupby("day")[col].agg(["mean", "min", "max"])
             x = stats.index.to_numpy() + 1
             ax.plot(x, stats["mean"], label=pol, lw=2)
             ax.fill_between(x, stats["min"], stats["max"], alpha=0.2)
-        ax.set_title(f"{title_prefix}: {title}")
+        ax.set_title(f"{title_prefix}: {title}", loc="left")
         ax.set_xlabel("day")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -197,7 +217,12 @@ BAR_KPIS = [
 
 def plot_comparison(aggs: dict[str, Aggregate], out: Path, title: str) -> str:
     """Bars of key KPIs per policy with 95% intervals."""
-    fig, axes = plt.subplots(2, 3, figsize=(11, 6), dpi=110)
+    with plt.rc_context(PLOT_STYLE):
+        return _plot_comparison(aggs, out, title)
+
+
+def _plot_comparison(aggs: dict[str, Aggregate], out: Path, title: str) -> str:
+    fig, axes = plt.subplots(2, 3, figsize=(9, 5.4), dpi=DPI)
     pols = list(aggs)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, (key, label) in zip(axes.ravel(), BAR_KPIS, strict=True):
@@ -210,9 +235,9 @@ def plot_comparison(aggs: dict[str, Aggregate], out: Path, title: str) -> str:
             errs.append([0, 0] if not ci or m is None else [m - ci[0], ci[1] - m])
         err = np.array(errs).T
         ax.bar(pols, means, yerr=err, capsize=6, color=colors[: len(pols)])
-        ax.set_title(label, fontsize=10)
+        ax.set_title(label)
         ax.grid(axis="y", alpha=0.3)
-        ax.tick_params(axis="x", labelsize=8)
+        ax.tick_params(axis="x", labelsize=9, rotation=15 if len(pols) > 2 else 0)
     fig.suptitle(f"{title}: policies compared (bars: mean; whiskers: 95% interval)")
     fig.tight_layout()
     fig.savefig(out / "comparison.png")

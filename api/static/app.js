@@ -161,6 +161,53 @@ async function chooseScenario() {
   document.body.dataset.scenario = name;
 }
 
+// What the scenario asks for that a run of this horizon cannot show: faults and demand
+// events that start at or after the horizon, till outages on more stores than the network
+// has. The API says the same of a started comparison (its `warnings`).
+function horizonWarnings() {
+  const out = [];
+  if (!scenario) return out;
+  const horizon = num("horizon");
+  const stores = num("stores");
+  if (typeof horizon !== "number") return out;
+  const endH = horizon * 24;
+  const windows = [];
+  if ($("outage-on").checked && typeof num("outage-start") === "number") {
+    windows.push(["The middleware outage", num("outage-start")]);
+  }
+  scenario.faults.pos_outages.forEach((w, i) => windows.push([`Till outage ${i + 1}`, w.start_h]));
+  scenario.faults.erp_outages.forEach((w, i) => windows.push([`ERP outage ${i + 1}`, w.start_h]));
+  if ($("supplier-on").checked && typeof num("supplier-start") === "number") {
+    windows.push(["The supplier delay", num("supplier-start") * 24]);
+  }
+  scenario.faults.returns_surges.forEach((w, i) =>
+    windows.push([`Returns surge ${i + 1}`, w.start_day * 24]));
+  scenario.demand.events.forEach((e) => windows.push([`Demand event "${e.name}"`, e.start_day * 24]));
+  for (const [what, startH] of windows) {
+    if (startH >= endH) {
+      out.push(`${what} starts at ${dayHour(startH)}, after the ${horizon}-day horizon: ` +
+        "it will not happen in this run.");
+    }
+  }
+  if (typeof stores === "number") {
+    scenario.faults.pos_outages.forEach((w, i) => {
+      if (!w.stores && w.count > stores) {
+        out.push(`Till outage ${i + 1} covers ${w.count} stores; the network has ${stores}: ` +
+          `the tills of all ${stores} go down.`);
+      }
+    });
+  }
+  return out;
+}
+
+function showWarnings(node, lines, lead) {
+  node.hidden = lines.length === 0;
+  node.replaceChildren(
+    el("strong", { text: lead }),
+    el("ul", {}, ...lines.map((line) => el("li", { text: line }))),
+  );
+}
+
 function syncToggles() {
   for (const name of ["outage", "supplier"]) {
     const on = $(`${name}-on`).checked;
@@ -171,6 +218,7 @@ function syncToggles() {
   const start = num("outage-start");
   const hint = typeof start === "number" ? `Hour ${start} is ${dayHour(start)}.` : "";
   $("outage-hint").textContent = hint;
+  showWarnings($("horizon-warnings"), horizonWarnings(), "Outside this run:");
 }
 
 // The knobs as the API's overrides (`path=value`, value as JSON): only what differs from the
@@ -389,20 +437,36 @@ function finished(job) {
   $("dl-report").setAttribute("download", `${job.id}-report.md`);
   $("dl-series").href = `${job.links.series}?format=csv`;
   $("dl-series").setAttribute("download", `${job.id}-series.csv`);
+  showWarnings($("job-warnings"), job.warnings || [], "What this run could not show:");
   renderTable(job.result);
+  const names = [...job.plots].sort((a, b) => (a === "comparison" ? -1 : b === "comparison"));
   $("plots").replaceChildren(
-    ...job.plots.map((name) => {
+    ...names.map((name) => {
       const src = `${job.links.plots}/${name}.png`;
       const label = PLOT_NAMES[name] || name.replace(/_/g, " ");
+      const open = el(
+        "button",
+        { type: "button", class: "plot", "aria-label": `Enlarge: ${label}` },
+        el("img", { src, alt: `Plot: ${label}`, loading: "lazy" }),
+      );
+      open.addEventListener("click", () => enlarge(src, label));
       return el(
         "figure",
-        {},
-        el("a", { href: src, target: "_blank" }, el("img", { src, alt: `Plot: ${label}` })),
+        { class: name === "comparison" ? "wide" : "" },
+        open,
         el("figcaption", { text: label }),
       );
     }),
   );
   $("result").hidden = false;
+}
+
+function enlarge(src, label) {
+  $("plot-view-title").textContent = label;
+  $("plot-full").src = src;
+  $("plot-full").alt = `Plot: ${label}`;
+  $("plot-open").href = src;
+  $("plot-view").showModal();
 }
 
 // Split "98.83% [97.23%, 100.00%]" into the value and its interval.
@@ -499,6 +563,10 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("supplier-on").addEventListener("change", syncToggles);
   $("outage-start").addEventListener("input", syncToggles);
   $("cancel").addEventListener("click", cancel);
+  $("plot-close").addEventListener("click", () => $("plot-view").close());
+  for (const id of ["horizon", "stores", "supplier-start", "outage-duration"]) {
+    $(id).addEventListener("input", syncToggles);
+  }
   $("refresh").addEventListener("click", loadPast);
   $("apikey").value = sessionStorage.getItem("omnitwin-api-key") || "";
   $("apikey").addEventListener("change", () => {

@@ -204,6 +204,22 @@ def test_a_small_comparison_shows_the_apis_numbers(
     )
     widths = page.eval_on_selector_all("#plots img", "imgs => imgs.map(i => i.naturalWidth)")
     assert len(widths) == len(job["plots"]) > 0 and all(w > 0 for w in widths)
+    # ... shown at a size their type can be read at (the KPI overview across the row)
+    shown = page.eval_on_selector_all("#plots img", "imgs => imgs.map(i => i.clientWidth)")
+    assert min(shown) >= 400, shown
+    assert page.get_attribute("#plots figure:first-child", "class") == "wide"
+    # ... and a click opens one full size
+    page.click("#plots figure:nth-child(2) button.plot")
+    page.wait_for_selector("#plot-view[open]")
+    page.wait_for_function("document.querySelector('#plot-full').complete")
+    assert page.eval_on_selector("#plot-full", "i => i.naturalWidth") > 0
+    page.click("#plot-close")
+    assert page.get_attribute("#plot-view", "open") is None
+
+    # The peak's events after the 2-day horizon: the page says what this run could not show
+    assert job["warnings"] and page.is_visible("#job-warnings")
+    for warning in job["warnings"]:
+        assert warning in page.text_content("#job-warnings")
     report = page.get_attribute("#dl-report", "href")
     series = page.get_attribute("#dl-series", "href")
     assert httpx.get(base_url + report).text.startswith("#")
@@ -234,15 +250,32 @@ def test_validation_errors_show_next_to_the_fields(page: Any, tmp_path: Path) ->
     page.uncheck("#policy-orchestrated")
     page.click("#start")
     page.wait_for_selector("#form-errors:not([hidden])", timeout=10_000)
-    # Pydantic's checks come first (a 422 for the body), then the service's own.
+    # Every problem at once: the body's own (pydantic) and the scenario's against the limits.
     assert "at least 2" in page.text_content("#policies-error")
     assert "greater than or equal to 1" in page.text_content("#replications-error")
     assert page.get_attribute("#replications", "aria-invalid") == "true"
+    assert "OMNITWIN_MAX_STORES" in page.text_content("#stores-error")
     page.check("#policy-orchestrated")
     page.fill("#replications", "2")
     page.click("#start")
     page.wait_for_selector("#stores-error:not(:empty)", timeout=10_000)
+    assert page.text_content("#policies-error") == ""
     assert "OMNITWIN_MAX_STORES" in page.text_content("#stores-error")
     assert "network.stores.count" in page.text_content("#form-errors")
     assert page.is_hidden("#result")
     page.screenshot(path=str(SHOTS or tmp_path) + "/planner_errors.png", full_page=True)
+
+
+def test_faults_outside_the_horizon_are_flagged_before_starting(page: Any) -> None:
+    page.select_option("#scenario", "outage")
+    page.wait_for_selector("body[data-scenario=outage]")
+    page.fill("#horizon", "2")
+    page.fill("#stores", "3")
+    warnings = page.text_content("#horizon-warnings")
+    assert page.is_visible("#horizon-warnings")
+    assert "The middleware outage starts at day 10" in warnings
+    assert "after the 2-day horizon" in warnings
+    assert "covers 5 stores; the network has 3" in warnings
+    page.fill("#horizon", "21")
+    page.fill("#stores", "20")
+    assert page.is_hidden("#horizon-warnings")
