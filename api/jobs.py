@@ -334,23 +334,30 @@ def _shown_request(row: Run) -> dict[str, Any]:
     return {k: v for k, v in row.request.items() if k != "warnings"}
 
 
+def _common(row: Run) -> dict[str, Any]:
+    """What a job's summary and its full view share."""
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "status": row.status,
+        "scenario": row.scenario,
+        "progress": _progress(row),
+        "created_at": as_utc(row.created_at),
+        "started_at": as_utc(row.started_at),
+        "finished_at": as_utc(row.finished_at),
+        "duration_seconds": row.duration_seconds,
+        "error": row.error,
+        "links": links(row),
+    }
+
+
 def view(row: Run) -> JobOut:
     return JobOut(
-        id=row.id,
-        kind=row.kind,
-        status=row.status,
-        scenario=row.scenario,
-        progress=_progress(row),
-        created_at=as_utc(row.created_at),
-        started_at=as_utc(row.started_at),
-        finished_at=as_utc(row.finished_at),
-        duration_seconds=row.duration_seconds,
-        error=row.error,
+        **_common(row),
         request=_shown_request(row),
         warnings=list(row.request.get("warnings") or []),
         result=row.result if row.status == DONE else None,
         plots=plots_of(row),
-        links=links(row),
     )
 
 
@@ -358,20 +365,7 @@ def summary(row: Run) -> JobSummary:
     request = _shown_request(row)
     if isinstance(request.get("scenario"), dict):
         request["scenario"], request["inline"] = row.scenario, True
-    return JobSummary(
-        id=row.id,
-        kind=row.kind,
-        status=row.status,
-        scenario=row.scenario,
-        progress=_progress(row),
-        created_at=as_utc(row.created_at),
-        started_at=as_utc(row.started_at),
-        finished_at=as_utc(row.finished_at),
-        duration_seconds=row.duration_seconds,
-        error=row.error,
-        request=request,
-        links=links(row),
-    )
+    return JobSummary(**_common(row), request=request)
 
 
 class ViewCache:

@@ -80,33 +80,6 @@ class Progress(BaseModel):
     fraction: float
 
 
-class JobOut(BaseModel):
-    """A run or a comparison: its state and, once done, its result object."""
-
-    id: str
-    kind: str
-    status: str = Field(description="queued, running, done, failed or cancelled")
-    scenario: str
-    progress: Progress
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    duration_seconds: float | None
-    error: str | None = Field(description="Why it failed or was cancelled.")
-    request: dict[str, Any]
-    warnings: list[str] = Field(
-        default_factory=list,
-        description="What the scenario asks for that this run cannot show (a fault or"
-        " event after the horizon or inside the warm-up).",
-    )
-    result: dict[str, Any] | None = Field(
-        description="When done: the KPIS.md result object (a comparison: per policy, the"
-        " paired differences and the table)."
-    )
-    plots: list[str] = Field(default_factory=list)
-    links: dict[str, str]
-
-
 class JobSummary(BaseModel):
     """A run or a comparison in a list: its state and request, without the result object
     or an inline scenario's body (GET the job for those)."""
@@ -122,9 +95,25 @@ class JobSummary(BaseModel):
     duration_seconds: float | None
     error: str | None = Field(description="Why it failed or was cancelled.")
     request: dict[str, Any] = Field(
-        description="The request; an inline scenario is replaced by its name (`inline: true`)."
+        description="The request; in a list an inline scenario is replaced by its name"
+        " (`inline: true`)."
     )
     links: dict[str, str]
+
+
+class JobOut(JobSummary):
+    """A run or a comparison: its state and, once done, its result object."""
+
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What the scenario asks for that this run cannot show (a fault or"
+        " event after the horizon or inside the warm-up).",
+    )
+    result: dict[str, Any] | None = Field(
+        description="When done: the KPIS.md result object (a comparison: per policy, the"
+        " paired differences and the table)."
+    )
+    plots: list[str] = Field(default_factory=list)
 
 
 class JobList(BaseModel):

@@ -46,7 +46,8 @@ def test_a_run_executes_in_a_child_process_and_is_served(client: TestClient):
     assert client.get(f"/v1/runs/{job['id']}/report").status_code == 200
 
 
-def test_a_cancel_reaches_the_child_between_replications(client: TestClient):
+def start_long_run(client: TestClient) -> str:
+    """A run of many replications, once its first replication is done; its URL."""
     long = run_body(replications=40, overrides={**TINY, "horizon_days": 3})
     job = client.post("/v1/runs", json=long).json()
     url = f"/v1/runs/{job['id']}"
@@ -54,6 +55,11 @@ def test_a_cancel_reaches_the_child_between_replications(client: TestClient):
     while client.get(url).json()["progress"]["done"] < 1:
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    return url
+
+
+def test_a_cancel_reaches_the_child_between_replications(client: TestClient):
+    url = start_long_run(client)
     assert client.delete(url).status_code == 202
     body = wait_until_finished(client, url, timeout=60)
     assert body["status"] == "cancelled"
@@ -61,13 +67,7 @@ def test_a_cancel_reaches_the_child_between_replications(client: TestClient):
 
 
 def test_a_child_that_dies_fails_its_run_and_the_next_run_still_executes(client: TestClient):
-    long = run_body(replications=40, overrides={**TINY, "horizon_days": 3})
-    job = client.post("/v1/runs", json=long).json()
-    url = f"/v1/runs/{job['id']}"
-    deadline = time.monotonic() + 120
-    while client.get(url).json()["progress"]["done"] < 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    url = start_long_run(client)
     for pid in children(client):
         os.kill(pid, signal.SIGKILL)  # the kernel's OOM killer, say
     body = wait_until_finished(client, url, timeout=60)

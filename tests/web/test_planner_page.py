@@ -9,11 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.api.served import served
 from twin.report import TABLE_KPIS, fmt, fmt_ci
 
-HOST = "127.0.0.1"
 CHROMIUM = os.environ.get("OMNITWIN_TEST_CHROMIUM", "/usr/bin/chromium")
 # Playwright adds --headless and a new empty --user-data-dir itself.
 CHROMIUM_ARGS = [
@@ -35,11 +30,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-STARTUP_TIMEOUT = 60.0
 TABLE_TIMEOUT_MS = 60_000
 #: where to keep the screenshots instead of the test's tmp_path (to look at them)
 SHOTS = os.environ.get("OMNITWIN_TEST_SCREENSHOTS")
-OMNITWIN = Path(sys.executable).with_name("omnitwin")
 
 
 def _unavailable(reason: str) -> None:
@@ -48,58 +41,12 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`omnitwin serve` over a fresh SQLite database and results folder."""
     tmp = tmp_path_factory.mktemp("planner")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "OMNITWIN_DATABASE_URL": f"sqlite:///{tmp / 'planner.db'}",
-        "OMNITWIN_RESULTS_DIR": str(tmp / "results"),
-        "OMNITWIN_EXECUTOR": "serial",
-        "OMNITWIN_EVENTS_POLL_SECONDS": "0.1",
-        "MPLBACKEND": "Agg",
-    }
-    env.pop("OMNITWIN_API_KEY", None)
-    log_path = tmp / "server.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(OMNITWIN), "serve", "--host", HOST, "--port", str(port)],
-            env=env,
-            cwd=tmp,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://{HOST}:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log_path.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not up in {STARTUP_TIMEOUT} s:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=15)
+    with served(tmp, "server", max_concurrent_runs="2", events_poll_seconds="0.1") as client:
+        yield str(client.base_url)
 
 
 @pytest.fixture(scope="module")
