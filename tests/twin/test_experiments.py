@@ -210,4 +210,4 @@ def test_intervals_stay_inside_the_range_a_kpi_can_take() -> None:
     lo, hi = agg.result["ci95"]["lost_sales_units"]
     assert lo == 0.0 and hi > 22  # a count never has a negative bound
     lo, hi = agg.result["ci95"]["fill_rate"]
-    assert 0.0 <= lo and hi == 1.0  # a share stays in [0, 1]
+    assert lo >= 0.0 and hi == 1.0  # a share stays in [0, 1]
