@@ -428,7 +428,7 @@ class RetailTwin(mesa.Model):
         self._sales_today = np.zeros((n_sku, self.net.n_store), dtype=np.int64)
         self._batch_returns: list[int] = []
         self._build_core()
-        self._watch_applied()
+        self.core.bus.subscribe(self.on_applied)  # events applied by any path
         self._build_agents()
         self._opening_stock()
         # running totals of the time averages' integrands (`_area`), kept as stock moves:
@@ -696,17 +696,6 @@ class RetailTwin(mesa.Model):
     def deliver(self, ev: InventoryEvent) -> None:
         """The middleware hands an event to the core's bus."""
         self.core.bus.deliver(ev)
-
-    def _watch_applied(self) -> None:
-        """Wrap the bus handler so the twin learns when an event is applied, by any path
-        (in order, released from a hold, retried or replayed)."""
-        apply = self.core.bus.handler
-
-        def handler(ev: InventoryEvent) -> None:
-            apply(ev)
-            self.on_applied(ev)
-
-        self.core.bus.handler = handler
 
     def on_applied(self, ev: InventoryEvent) -> None:
         through = ev.attrs.get("through")
