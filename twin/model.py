@@ -38,7 +38,7 @@ from orchestrator import (
     TransferWorkflow,
 )
 from orchestrator.errors import InvalidCommand, InvalidTransition
-from orchestrator.replenishment import SS, BaseStock, POState
+from orchestrator.replenishment import SS, BaseStock, POState, order_quantities
 from scenarios.policies import ResolvedPolicy
 from scenarios.schema import ChannelSpec, Scenario
 
@@ -724,7 +724,9 @@ class RetailTwin(mesa.Model):
         below their reorder point start a need (sync cadence shows here: under batch sync
         the ledger learns late)."""
         ks = np.asarray(skus, dtype=np.intp)
-        ip = self.core.ledger.inventory_position_at(skus, store) - self.backlog_sys[ks, store]
+        # what is on the shelf or on its way, less what is promised: the review's own supplier
+        # orders do not close a need, the units reaching the shelf do
+        ip = self.procurement.levels_at(skus, store, self.backlog_sys[ks, store], on_order=False)
         since = self.store_need_since[ks, store]
         new = (ip <= self.store_s[ks, store]) & np.isnan(since)
         if new.any():
@@ -1392,42 +1394,21 @@ class RetailTwin(mesa.Model):
             yield env.timeout(24.0)
 
     def review_stores(self) -> None:
-        core, net, rp = self.core, self.net, self.pol.replenishment
+        net, rp = self.net, self.pol.replenishment
         from_supplier = rp.store_source == "supplier"
         orders: dict[int, list[tuple[int, int]]] = {}
         if not from_supplier:
             self._review_from_dc(orders)
             self.env.process(self.dc_dispatch(orders, self.env.now))
             return
-        # straight from suppliers (validation networks): on order counts too, per pair;
-        # nested lists: reading numpy scalars per (sku, store) is the slow part otherwise
-        small, big, backlog = (
-            self.store_s.tolist(),
-            self.store_S.tolist(),
-            self.backlog_sys.tolist(),
-        )
-        position, policy = core.ledger.position, rp.store_policy
+        # straight from suppliers (validation networks): units on order count too
+        every_sku = list(range(net.n_sku))
         for s in range(net.n_store):
-            lines = []
-            for k in range(net.n_sku):
-                pos = position(k, s)
-                ip = pos.on_hand + pos.in_transit - pos.reserved - int(backlog[k][s])
-                ip += self.procurement.on_order(k, s)
-                lo, hi = small[k][s], big[k][s]
-                q = 0
-                if policy in ("s-S", "r-Q"):
-                    if ip <= lo:
-                        q = (
-                            hi - ip
-                            if policy == "s-S"
-                            else (hi - lo) * max(1, -(-(lo - ip + 1) // (hi - lo)))
-                        )
-                elif ip < hi:
-                    q = hi - ip
-                if q > 0:
-                    lines.append((k, q))
-            if lines:
-                orders[s] = lines
+            ip = self.procurement.levels_at(every_sku, s, self.backlog_sys[:, s])
+            q = order_quantities(rp.store_policy, ip, self.store_s[:, s], self.store_S[:, s])
+            ks = np.flatnonzero(q > 0)
+            if ks.size:
+                orders[s] = list(zip(ks.tolist(), q[ks].tolist(), strict=True))
         for s, lines in orders.items():
             for k, q in lines:
                 po = self.procurement.raise_po(k, s, q)
@@ -1440,15 +1421,8 @@ class RetailTwin(mesa.Model):
         d = ledger.dense(net.n_sku, n_st)
         for s, k in zip(*np.nonzero(~d.exists.T), strict=True):  # store by store, as before
             ledger.position(int(k), int(s))
-        ip = d.on_hand + d.in_transit - d.reserved - self.backlog_sys[:, :n_st]
-        lo, hi = self.store_s, self.store_S
-        if rp.store_policy == "s-S":
-            q = np.where(ip <= lo, hi - ip, 0)
-        elif rp.store_policy == "r-Q":
-            step = np.maximum(hi - lo, 1)
-            q = np.where(ip <= lo, (hi - lo) * np.maximum(1, -(-(lo - ip + 1) // step)), 0)
-        else:
-            q = np.where(ip < hi, hi - ip, 0)
+        ip = self.procurement.levels_dense(d, self.backlog_sys[:, :n_st])
+        q = order_quantities(rp.store_policy, ip, self.store_s, self.store_S)
         for s in np.flatnonzero((q > 0).any(axis=0)).tolist():
             ks = np.flatnonzero(q[:, s] > 0)
             orders[s] = list(zip(ks.tolist(), q[ks, s].tolist(), strict=True))
