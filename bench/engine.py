@@ -28,10 +28,8 @@ bounds it from above: no change to the layers over the ledger gets (b) past (d).
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +84,8 @@ class Recording:
     replay_from: int = 0  # its first timed line
 
 
-def _recording_twin(rec: Recording) -> type:
+def recording_twin(rec: Recording) -> type:
+    """A `RetailTwin` subclass recording into `rec`, for `simulate(..., twin=...)`."""
     from twin.model import H, RetailTwin
 
     class RecordingTwin(RetailTwin):
@@ -106,22 +105,6 @@ def _recording_twin(rec: Recording) -> type:
             rec.applied_in_deliver += counters.applied - before
 
     return RecordingTwin
-
-
-@contextmanager
-def recording_simulate(rec: Recording) -> Iterator[Any]:
-    """`simulate` with the recording twin in place of `RetailTwin` (bench-only patch)."""
-    mod = sys.modules.get("twin.simulate")
-    if mod is None:
-        import twin.simulate  # noqa: F401  (the package re-exports the function, not the module)
-
-        mod = sys.modules["twin.simulate"]
-    original = mod.RetailTwin
-    mod.RetailTwin = _recording_twin(rec)
-    try:
-        yield mod.simulate
-    finally:
-        mod.RetailTwin = original
 
 
 def replay(rec: Recording) -> tuple[int, int, float]:
@@ -233,8 +216,9 @@ def recorded_run(overrides: Sequence[str]) -> tuple[dict[str, float], Recording]
     sc = load_scenario(overrides)
     rec = Recording()
     quiet()
-    with recording_simulate(rec) as simulate:
-        r = simulate(sc, POLICY, seed=SEED)
+    from twin.simulate import simulate
+
+    r = simulate(sc, POLICY, seed=SEED, twin=recording_twin(rec))
     out = {
         "wall_s": float(r.metadata["wall_seconds"]),
         "applied": float(r.events["applied"]),

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import mesa
 import numpy as np
@@ -79,6 +79,21 @@ EVENT_KEYS = (
     "dead_lettered",
     "replayed",
 )
+
+
+class TwinFactory(Protocol):
+    """What builds the model of one run: `RetailTwin` itself, a subclass, or a function."""
+
+    def __call__(
+        self,
+        scenario: Scenario,
+        policy: ResolvedPolicy,
+        seed: int,
+        progress: Callable[[float], None] | None = None,
+        *,
+        allocation: AllocationPolicy | None = None,
+        sourcing: SourcingPolicy | None = None,
+    ) -> RetailTwin: ...
 
 
 class InvariantBroken(AssertionError):
@@ -329,6 +344,7 @@ def simulate(
     check: bool = True,
     allocation: AllocationPolicy | None = None,
     sourcing: SourcingPolicy | None = None,
+    twin: TwinFactory = RetailTwin,
 ) -> RunResult:
     """Run one replication; raises `InvariantBroken` (naming which and where) if `check`.
 
@@ -336,6 +352,8 @@ def simulate(
     `AllocationPolicy` / `SourcingPolicy` Protocol in place of the one `policy` names;
     the result's policy is then `<bundle>+<object name>`. (`compare`/`replicate` take
     names only, since Dask ships them to workers; loop over `replication_seeds` instead.)
+    `twin` builds the model (a `RetailTwin` subclass that observes or tampers, in tests
+    and benchmarks).
     """
     sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     if isinstance(scenario, Scenario) and overrides:
@@ -344,7 +362,7 @@ def simulate(
     s = sc.seed if seed is None else seed
     t0 = time.perf_counter()
     with _long_lived_heap():
-        model = RetailTwin(sc, pol, s, progress=progress, allocation=allocation, sourcing=sourcing)
+        model = twin(sc, pol, s, progress=progress, allocation=allocation, sourcing=sourcing)
         pol = model.pol
         try:
             model.run()
