@@ -278,7 +278,9 @@ class StoreAgent(mesa.Agent):
         while True:
             if not self.offline(self.model.env.now):
                 self.flush()
-            yield self.model.env.timeout(interval if interval else 0.25)
+            yield self.model.env.timeout(
+                interval if interval else self.model.timetable.till_retry_min / 60.0
+            )
 
 
 class FulfilmentCentreAgent(mesa.Agent):
@@ -394,6 +396,7 @@ class RetailTwin(mesa.Model):
         self.streams = Streams(seed)
         self.net: Built = build(sc, self.streams.network)
         self._popularity = Categorical(self.net.popularity)  # an online order's skus
+        self.timetable = sc.timetable  # when each daily job runs
         self.horizon_h = sc.horizon_days * 24.0
         self.warmup_h = sc.warmup_days * 24.0  # measurements start after the warm-up
         n_days = math.ceil(sc.horizon_days) + 1
@@ -468,7 +471,7 @@ class RetailTwin(mesa.Model):
     def _build_core(self) -> None:
         pol = self.pol
         if pol.posting_mode == "batch":
-            gl = GeneralLedger(mode="batch", nightly_at_h=pol.posting_nightly_at_h)
+            gl = GeneralLedger(mode="batch", nightly_at_h=self.timetable.erp_posting_h)
         else:
             gl = GeneralLedger()
         self.clock = SimClock(self.env)
@@ -1295,9 +1298,9 @@ class RetailTwin(mesa.Model):
             self.store_units += case.qty
 
     def returns_batch(self) -> Generator[simpy.Event, Any, None]:
-        """Legacy: returns wait for the daily inspection batch at 06:00."""
+        """Legacy: returns wait for the daily inspection batch (06:00)."""
         env = self.env
-        yield env.timeout(6.0)
+        yield env.timeout(self.timetable.returns_inspection_h)
         while True:
             batch, self._batch_returns = self._batch_returns, []
             for cid in batch:
@@ -1386,7 +1389,7 @@ class RetailTwin(mesa.Model):
         rp = self.pol.replenishment
         if rp.store_review == "continuous" or not self.net.n_store:
             return
-        yield env.timeout(22.0)
+        yield env.timeout(self.timetable.store_review_h)
         while env.now < self.horizon_h:
             wd = int(env.now // 24) % 7
             if rp.store_review == "daily" or wd in self.sc.network.stores.delivery_days:
@@ -1430,9 +1433,10 @@ class RetailTwin(mesa.Model):
     def dc_dispatch(
         self, orders: dict[int, list[tuple[int, int]]], requested_h: float
     ) -> Generator[simpy.Event, Any, None]:
-        """The DC picks store orders overnight and ships at 06:00."""
+        """The DC picks store orders overnight and ships at the next dispatch hour (06:00)."""
         env, core, net = self.env, self.core, self.net
-        yield env.timeout(8.0)
+        tt = self.timetable
+        yield env.timeout((tt.dc_dispatch_h - tt.store_review_h) % 24.0)
         for s, lines in sorted(orders.items()):
             dc = net.region_dc.get(net.store_region[s])
             if dc is None or not lines:
@@ -1532,7 +1536,7 @@ class RetailTwin(mesa.Model):
         env, net = self.env, self.net
         if not net.sites or not self.sc.network.suppliers:
             return
-        yield env.timeout(23.0)
+        yield env.timeout(self.timetable.site_review_h)
         while env.now < self.horizon_h:
             for j in range(len(net.sites)):
                 loc = net.n_store + j
@@ -1614,7 +1618,7 @@ class RetailTwin(mesa.Model):
                     seen.add(t.id)
                     delay = float(sample(self.pol.email_approval_h, self.streams.people))
                     env.process(self.decide_later(t.id, delay))
-            yield env.timeout(0.5)
+            yield env.timeout(self.timetable.approvals_check_min / 60.0)
 
     def decide_later(self, tid: int, delay_h: float) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(delay_h)
@@ -1719,7 +1723,7 @@ class RetailTwin(mesa.Model):
     def finance_close(self) -> Generator[simpy.Event, Any, None]:
         """Finance closes at 18:00: every line where GL and ledger disagree is matched by hand."""
         env = self.env
-        yield env.timeout(18.0)
+        yield env.timeout(self.timetable.finance_close_h)
         while env.now < self.horizon_h:
             # finance matches each location's inventory account by hand where the GL and the
             # stock ledger disagree (per account and location, not per sku)
@@ -1738,7 +1742,7 @@ class RetailTwin(mesa.Model):
 
     def after_outage(self, end_h: float) -> Generator[simpy.Event, Any, None]:
         """An hour after a middleware outage, operations replay the dead letters."""
-        yield self.env.timeout(end_h + 1.0)
+        yield self.env.timeout(end_h + self.timetable.dead_letter_replay_after_h)
         self.replay_dead_letters()
 
     def replay_dead_letters(self) -> None:
@@ -1761,12 +1765,12 @@ class RetailTwin(mesa.Model):
                 seen_dl = dls
             if env.now >= self.horizon_h:
                 return
-            yield env.timeout(5.0 / 60.0)
+            yield env.timeout(self.timetable.core_poll_min / 60.0)
 
     def nightly(self) -> Generator[simpy.Event, Any, None]:
         """23:30: shrink, cycle counts, balancing, snapshots, daily series, progress."""
         env = self.env
-        yield env.timeout(23.5)
+        yield env.timeout(self.timetable.nightly_h)
         while env.now < self.horizon_h:
             self.procurement.poll()
             self.shrink()
