@@ -86,7 +86,8 @@ class Recording:
 
 def recording_twin(rec: Recording) -> type:
     """A `RetailTwin` subclass recording into `rec`, for `simulate(..., twin=...)`."""
-    from twin.model import H, RetailTwin
+    from orchestrator.clock import HOUR
+    from twin.model import RetailTwin
 
     class RecordingTwin(RetailTwin):
         """The twin, unchanged, except that deliveries to the bus are recorded and timed."""
@@ -96,7 +97,7 @@ def recording_twin(rec: Recording) -> type:
             rec.model = self
 
         def deliver(self, ev: Any) -> None:
-            rec.deliveries.append((self.env.now * H, ev))
+            rec.deliveries.append((self.env.now * HOUR, ev))
             counters = self.core.bus.counters
             before = counters.applied
             t0 = time.perf_counter()
@@ -123,9 +124,9 @@ def replay(rec: Recording) -> tuple[int, int, float]:
         gl = GeneralLedger()
     clock = ManualClock()
     core = Orchestrator(
-        model.net.catalog,
+        model.network.catalog,
         clock,
-        network=model.net.lanes,
+        network=model.network.lanes,
         gl=gl,
         bus_hold_timeout_s=old.bus.hold_timeout_s,
     )

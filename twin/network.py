@@ -1,4 +1,4 @@
-"""Build the retail network of a scenario: catalog, lanes, demand rates, opening stock.
+"""Build the retail network of a scenario: catalog, lanes, demand rates, reorder levels.
 
 Stores come first in the location index (0..n_stores−1), then fulfilment centres
 (DCs, dark stores, 3PL sites). Arrays are indexed [sku, location].
@@ -13,11 +13,14 @@ import networkx as nx
 import numpy as np
 
 from orchestrator import Catalog, LaneNetwork
-from scenarios.schema import FulfilmentCentre, Scenario
+from scenarios.schema import FulfilmentCentre, Replenishment, Scenario
 
 
 @dataclass(slots=True)
-class Built:
+class RetailNetwork:
+    """The network a scenario describes, built: the core's catalogue and lanes, which
+    location is where, and what customers demand at each."""
+
     catalog: Catalog
     lanes: LaneNetwork
     n_sku: int
@@ -34,9 +37,56 @@ class Built:
     std_cost: np.ndarray  # [sku] cents
     sku_class: list[str]
     graph: nx.DiGraph
+    site_online_rate: np.ndarray  # [sku] online units a day at each site that ships online
+    stores_by_region: dict[str, list[int]]
+
+    def daily_rate(self, sku: int, loc: int) -> float:
+        """Mean daily demand a location serves (stores: walk-ins; sites: stores + online)."""
+        if loc < self.n_store:
+            return float(self.lam_store[sku, loc])
+        region = self.loc_region[loc]
+        stores = [
+            i
+            for i in range(self.n_store)
+            if self.store_region[i] == region and self.region_dc.get(region) == loc
+        ]
+        rate = float(self.lam_store[sku, stores].sum()) if stores else 0.0
+        site = self.sites[loc - self.n_store]
+        return rate + (float(self.site_online_rate[sku]) if site.ships_online else 0.0)
+
+    def reorder_levels(self, rp: Replenishment, loc: int) -> tuple[np.ndarray, np.ndarray]:
+        """(s, S) in units for every sku at a location: from unit levels where the scenario
+        gives them (S alone: base stock, s = S − 1), else from days of cover."""
+        store = loc < self.n_store
+        s_units = rp.store_s_units if store else rp.dc_s_units
+        S_units = rp.store_S_units if store else rp.dc_S_units
+        if S_units is not None:
+            big = np.full(self.n_sku, S_units, dtype=np.int64)
+            low = (
+                np.maximum(big - 1, 0)
+                if s_units is None
+                else np.full(self.n_sku, s_units, np.int64)
+            )
+            return low, big
+        rates = self.lam_store[:, loc].astype(float) if store else self.daily_rates(loc)
+        s_days, S_days = (
+            (rp.store_s_days, rp.store_S_days) if store else (rp.dc_s_days, rp.dc_S_days)
+        )
+        s = np.ceil(s_days * rates).astype(np.int64)
+        S = np.maximum(np.ceil(S_days * rates).astype(np.int64), s + 1)
+        return s, S
+
+    def daily_rates(self, loc: int) -> np.ndarray:
+        """`daily_rate` of every sku at a location."""
+        return np.array([self.daily_rate(k, loc) for k in range(self.n_sku)])
+
+    def returns_location(self, zone: str) -> int:
+        """Where an online customer in `zone` sends a return: their region's DC."""
+        region = self.zone_region[self.zones.index(zone)]
+        return self.region_dc.get(region, self.n_store if self.sites else 0)
 
 
-def build(sc: Scenario, rng: np.random.Generator) -> Built:
+def build(sc: Scenario, rng: np.random.Generator) -> RetailNetwork:
     """Catalog, lane graph and demand rates from a validated scenario."""
     net = sc.network
     cat = Catalog()
@@ -106,7 +156,13 @@ def build(sc: Scenario, rng: np.random.Generator) -> Built:
     s2 = math.log1p(net.stores.size_cv**2)
     size = rng.lognormal(-0.5 * s2, math.sqrt(s2), n_store) if s2 > 0 else np.ones(n_store)
     lam = sc.demand.store_units_per_sku_day * n_sku * pop[:, None] * size[None, :]
-    return Built(
+    # online demand arriving at each fulfilment site, for DC replenishment rates
+    n_online = max(1, sum(1 for s in sites if s.ships_online))
+    online_units = sum(c.orders_per_day * c.lines_per_order for c in sc.channels)
+    stores_by_region: dict[str, list[int]] = {}
+    for i, region in enumerate(store_region):
+        stores_by_region.setdefault(region, []).append(i)
+    return RetailNetwork(
         cat,
         lanes,
         n_sku,
@@ -123,4 +179,6 @@ def build(sc: Scenario, rng: np.random.Generator) -> Built:
         costs,
         classes,
         lanes.graph,
+        online_units * pop / n_online,
+        stores_by_region,
     )

@@ -15,16 +15,17 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import mesa
 import numpy as np
 
 from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
+from orchestrator.clock import HOUR
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
 
-from .model import H, RetailTwin
+from .model import RetailTwin
 
 KPI_KEYS = (
     "fill_rate",
@@ -81,19 +82,9 @@ EVENT_KEYS = (
 )
 
 
-class TwinFactory(Protocol):
-    """What builds the model of one run: `RetailTwin` itself, a subclass, or a function."""
-
-    def __call__(
-        self,
-        scenario: Scenario,
-        policy: ResolvedPolicy,
-        seed: int,
-        progress: Callable[[float], None] | None = None,
-        *,
-        allocation: AllocationPolicy | None = None,
-        sourcing: SourcingPolicy | None = None,
-    ) -> RetailTwin: ...
+#: what builds the model of one run: `RetailTwin` itself, a subclass, or a function taking
+#: RetailTwin's arguments
+TwinFactory = Callable[..., RetailTwin]
 
 
 class InvariantBroken(AssertionError):
@@ -144,38 +135,14 @@ def _clean(v: float | None) -> float | None:
     return v
 
 
-def physical_conservation(model: RetailTwin) -> list[str]:
-    """Per sku: opening + received = sold + shipped + scrapped + shrink + closing + in transit."""
-    m = model.m
-    closing = model.phys.sum(axis=1) + model.phys_quar.sum(axis=1)
-    lhs = m.phys_opening + m.phys_received
-    rhs = (
-        m.phys_sold
-        + m.phys_shipped
-        + m.phys_scrapped
-        + m.phys_shrink
-        + closing
-        + model.phys_transit
-    )
-    bad = np.nonzero(lhs != rhs)[0]
-    problems = [
-        f"physical units not conserved for sku {model.net.catalog.skus[k].code}:"
-        f" {int(lhs[k])} in vs {int(rhs[k])} out+closing"
-        for k in bad[:10]
-    ]
-    if (model.phys < 0).any() or (model.phys_quar < 0).any():
-        problems.append("physical stock went negative")
-    return problems
-
-
 def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     """The KPI, invariant and event blocks from a finished model."""
-    core, m, sc = model.core, model.m, model.sc
-    horizon_s = model.horizon_h * H
+    core, m, sc = model.core, model.metrics.counts, model.scenario
+    horizon_s = model.horizon_h * HOUR
     demanded = m.store_demand + m.online_demand
     served = m.store_sold + m.online_shipped
     ages = model.exception_ages_end_h  # open ones aged at the horizon, not after the drain
-    w = model.warmup_h * H  # everything below covers the measured window [warm-up, horizon]
+    w = model.warmup_h * HOUR  # everything below covers the measured window [warm-up, horizon]
     window_h = model.horizon_h - model.warmup_h
     # movements of the measured window, posted or not; a posting after the horizon (in the
     # drain) counts as waiting until the horizon, as open exceptions do: the horizon is the
@@ -190,7 +157,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
             ],
             dtype=float,
         )
-        / H,
+        / HOUR,
         np.array([e.n_movements for e in booked], dtype=np.int64),
     )
     # dead letters of the window: until replayed, or the horizon if that came first
@@ -234,7 +201,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "exception_backlog_peak": model.exceptions_peak_end,
         "exception_backlog_end": model.exceptions_open_end,
         "exception_age_p95_h": _pct(ages, 95),
-        "dead_letter_age_p95_h": _pct(np.asarray(dead_ages) / H, 95),
+        "dead_letter_age_p95_h": _pct(np.asarray(dead_ages) / HOUR, 95),
         "manual_reconciliation_hours": m.manual_recon_h,
         "posting_delay_p95_h": _pct(posted_delays, 95),
         "unposted_movements_end": model.unposted_at_end,
@@ -249,10 +216,10 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     problems = []
     problems += [f"ledger: {p}" for p in check.ledger_problems[:10]]
     problems += [f"reconciliation: {d}" for d in check.differences[:10]]
-    phys = physical_conservation(model)
+    phys = model.physical.conservation_problems([s.code for s in core.catalog.skus])
     problems += phys
     inv["units_conserved"] = bool(inv["units_conserved"]) and not phys
-    if model.pol.operating_model != "orchestrated":
+    if model.policy.operating_model != "orchestrated":
         inv["negative_available"] = int(inv["negative_available"])
     horizon = sc.horizon_days
     extras = {
@@ -277,7 +244,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     applied = core.bus.counters.applied
     meta = {
         "scenario": scenario_name,
-        "policy": model.pol.name,
+        "policy": model.policy.name,
         "seed": model.seed_value,
         "replications": 1,
         "sim_days": horizon,
@@ -287,7 +254,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     series = model.datacollector.get_model_vars_dataframe().to_dict(orient="list")
     # the collector's daily fill rate mixes days (today's shipments of yesterday's orders);
     # report each day's demand and how much of it was served, now or later, instead
-    by_day = model.fill_rate_by_day()
+    by_day = model.metrics.fill_rate_by_day()
     series["fill_rate"] = [
         by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
     ]
@@ -363,7 +330,7 @@ def simulate(
     t0 = time.perf_counter()
     with _long_lived_heap():
         model = twin(sc, pol, s, progress=progress, allocation=allocation, sourcing=sourcing)
-        pol = model.pol
+        pol = model.policy
         try:
             model.run()
             wall = time.perf_counter() - t0

@@ -183,13 +183,19 @@ def test_an_unknown_policy_name_is_refused_naming_the_known_ones() -> None:
 
 
 # -- inventory position --------------------------------------------------------------------------
-def test_inventory_position_counts_on_hand_on_order_in_transit_less_backorders_and_reserved():
+def every_term_of_the_position() -> tuple[Orchestrator, ProcurementWorkflow]:
+    """S1 with 40 on hand, 30 on order, 10 in transit from DC1 and 5 reserved."""
     core, _clock, flow = make_flow()
     core.opening("TEE", "S1", 40)
     core.opening("TEE", "DC1", 100)
     flow.raise_po("TEE", "S1", 30)
     core.transfer_out("TEE", "DC1", "S1", 10)
     core.reserve("o1", "WEB", [OrderLine("TEE", 5, "S1")])
+    return core, flow
+
+
+def test_inventory_position_counts_on_hand_on_order_in_transit_less_backorders_and_reserved():
+    _core, flow = every_term_of_the_position()
     pos = flow.inventory_position("TEE", "S1", backorders=3)
     assert (pos.on_hand, pos.on_order, pos.in_transit, pos.backorders, pos.reserved) == (
         40,
@@ -210,12 +216,7 @@ def test_the_position_formula_gives_the_same_level_for_arrays_and_single_positio
 
 
 def test_levels_at_one_location_and_across_the_network_are_each_positions_level() -> None:
-    core, _clock, flow = make_flow()
-    core.opening("TEE", "S1", 40)
-    core.opening("TEE", "DC1", 100)
-    flow.raise_po("TEE", "S1", 30)
-    core.transfer_out("TEE", "DC1", "S1", 10)
-    core.reserve("o1", "WEB", [OrderLine("TEE", 5, "S1")])
+    core, flow = every_term_of_the_position()
     s1, dc = core.catalog.location("S1"), core.catalog.location("DC1")
     expected = flow.inventory_position("TEE", "S1", backorders=3).level
     assert flow.levels_at([0], s1, np.array([3])).tolist() == [expected]
