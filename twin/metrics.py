@@ -70,25 +70,6 @@ class Counts:
             setattr(self, f.name, getattr(fresh, f.name))
 
 
-#: the daily series, in column order: name -> what it reads from the recorder
-SERIES = (
-    "day",
-    "fill_rate",
-    "units_demanded",
-    "lost_units",
-    "oversells",
-    "pick_shortages",
-    "stockout_share",
-    "inventory_accuracy",
-    "mean_ats_store",
-    "exception_backlog",
-    "unposted_movements",
-    "dead_letters",
-    "events_applied",
-    "posting_delay_p95_h",
-)
-
-
 class Metrics:
     """The recorder: counts of the measured window, the levels behind the time averages
     (online orders open, units on order to stores), per-day demand and service, and the
@@ -141,11 +122,11 @@ class Metrics:
         now = min(self.env.now, self.horizon_h)
         dt = now - self.last_h
         if dt > 0:
-            c = self.counts
-            c.area_on_hand += dt * float(self.physical.store_units)
-            c.area_backorders += dt * float(self.physical.waiting_units)
-            c.area_outstanding += dt * float(self.outstanding)
-            c.area_orders_open += dt * self.orders_open
+            counts = self.counts
+            counts.area_on_hand += dt * float(self.physical.store_units)
+            counts.area_backorders += dt * float(self.physical.waiting_units)
+            counts.area_outstanding += dt * float(self.outstanding)
+            counts.area_orders_open += dt * self.orders_open
             self.last_h = now
 
     # -- demand and service by day -------------------------------------------------------
@@ -185,11 +166,11 @@ class Metrics:
         accurate = int((held & (d.on_hand == self.physical.shelf[:, :n_loc])).sum())
         ats_sum = int(ats[:, :n_store][held[:, :n_store]].sum())
         value = float((d.on_hand * network.std_cost.astype(np.int64)[:, None])[held].sum())
-        c = self.counts
-        c.snapshots_stocked += stocked
-        c.snapshots_ats_zero += zero
-        c.snapshots_accurate += accurate
-        c.inventory_value.append(value)
+        counts = self.counts
+        counts.snapshots_stocked += stocked
+        counts.snapshots_ats_zero += zero
+        counts.snapshots_accurate += accurate
+        counts.inventory_value.append(value)
         self.day_stockout = zero / stocked if stocked else math.nan
         self.day_accuracy = accurate / stocked if stocked else math.nan
         self.day_mean_ats = ats_sum / max(1, n_store * network.n_sku)
@@ -203,24 +184,24 @@ class Metrics:
         self.day_demand = self.day_served = self.day_lost = 0
 
     def collector(self, core: Orchestrator) -> mesa.DataCollector:
-        """The daily series as Mesa model reporters (collected after each snapshot)."""
-        c = self
+        """The daily series as Mesa model reporters (collected after each snapshot), in
+        column order."""
         read = {
-            "day": lambda: c.day_index,
-            "fill_rate": c.day_fill_rate,
-            "units_demanded": lambda: c.day_demand,
-            "lost_units": lambda: c.day_lost,
-            "oversells": lambda: c.counts.oversells,
-            "pick_shortages": lambda: c.counts.pick_shortages,
-            "stockout_share": lambda: c.day_stockout,
-            "inventory_accuracy": lambda: c.day_accuracy,
-            "mean_ats_store": lambda: c.day_mean_ats,
+            "day": lambda: self.day_index,
+            "fill_rate": self.day_fill_rate,
+            "units_demanded": lambda: self.day_demand,
+            "lost_units": lambda: self.day_lost,
+            "oversells": lambda: self.counts.oversells,
+            "pick_shortages": lambda: self.counts.pick_shortages,
+            "stockout_share": lambda: self.day_stockout,
+            "inventory_accuracy": lambda: self.day_accuracy,
+            "mean_ats_store": lambda: self.day_mean_ats,
             "exception_backlog": lambda: core.exceptions.open_count,
             "unposted_movements": lambda: core.gl.unposted,
             "dead_letters": lambda: len(core.bus.outstanding_dead_letters()),
             "events_applied": lambda: core.bus.counters.applied,
-            "posting_delay_p95_h": lambda: c.day_posting_p95,
+            "posting_delay_p95_h": lambda: self.day_posting_p95,
         }
         return mesa.DataCollector(
-            model_reporters={name: (lambda _model, f=read[name]: f()) for name in SERIES}
+            model_reporters={name: (lambda _model, f=f: f()) for name, f in read.items()}
         )

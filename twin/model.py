@@ -195,16 +195,16 @@ class RetailTwin(mesa.Model):
     def _open(self) -> None:
         """Opening balances: stores at order-up-to (or `initial_units`), sites at their cover
         (or `initial_units`); then the stores' initial record errors."""
-        net, rp = self.network, self.policy.replenishment
+        net, replenishment = self.network, self.policy.replenishment
         stores = self.stores
         store_units = self.scenario.network.stores.initial_units  # None: open at order-up-to
         for i in range(net.n_store):
-            s, S = net.reorder_levels(rp, i)
+            s, S = net.reorder_levels(replenishment, i)
             stores.reorder_point[:, i], stores.order_up_to[:, i] = s, S
             qty = S if store_units is None else np.full(net.n_sku, store_units, dtype=np.int64)
             self._open_location(i, qty)
         for site in self.sites:
-            s, S = net.reorder_levels(rp, site.loc)
+            s, S = net.reorder_levels(replenishment, site.loc)
             site.reorder_point, site.order_up_to = s, S
             if site.spec.initial_units is not None:
                 init = np.full(net.n_sku, site.spec.initial_units, dtype=np.int64)

@@ -75,17 +75,21 @@ class OperatingModel:
 def operating_model(model: RetailTwin) -> OperatingModel:
     """Pick every strategy from the model's policy, scenario and timetable."""
     policy, scenario, timetable = model.policy, model.scenario, model.timetable
-    rp = policy.replenishment
+    replenishment = policy.replenishment
     store_review: StoreReview
-    if rp.store_review == "continuous":
+    if replenishment.store_review == "continuous":
         # base stock; (s, S) for every other policy name, r-Q and R-S included
         policy_for: Callable[[int, int], ReplenishmentPolicy] = (
-            (lambda s, S: BaseStock(S)) if rp.store_policy == "base-stock" else SS
+            (lambda s, S: BaseStock(S)) if replenishment.store_policy == "base-stock" else SS
         )
         store_review = ContinuousReview(model, policy_for)
     else:
-        days = range(7) if rp.store_review == "daily" else scenario.network.stores.delivery_days
-        source = FromDc() if rp.store_source == "dc" else FromSupplier()
+        days = (
+            range(7)
+            if replenishment.store_review == "daily"
+            else scenario.network.stores.delivery_days
+        )
+        source = FromDc() if replenishment.store_source == "dc" else FromSupplier()
         store_review = PeriodicReview(model, frozenset(days), source)
     return OperatingModel(
         till_sync=(

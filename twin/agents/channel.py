@@ -45,7 +45,6 @@ class Order:
     open_lines: int = 0
     shipped_h: float = math.nan  # the last shipment of the order so far (nan: none)
     oversold: bool = False
-    cancelled: bool = False
     pickup_store: int = -1  # click and collect: the store the customer collects from
 
 
@@ -306,7 +305,6 @@ class OrderBook:
             counts.online_cancelled_units += r.qty
             counts.online_demand -= r.qty  # demand withdrawn by the customer
             model.metrics.demanded(-r.qty, order.placed_h)
-        order.cancelled = True
         self.line_closed(order)
 
     def line_closed(self, order: Order) -> None:

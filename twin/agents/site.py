@@ -135,8 +135,8 @@ class FulfilmentSites(Group[FulfilmentSiteAgent]):
         """The store orders of a review, picked overnight, ship at the dispatch hour from
         each store's regional DC, store by store."""
         model = self.model
-        net, tt = model.network, model.timetable
-        yield model.env.timeout((tt.dc_dispatch_h - tt.store_review_h) % 24.0)
+        net, timetable = model.network, model.timetable
+        yield model.env.timeout((timetable.dc_dispatch_h - timetable.store_review_h) % 24.0)
         for s, lines in sorted(orders.items()):
             dc = net.region_dc.get(net.store_region[s])
             if dc is None or not lines:
