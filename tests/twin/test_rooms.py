@@ -17,7 +17,16 @@ ROOMS = sorted(
     [TWIN / "agents" / p.name for p in (TWIN / "agents").glob("*.py")]
     + [
         TWIN / f"{name}.py"
-        for name in ("model", "physical", "metrics", "demand", "faults", "network", "operating")
+        for name in (
+            "model",
+            "physical",
+            "metrics",
+            "demand",
+            "faults",
+            "network",
+            "operating",
+            "group",
+        )
     ]
 )
 #: where knob values may be compared: picking strategies and building the core

@@ -236,6 +236,6 @@ class InventoryControlAgent(mesa.Agent):
             if (k, s) in seen or len(seen) >= n * net.n_store:
                 continue
             seen.add((k, s))
-            if stores[s].buffer:  # a count while till facts are unsynced would mislead
+            if stores[s].holds_facts():  # a count while till facts are unsynced would mislead
                 continue
             self.count(k, s, reason="cycle count")

@@ -9,7 +9,7 @@ and re-sourced when the shelf comes up short.
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mesa
 import numpy as np
@@ -18,7 +18,7 @@ import simpy
 from orchestrator import MovementKind, OrderLine
 from orchestrator.clock import HOUR
 from orchestrator.replenishment import SS
-from scenarios.schema import FulfilmentCentre
+from scenarios.schema import Dist, FulfilmentCentre
 
 from ..group import Group
 from ..rand import sample
@@ -26,6 +26,14 @@ from ..rand import sample
 if TYPE_CHECKING:
     from ..model import RetailTwin
     from .channel import Order
+
+
+class PickingLocation(Protocol):
+    """Where online order lines are picked (a site or a store): its pickers, as a SimPy
+    resource, and how long a pick takes."""
+
+    pickers: simpy.Resource
+    pick_time_min: Dist
 
 
 class FulfilmentSiteAgent(mesa.Agent):
@@ -160,7 +168,7 @@ class OrderPicking:
         counts = metrics.counts
         r = core.reservations.get(rid)
         loc = r.location
-        where = model.stores[loc] if loc < net.n_store else model.sites.at(loc)
+        where: PickingLocation = model.stores[loc] if loc < net.n_store else model.sites.at(loc)
         asked = env.now
         with where.pickers.request() as req:
             yield req

@@ -178,6 +178,10 @@ class StoreAgent(mesa.Agent):
     def offline(self, t: float) -> bool:
         return self.tills_down.covers(t)
 
+    def holds_facts(self) -> bool:
+        """Whether the tills hold facts other than sales not yet sent (shrink, receipts)."""
+        return bool(self.buffer)
+
     def lag_s(self) -> float:
         """How old the oldest fact is that the core has not applied yet (0: none)."""
         q = self.unsynced
