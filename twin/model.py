@@ -13,8 +13,7 @@ as it would live.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any
+from collections.abc import Callable
 
 import mesa
 import numpy as np
@@ -47,6 +46,7 @@ from .agents.returns import ReturnsCentreAgent
 from .agents.site import FulfilmentSites, OrderPicking
 from .agents.store import Stores
 from .agents.supplier import Suppliers
+from .clock import SimClock, daily
 from .demand import BatchWalkIns, Calendar, CustomerWalkIns, OnlineDemand
 from .faults import Faults, OutageWindows
 from .metrics import Metrics
@@ -56,18 +56,6 @@ from .physical import PhysicalStock
 from .rand import Streams
 
 DRAIN_DAYS = 30  # after the horizon, flows in flight settle for up to this long
-
-
-class SimClock:
-    """The core's `Clock` port backed by the SimPy environment (hours → seconds)."""
-
-    __slots__ = ("env",)
-
-    def __init__(self, env: simpy.Environment) -> None:
-        self.env = env
-
-    def now(self) -> float:
-        return self.env.now * HOUR
 
 
 class RetailTwin(mesa.Model):
@@ -244,7 +232,7 @@ class RetailTwin(mesa.Model):
         for channel in self.channels:
             channel.start()  # orders; own feeds and imports
         self.middleware.start()  # the core's timers
-        self.env.process(self.end_of_day())
+        self.env.process(daily(self.env, self.timetable.nightly_h, self.horizon_h, self.step))
         self.store_review.start()
         self.sites.start()  # site reviews
         self.approver.start()
@@ -268,22 +256,19 @@ class RetailTwin(mesa.Model):
             return False
         return True
 
-    def end_of_day(self) -> Generator[simpy.Event, Any, None]:
-        """The model's daily step at the timetable's nightly hour: overdue purchase orders,
-        shrink, cycle counts, balancing, the snapshot and the daily series, in that order."""
-        env = self.env
-        yield env.timeout(self.timetable.nightly_h)
-        while env.now < self.horizon_h:
-            self.procurement.poll()
-            self.stores.shrink()
-            self.inventory_control.cycle_counts(self.metrics.day_index)
-            self.planner.balance()
-            self.metrics.snapshot(self.core, self.network)
-            self.datacollector.collect(self)
-            self.metrics.next_day()
-            if self.progress is not None:
-                self.progress(min(1.0, env.now / self.horizon_h))
-            yield env.timeout(24.0)
+    def step(self) -> None:
+        """The model's daily step (Mesa's `step`) at the timetable's nightly hour: overdue
+        purchase orders, shrink, cycle counts, balancing, the snapshot and the daily
+        series, in that order."""
+        self.procurement.poll()
+        self.stores.shrink()
+        self.inventory_control.cycle_counts(self.metrics.day_index)
+        self.planner.balance()
+        self.metrics.snapshot(self.core, self.network)
+        self.datacollector.collect(self)
+        self.metrics.next_day()
+        if self.progress is not None:
+            self.progress(min(1.0, self.env.now / self.horizon_h))
 
     # -- running -----------------------------------------------------------------------
     def run(self) -> None:

@@ -13,6 +13,7 @@ import simpy
 from orchestrator import TransferState
 from orchestrator.anomaly import recommend_cycle_counts
 
+from ..clock import daily
 from ..rand import sample
 
 if TYPE_CHECKING:
@@ -146,20 +147,17 @@ class FinanceAgent(mesa.Agent):
     model: RetailTwin
 
     def start(self) -> None:
-        self.model.env.process(self.close())
-
-    def close(self) -> Generator[simpy.Event, Any, None]:
-        """The daily close at the timetable's hour until the horizon."""
         model = self.model
-        env = model.env
-        yield env.timeout(model.timetable.finance_close_h)
-        while env.now < model.horizon_h:
-            # finance matches each location's inventory account by hand where the GL and the
-            # stock ledger disagree (per account and location, not per sku)
-            lines = {(d.account, d.location) for d in model.core.reconcile_recent()}
-            minutes = len(lines) * model.policy.reconciliation_min_per_line
-            model.metrics.counts.manual_recon_h += minutes / 60.0
-            yield env.timeout(24.0)
+        at_h = model.timetable.finance_close_h
+        model.env.process(daily(model.env, at_h, model.horizon_h, self.close))
+
+    def close(self) -> None:
+        """The day's close: each location's inventory account where the GL and the stock
+        ledger disagree is matched by hand (per account and location, not per sku)."""
+        model = self.model
+        lines = {(d.account, d.location) for d in model.core.reconcile_recent()}
+        minutes = len(lines) * model.policy.reconciliation_min_per_line
+        model.metrics.counts.manual_recon_h += minutes / 60.0
 
 
 class CountPlan(Protocol):

@@ -9,13 +9,14 @@ daily or on delivery days, ordering from the region's DC or from a supplier.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import simpy
 
 from orchestrator.replenishment import ReplenishmentPolicy, order_quantities
+
+from ..clock import daily
 
 if TYPE_CHECKING:
     from ..model import RetailTwin
@@ -78,8 +79,10 @@ class PeriodicReview:
         self.source = source
 
     def start(self) -> None:
-        if self.model.network.n_store:
-            self.model.env.process(self.run())
+        model = self.model
+        if model.network.n_store:
+            at_h = model.timetable.store_review_h
+            model.env.process(daily(model.env, at_h, model.horizon_h, self.review))
 
     def sale_applied(self, store: int, skus: tuple[int, ...]) -> None:
         """Sales wait for the next review."""
@@ -87,15 +90,10 @@ class PeriodicReview:
     def customers_waiting(self, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
         """Waiting customers wait for the next review."""
 
-    def run(self) -> Generator[simpy.Event, Any, None]:
-        """The daily review until the horizon."""
-        model = self.model
-        env = model.env
-        yield env.timeout(model.timetable.store_review_h)
-        while env.now < model.horizon_h:
-            if int(env.now // 24) % 7 in self.weekdays:
-                self.source.review(model)
-            yield env.timeout(24.0)
+    def review(self) -> None:
+        """Today's review, if today is a review day."""
+        if int(self.model.env.now // 24) % 7 in self.weekdays:
+            self.source.review(self.model)
 
 
 class OrderSource(Protocol):

@@ -20,6 +20,7 @@ from orchestrator.clock import HOUR
 from orchestrator.replenishment import SS
 from scenarios.schema import Dist, FulfilmentCentre
 
+from ..clock import daily
 from ..group import Group
 from ..rand import sample
 
@@ -124,18 +125,15 @@ class FulfilmentSites(Group[FulfilmentSiteAgent]):
         return self.agents[loc - self.model.network.n_store]
 
     def start(self) -> None:
-        if self.agents and self.model.scenario.network.suppliers:
-            self.model.env.process(self.review_nightly())
-
-    def review_nightly(self) -> Generator[simpy.Event, Any, None]:
-        """Sites review nightly at the timetable's hour against (s, S) in days of cover."""
         model = self.model
-        env = model.env
-        yield env.timeout(model.timetable.site_review_h)
-        while env.now < model.horizon_h:
-            for site in self.agents:
-                site.review()
-            yield env.timeout(24.0)
+        if self.agents and model.scenario.network.suppliers:
+            at_h = model.timetable.site_review_h
+            model.env.process(daily(model.env, at_h, model.horizon_h, self.review))
+
+    def review(self) -> None:
+        """Every site's nightly review against its (s, S), in location order."""
+        for site in self.agents:
+            site.review()
 
     def dispatch(
         self, orders: dict[int, list[tuple[int, int]]], requested_h: float
