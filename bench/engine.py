@@ -28,10 +28,8 @@ bounds it from above: no change to the layers over the ledger gets (b) past (d).
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,8 +84,10 @@ class Recording:
     replay_from: int = 0  # its first timed line
 
 
-def _recording_twin(rec: Recording) -> type:
-    from twin.model import H, RetailTwin
+def recording_twin(rec: Recording) -> type:
+    """A `RetailTwin` subclass recording into `rec`, for `simulate(..., twin=...)`."""
+    from orchestrator.clock import HOUR
+    from twin.model import RetailTwin
 
     class RecordingTwin(RetailTwin):
         """The twin, unchanged, except that deliveries to the bus are recorded and timed."""
@@ -97,7 +97,7 @@ def _recording_twin(rec: Recording) -> type:
             rec.model = self
 
         def deliver(self, ev: Any) -> None:
-            rec.deliveries.append((self.env.now * H, ev))
+            rec.deliveries.append((self.env.now * HOUR, ev))
             counters = self.core.bus.counters
             before = counters.applied
             t0 = time.perf_counter()
@@ -106,22 +106,6 @@ def _recording_twin(rec: Recording) -> type:
             rec.applied_in_deliver += counters.applied - before
 
     return RecordingTwin
-
-
-@contextmanager
-def recording_simulate(rec: Recording) -> Iterator[Any]:
-    """`simulate` with the recording twin in place of `RetailTwin` (bench-only patch)."""
-    mod = sys.modules.get("twin.simulate")
-    if mod is None:
-        import twin.simulate  # noqa: F401  (the package re-exports the function, not the module)
-
-        mod = sys.modules["twin.simulate"]
-    original = mod.RetailTwin
-    mod.RetailTwin = _recording_twin(rec)
-    try:
-        yield mod.simulate
-    finally:
-        mod.RetailTwin = original
 
 
 def replay(rec: Recording) -> tuple[int, int, float]:
@@ -140,9 +124,9 @@ def replay(rec: Recording) -> tuple[int, int, float]:
         gl = GeneralLedger()
     clock = ManualClock()
     core = Orchestrator(
-        model.net.catalog,
+        model.network.catalog,
         clock,
-        network=model.net.lanes,
+        network=model.network.lanes,
         gl=gl,
         bus_hold_timeout_s=old.bus.hold_timeout_s,
     )
@@ -233,8 +217,9 @@ def recorded_run(overrides: Sequence[str]) -> tuple[dict[str, float], Recording]
     sc = load_scenario(overrides)
     rec = Recording()
     quiet()
-    with recording_simulate(rec) as simulate:
-        r = simulate(sc, POLICY, seed=SEED)
+    from twin.simulate import simulate
+
+    r = simulate(sc, POLICY, seed=SEED, twin=recording_twin(rec))
     out = {
         "wall_s": float(r.metadata["wall_seconds"]),
         "applied": float(r.events["applied"]),

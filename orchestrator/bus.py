@@ -239,7 +239,12 @@ Handler = Callable[[InventoryEvent], None]
 
 
 class MessageBus:
-    """Idempotent, sequenced consumer in front of a handler."""
+    """Idempotent, sequenced consumer in front of a handler.
+
+    `subscribe(fn)` lets others watch: `fn(event)` runs once for every event the handler
+    applied, by whichever path (in order, released from a hold, retried or replayed),
+    after the bus has recorded it as applied.
+    """
 
     def __init__(
         self,
@@ -271,6 +276,11 @@ class MessageBus:
         self._timers: list[tuple[float, int, int, Any]] = []
         self._tiebreak = 0
         self._attempts: dict[str, int] = {}
+        self._subscribers: list[Handler] = []
+
+    def subscribe(self, fn: Handler) -> None:
+        """Call `fn(event)` after every event the handler applies, in the order applied."""
+        self._subscribers.append(fn)
 
     def publisher(self, source: str) -> Publisher:
         """The outbox of `source` (one per source, so ids and sequence numbers never repeat)."""
@@ -335,6 +345,8 @@ class MessageBus:
         self.counters.applied += 1
         if st is not None and ev.seq >= st.expected:
             st.expected = ev.seq + 1
+        for fn in self._subscribers:
+            fn(ev)
         return "applied"
 
     def _advance(self, st: _Stream) -> None:
@@ -431,6 +443,8 @@ class MessageBus:
             self.counters.replayed += 1
             dl.replayed_at = self.clock.now()
             n += 1
+            for fn in self._subscribers:
+                fn(ev)
         return n
 
     # -- accounting ------------------------------------------------------------------

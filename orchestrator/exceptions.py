@@ -1,7 +1,8 @@
 """One queue for every operational exception, with SLAs and automatic escalation.
 
 Kinds: supplier delay, pick shortage, negative or drifting stock, failed posting,
-dead-lettered message, approval overdue (and any a workflow adds). Each exception
+dead-lettered message, approval overdue, a command the core refused (and any a
+workflow adds). Each exception
 gets its priority, owner role and SLA from the `exception_sla` rule in force when
 it is raised; when it ages past its SLA it escalates one level (owner moves up
 `escalation_roles`) and a new SLA window starts. An open exception of the same
@@ -26,6 +27,7 @@ EXCEPTION_KINDS = (
     "failed_posting",
     "dead_letter",
     "approval_overdue",
+    "refused_command",  # a caller's command the core refused (e.g. a receipt on a closed PO)
 )
 
 

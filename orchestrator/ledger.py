@@ -220,6 +220,10 @@ class Position:
 Key = tuple[int, int]  # (sku, location)
 
 
+#: the balance columns of a position (`StockLedger.columns_at`, `dense`)
+BALANCE_COLUMNS = ("on_hand", "reserved", "safety", "in_transit", "quarantined")
+
+
 @dataclass(slots=True, frozen=True)
 class DenseBalances:
     """`StockLedger.dense()`: balances as [sku, location] arrays; `exists` marks the
@@ -792,25 +796,16 @@ class StockLedger:
         """`position(sku, location).ats` for every sku of `skus` at one location, in numpy
         (a DC picking a store order of ~80 lines); like `position`, creates any position
         that does not exist yet."""
-        if len(skus) and (min(skus) < 0 or location < 0):
-            raise InvalidCommand(f"skus: catalog indices >= 0 ({location=})")
-        row = self._slot_row(location, max(skus) + 1 if len(skus) else 0)
-        for sk in skus:
-            if row[sk] < 0:
-                self.position(sk, location)
-        slots = np.frombuffer(row, dtype=np.int64)[np.asarray(skus, dtype=np.intp)]
-        t = self.table
-        a = (
-            np.frombuffer(t.on_hand, dtype=np.int64)[slots]
-            - np.frombuffer(t.reserved, dtype=np.int64)[slots]
-            - np.frombuffer(t.safety, dtype=np.int64)[slots]
-        )
-        return np.maximum(a, 0)
+        on_hand, reserved, safety = self.columns_at(skus, location, "on_hand", "reserved", "safety")
+        return np.maximum(on_hand - reserved - safety, 0)
 
-    def inventory_position_at(self, skus: Sequence[int], location: int) -> np.ndarray:
-        """On hand + in transit − reserved for every sku of `skus` at one location, in numpy
-        (the system's view of a store's position after an event); like `position`, creates
-        any position that does not exist yet."""
+    def columns_at(self, skus: Sequence[int], location: int, *names: str) -> list[np.ndarray]:
+        """Balance columns (`on_hand`, `reserved`, `safety`, `in_transit`, `quarantined`) of
+        every sku of `skus` at one location, in numpy (copies); like `position`, creates any
+        position that does not exist yet, in the order of `skus`."""
+        unknown = [n for n in names if n not in BALANCE_COLUMNS]
+        if unknown:
+            raise InvalidCommand(f"names: {unknown} are not balance columns {BALANCE_COLUMNS}")
         if len(skus) and (min(skus) < 0 or location < 0):
             raise InvalidCommand(f"skus: catalog indices >= 0 ({location=})")
         row = self._slot_row(location, max(skus) + 1 if len(skus) else 0)
@@ -819,11 +814,7 @@ class StockLedger:
                 self.position(sk, location)
         slots = np.frombuffer(row, dtype=np.int64)[np.asarray(skus, dtype=np.intp)]
         t = self.table
-        return (
-            np.frombuffer(t.on_hand, dtype=np.int64)[slots]
-            + np.frombuffer(t.in_transit, dtype=np.int64)[slots]
-            - np.frombuffer(t.reserved, dtype=np.int64)[slots]
-        )
+        return [np.frombuffer(getattr(t, name), dtype=np.int64)[slots] for name in names]
 
     def dense(self, n_sku: int, n_loc: int) -> DenseBalances:
         """Every position with sku < n_sku and location < n_loc as [sku, location] arrays,
@@ -833,7 +824,7 @@ class StockLedger:
         keep = (sku >= 0) & (sku < n_sku) & (loc >= 0) & (loc < n_loc)
         sku, loc = sku[keep], loc[keep]
         out = []
-        for name in ("on_hand", "reserved", "safety", "in_transit", "quarantined"):
+        for name in BALANCE_COLUMNS:
             a = np.zeros((n_sku, n_loc), dtype=np.int64)
             a[sku, loc] = t.column(name)[keep]
             out.append(a)

@@ -9,6 +9,11 @@ and says how many units to order now. Four classic policies are built in
 (`s-S`, `base-stock`, `r-Q`, periodic `R-S`); a researcher can pass any object
 with `name`, `review_period_s` and `order_qty(position, now)`.
 
+The rules have one home each: `position_level` is the IP formula for single
+positions and numpy arrays alike, each built-in policy's `order_qtys` is its
+`order_qty` for many positions at once (property-tested equal), and
+`order_quantities` applies a policy by name to a whole network's positions.
+
 `ProcurementWorkflow` turns an order into a `PurchaseOrder` with a supplier,
 follows advance shipping notices (ASNs) and receipts (partial, short), posts the
 receipts through `Orchestrator.receive` (which makes the GL postings), and
@@ -21,10 +26,12 @@ noted on the core's timeline as `(at, "po.<step>", "po:<id>")`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
 
 from .catalog import Ref
 from .clock import DAY, HOUR
@@ -34,6 +41,7 @@ from .governance import RuleVersion
 
 if TYPE_CHECKING:
     from .core import Orchestrator
+    from .ledger import DenseBalances
 
 Key = tuple[int, int]  # (sku, location)
 #: a per-(sku, location) figure supplied by the caller: a mapping or a function
@@ -41,6 +49,17 @@ PairSource = Mapping[Key, float] | Callable[[int, int], float]
 
 
 # -- inventory position ------------------------------------------------------------------------
+Level = TypeVar("Level", int, np.ndarray)
+
+
+def position_level(
+    on_hand: Level, on_order: Level, in_transit: Level, backorders: Level, reserved: Level
+) -> Level:
+    """The inventory position: on-hand + on-order + in-transit − backorders − reserved, of
+    one position (ints) or of many (numpy arrays, element by element)."""
+    return on_hand + on_order + in_transit - backorders - reserved
+
+
 @dataclass(slots=True, frozen=True)
 class InventoryPosition:
     """The terms of the inventory position of one (sku, location); `level` is the IP."""
@@ -56,7 +75,9 @@ class InventoryPosition:
     @property
     def level(self) -> int:
         """On-hand + on-order + in-transit − backorders − reserved."""
-        return self.on_hand + self.on_order + self.in_transit - self.backorders - self.reserved
+        return position_level(
+            self.on_hand, self.on_order, self.in_transit, self.backorders, self.reserved
+        )
 
 
 # -- policies --------------------------------------------------------------------------------
@@ -98,6 +119,11 @@ class SS:
         ip = position.level
         return self.S - ip if ip <= self.s else 0
 
+    @staticmethod
+    def order_qtys(level: np.ndarray, s: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """`order_qty` of many positions at once: S − IP where IP ≤ s, else 0."""
+        return np.where(level <= s, S - level, 0)
+
 
 class BaseStock:
     """Base stock (one-for-one): whenever IP < S, order up to S."""
@@ -111,6 +137,11 @@ class BaseStock:
     def order_qty(self, position: InventoryPosition, now: float) -> int:
         ip = position.level
         return self.S - ip if ip < self.S else 0
+
+    @staticmethod
+    def order_qtys(level: np.ndarray, S: np.ndarray) -> np.ndarray:
+        """`order_qty` of many positions at once: S − IP where IP < S, else 0."""
+        return np.where(level < S, S - level, 0)
 
 
 class RQ:
@@ -128,6 +159,11 @@ class RQ:
         if ip > self.r:
             return 0
         return ((self.r - ip) // self.Q + 1) * self.Q
+
+    @staticmethod
+    def order_qtys(level: np.ndarray, r: np.ndarray, Q: np.ndarray) -> np.ndarray:
+        """`order_qty` of many positions at once: n×Q where IP ≤ r, else 0 (Q = 0 orders 0)."""
+        return np.where(level <= r, ((r - level) // np.maximum(Q, 1) + 1) * Q, 0)
 
 
 class RS:
@@ -177,6 +213,20 @@ REPLENISHMENT_POLICIES: dict[str, type] = {
     "r-Q": RQ,
     "R-S": RS,
 }
+
+
+def order_quantities(name: str, level: np.ndarray, s: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """Units to order for many positions under the policy `name`, each with its reorder
+    point `s` and order-up-to level `S`: `s-S` as SS(s, S); `r-Q` as RQ(r=s, Q=S−s);
+    `base-stock`, and `R-S` at its review, as BaseStock(S). Element by element what the
+    scalar policies' `order_qty` gives."""
+    if name == "s-S":
+        return SS.order_qtys(level, s, S)
+    if name == "r-Q":
+        return RQ.order_qtys(level, s, S - s)
+    if name in ("base-stock", "R-S"):
+        return BaseStock.order_qtys(level, S)
+    raise InvalidCommand(f"policy: one of {', '.join(REPLENISHMENT_POLICIES)}, got {name!r}")
 
 
 # -- suppliers and purchase orders ---------------------------------------------------------------
@@ -373,6 +423,38 @@ class ProcurementWorkflow:
         _whole("backorders", backorders, minimum=0)
         return InventoryPosition(
             s, loc, p.on_hand, self._on_order.get((s, loc), 0), p.in_transit, backorders, p.reserved
+        )
+
+    def levels_at(
+        self,
+        skus: Sequence[int],
+        location: int,
+        backorders: np.ndarray,
+        *,
+        on_order: bool = True,
+    ) -> np.ndarray:
+        """The inventory position of every sku of `skus` at one location (`backorders` one
+        per sku), in numpy; creates ledger positions that do not exist yet, in sku order.
+        `on_order=False` leaves out units on open POs (the stock there or on its way)."""
+        on_hand, in_transit, reserved = self.core.ledger.columns_at(
+            skus, location, "on_hand", "in_transit", "reserved"
+        )
+        ordered = np.zeros(len(skus), dtype=np.int64)
+        if on_order:
+            get = self._on_order.get
+            ordered = np.fromiter((get((k, location), 0) for k in skus), np.int64, len(skus))
+        return position_level(on_hand, ordered, in_transit, backorders, reserved)
+
+    def levels_dense(self, balances: DenseBalances, backorders: np.ndarray) -> np.ndarray:
+        """The inventory position of every (sku, location) of a dense reading of the ledger
+        (`StockLedger.dense`), with `backorders` in the same [sku, location] shape."""
+        on_order = np.zeros_like(balances.on_hand)
+        n_sku, n_loc = on_order.shape
+        for (k, loc), q in self._on_order.items():
+            if k < n_sku and loc < n_loc:
+                on_order[k, loc] = q
+        return position_level(
+            balances.on_hand, on_order, balances.in_transit, backorders, balances.reserved
         )
 
     def lead_times_d(self, since: float = -math.inf) -> list[float]:

@@ -23,8 +23,7 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "marketplace_import_min": 60.0,  # assumed: orders imported hourly
         "approval_mode": "email",
         "email_approval_h": Dist(dist="gamma", mean=10.0, cv=0.8),  # assumed: hours to days
-        "posting_mode": "batch",
-        "posting_nightly_at_h": 2.0,  # the ERP posts overnight (assumed hour)
+        "posting_mode": "batch",  # the ERP posts overnight (at timetable.erp_posting_h)
         "returns_mode": "batch",  # returns posted after a daily batch inspection
         "store_receipts": "middleware",  # receipts ride the store's batch sync
         "cycle_counts": "random",
@@ -45,7 +44,6 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "approval_mode": "rules",
         "email_approval_h": Dist(dist="gamma", mean=1.0, cv=0.5),  # human tasks above thresholds
         "posting_mode": "immediate",
-        "posting_nightly_at_h": 2.0,
         "returns_mode": "rules",
         "store_receipts": "api",  # scanned receipts post through the governed API at once
         "cycle_counts": "anomaly",
@@ -88,7 +86,6 @@ class ResolvedPolicy:
     approval_mode: str
     email_approval_h: Dist
     posting_mode: str
-    posting_nightly_at_h: float
     returns_mode: str
     store_receipts: str
     cycle_counts: str

@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Pos = Annotated[float, Field(gt=0)]
+Hour = Annotated[float, Field(ge=0, lt=24)]  # an hour of the day, 0 <= h < 24
 NonNeg = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
@@ -54,7 +55,7 @@ class Stores(Strict):
     """Generated stores: `count` stores spread evenly over the regions."""
 
     count: Count = 20
-    opening_hour: Annotated[float, Field(ge=0, lt=24)] = 9.0
+    opening_hour: Hour = 9.0
     closing_hour: Annotated[float, Field(gt=0, le=24)] = 21.0
     pickers: PosInt = 2  # staff picking online orders in a store (assumed)
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.5))
@@ -296,7 +297,6 @@ class Policy(Strict):
     approval_mode: Literal["email", "rules"] | None = None
     email_approval_h: Dist | None = None
     posting_mode: Literal["batch", "immediate"] | None = None
-    posting_nightly_at_h: Annotated[float, Field(ge=0, lt=24)] | None = None
     returns_mode: Literal["batch", "rules"] | None = None
     store_receipts: Literal["api", "middleware"] | None = None  # how store receipts reach the core
     cycle_counts: Literal["random", "anomaly"] | None = None
@@ -304,6 +304,56 @@ class Policy(Strict):
     outage_fallback_buffer: Count | None = None
     reconciliation_min_per_line: NonNeg | None = None
     replenishment: Replenishment = Field(default_factory=Replenishment)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _moved(cls, data: object) -> object:
+        if isinstance(data, dict) and "posting_nightly_at_h" in data:
+            raise ValueError("posting_nightly_at_h: moved to timetable.erp_posting_h")
+        return data
+
+
+# ---------------------------------------------------------------------------- timetable
+class Timetable(Strict):
+    """The network's daily timetable: when each recurring job runs, in one place.
+
+    Hours of the day (`_h`, 0 <= h < 24, simulated time from midnight) and cadences
+    (`_min`). No published figure exists for any of them: every default is assumed.
+
+    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` the returns desk
+      inspects the returns waiting since the last batch, all at once.
+    - `dc_dispatch_h` 06:00: DCs ship the store orders of the last store review,
+      picked overnight.
+    - `finance_close_h` 18:00: finance closes the day, matching by hand every account
+      and location where the GL and the stock ledger disagree.
+    - `store_review_h` 22:00: the periodic store review (daily or on delivery days).
+    - `site_review_h` 23:00: DCs and other sites review their stock against (s, S)
+      and raise purchase orders.
+    - `nightly_h` 23:30: overdue-PO checks, shrink, cycle counts, regional balancing,
+      the daily snapshot and series.
+    - `erp_posting_h` 02:00: under `policy.posting_mode: batch` the ERP posts the
+      journal overnight.
+    - `core_poll_min` 5: the integration scheduler runs the core's timers (bus holds
+      and retries, GL batches, expiries, escalations).
+    - `approvals_check_min` 30: approvers look for transfers waiting on them.
+    - `till_retry_min` 15: a real-time till that was offline retries sending.
+    - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
+      middleware outage ends.
+
+    In-store returns come back at the stores' closing hour (`network.stores`).
+    """
+
+    returns_inspection_h: Hour = 6.0  # assumed
+    dc_dispatch_h: Hour = 6.0  # assumed
+    finance_close_h: Hour = 18.0  # assumed
+    store_review_h: Hour = 22.0  # assumed
+    site_review_h: Hour = 23.0  # assumed
+    nightly_h: Hour = 23.5  # assumed
+    erp_posting_h: Hour = 2.0  # assumed: the ERP posts overnight
+    core_poll_min: Pos = 5.0  # assumed
+    approvals_check_min: Pos = 30.0  # assumed
+    till_retry_min: Pos = 15.0  # assumed
+    dead_letter_replay_after_h: NonNeg = 1.0  # assumed
 
 
 # ---------------------------------------------------------------------------- faults
@@ -369,6 +419,7 @@ class Scenario(Strict):
     channels: list[ChannelSpec] = Field(default_factory=_default_channels)
     demand: Demand = Field(default_factory=Demand)
     policy: Policy = Field(default_factory=Policy)
+    timetable: Timetable = Field(default_factory=Timetable)
     faults: Faults = Field(default_factory=Faults)
     physical: Physical = Field(default_factory=Physical)
 

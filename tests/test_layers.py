@@ -74,3 +74,70 @@ def test_the_core_imports_without_any_simulation_or_web_dependency() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """First-party modules a module imports when it runs (`if TYPE_CHECKING:` blocks left
+    out), relative imports resolved: e.g. {"twin.agents.store", "twin.rand"}."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            skip |= {id(n) for stmt in node.body for n in ast.walk(stmt)}
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else ()
+            module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+    known = {".".join(p.relative_to(ROOT).with_suffix("").parts) for p in modules("twin")}
+    return {m.removesuffix(".__init__") for m in found if m in known or f"{m}.__init__" in known}
+
+
+def twin_graph() -> dict[str, set[str]]:
+    graph = {}
+    for path in modules("twin"):
+        name = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[name] = runtime_imports(path) - {name}
+    return graph
+
+
+def test_agent_modules_never_import_one_another_or_the_model_when_they_run() -> None:
+    problems = [
+        f"{name} imports {other}"
+        for name, deps in twin_graph().items()
+        if name.startswith("twin.agents.")
+        for other in deps
+        if other.startswith("twin.agents.") or other == "twin.model"
+    ]
+    assert problems == []
+
+
+def test_the_twins_modules_import_one_another_without_a_circle() -> None:
+    graph = twin_graph()
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def circle(name: str, path: list[str]) -> list[str]:
+        state[name] = 1
+        for dep in sorted(graph.get(name, ())):
+            if state.get(dep) == 1:
+                return [*path, name, dep]
+            if dep not in state and (found := circle(dep, [*path, name])):
+                return found
+        state[name] = 2
+        return []
+
+    circles = [c for name in sorted(graph) if name not in state and (c := circle(name, []))]
+    assert circles == []
+
+
+def test_the_graph_walker_resolves_relative_imports_and_skips_type_checking() -> None:
+    graph = twin_graph()
+    assert "twin.faults" in graph["twin.agents.store"] and "twin.rand" in graph["twin.demand"]
+    assert "twin.model" not in graph["twin.agents.store"]  # only under TYPE_CHECKING there
+    assert "twin.agents.store" in graph["twin.operating"]

@@ -1,4 +1,4 @@
-"""Build the retail network of a scenario: catalog, lanes, demand rates, opening stock.
+"""Build the retail network of a scenario: catalog, lanes, demand rates, reorder levels.
 
 Stores come first in the location index (0..n_stores−1), then fulfilment centres
 (DCs, dark stores, 3PL sites). Arrays are indexed [sku, location].
@@ -9,15 +9,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import networkx as nx
 import numpy as np
 
 from orchestrator import Catalog, LaneNetwork
-from scenarios.schema import FulfilmentCentre, Scenario
+from scenarios.schema import FulfilmentCentre, Replenishment, Scenario
 
 
 @dataclass(slots=True)
-class Built:
+class RetailNetwork:
+    """The network a scenario describes, built: the core's catalogue and lanes, which
+    location is where, and what customers demand at each."""
+
     catalog: Catalog
     lanes: LaneNetwork
     n_sku: int
@@ -32,30 +34,81 @@ class Built:
     lam_store: np.ndarray  # [sku, store] mean units per day
     popularity: np.ndarray  # [sku] probabilities for online lines
     std_cost: np.ndarray  # [sku] cents
-    sku_class: list[str]
-    graph: nx.DiGraph
+    site_online_rate: np.ndarray  # [sku] online units a day at each site that ships online
+    stores_by_region: dict[str, list[int]]
+
+    def daily_rate(self, sku: int, loc: int) -> float:
+        """Mean daily demand a location serves (stores: walk-ins; sites: stores + online)."""
+        if loc < self.n_store:
+            return float(self.lam_store[sku, loc])
+        region = self.loc_region[loc]
+        stores = [
+            i
+            for i in range(self.n_store)
+            if self.store_region[i] == region and self.region_dc.get(region) == loc
+        ]
+        rate = float(self.lam_store[sku, stores].sum()) if stores else 0.0
+        site = self.sites[loc - self.n_store]
+        return rate + (float(self.site_online_rate[sku]) if site.ships_online else 0.0)
+
+    def reorder_levels(
+        self, replenishment: Replenishment, loc: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(s, S) in units for every sku at a location: from unit levels where the scenario
+        gives them (S alone: base stock, s = S − 1), else from days of cover."""
+        store = loc < self.n_store
+        s_units = replenishment.store_s_units if store else replenishment.dc_s_units
+        S_units = replenishment.store_S_units if store else replenishment.dc_S_units
+        if S_units is not None:
+            big = np.full(self.n_sku, S_units, dtype=np.int64)
+            low = (
+                np.maximum(big - 1, 0)
+                if s_units is None
+                else np.full(self.n_sku, s_units, np.int64)
+            )
+            return low, big
+        rates = self.lam_store[:, loc].astype(float) if store else self.daily_rates(loc)
+        s_days, S_days = (
+            (replenishment.store_s_days, replenishment.store_S_days)
+            if store
+            else (replenishment.dc_s_days, replenishment.dc_S_days)
+        )
+        s = np.ceil(s_days * rates).astype(np.int64)
+        S = np.maximum(np.ceil(S_days * rates).astype(np.int64), s + 1)
+        return s, S
+
+    def daily_rates(self, loc: int) -> np.ndarray:
+        """`daily_rate` of every sku at a location."""
+        return np.array([self.daily_rate(k, loc) for k in range(self.n_sku)])
+
+    def returns_location(self, zone: str) -> int:
+        """Where an online customer in `zone` sends a return: their region's DC."""
+        region = self.zone_region[self.zones.index(zone)]
+        return self.region_dc.get(region, self.n_store if self.sites else 0)
 
 
-def build(sc: Scenario, rng: np.random.Generator) -> Built:
+def build(scenario: Scenario, rng: np.random.Generator) -> RetailNetwork:
     """Catalog, lane graph and demand rates from a validated scenario."""
-    net = sc.network
+    net = scenario.network
     cat = Catalog()
-    n_sku = sc.skus.count
+    n_sku = scenario.skus.count
     ranks = np.arange(1, n_sku + 1, dtype=float)
-    pop = ranks ** (-sc.skus.popularity_skew)
+    pop = ranks ** (-scenario.skus.popularity_skew)
     pop /= pop.sum()
-    cv = sc.skus.cost_cv
+    cv = scenario.skus.cost_cv
     if cv > 0:
         s2 = math.log1p(cv * cv)
-        costs = rng.lognormal(math.log(sc.skus.cost_cents_mean) - s2 / 2, math.sqrt(s2), n_sku)
+        costs = rng.lognormal(
+            math.log(scenario.skus.cost_cents_mean) - s2 / 2, math.sqrt(s2), n_sku
+        )
     else:
-        costs = np.full(n_sku, sc.skus.cost_cents_mean)
+        costs = np.full(n_sku, scenario.skus.cost_cents_mean)
     costs = np.maximum(np.rint(costs), 1).astype(np.int64)
-    class_names = list(sc.skus.classes)
-    class_p = np.array([sc.skus.classes[c] for c in class_names])
+    class_names = list(scenario.skus.classes)
+    class_p = np.array([scenario.skus.classes[c] for c in class_names])
     classes = [class_names[i] for i in rng.choice(len(class_names), n_sku, p=class_p)]
     for k in range(n_sku):
-        cat.add_sku(f"SKU-{k:05d}", int(costs[k]), int(costs[k] * sc.skus.markup), classes[k])
+        cat.add_sku(f"SKU-{k:05d}", int(costs[k]), int(costs[k] * scenario.skus.markup), classes[k])
 
     regions = net.regions
     store_region = [regions[i % len(regions)] for i in range(net.stores.count)]
@@ -68,7 +121,7 @@ def build(sc: Scenario, rng: np.random.Generator) -> Built:
     for site, kind in zip(sites, kinds, strict=True):
         cat.add_location(site.code, kind, region=site.region)
     cat.add_channel("store", "store")
-    for ch in sc.channels:
+    for ch in scenario.channels:
         cat.add_channel(ch.code, ch.kind)
 
     n_store = net.stores.count
@@ -105,8 +158,14 @@ def build(sc: Scenario, rng: np.random.Generator) -> Built:
     # store sizes vary around 1 (lognormal with the scenario's cv)
     s2 = math.log1p(net.stores.size_cv**2)
     size = rng.lognormal(-0.5 * s2, math.sqrt(s2), n_store) if s2 > 0 else np.ones(n_store)
-    lam = sc.demand.store_units_per_sku_day * n_sku * pop[:, None] * size[None, :]
-    return Built(
+    lam = scenario.demand.store_units_per_sku_day * n_sku * pop[:, None] * size[None, :]
+    # online demand arriving at each fulfilment site, for DC replenishment rates
+    n_online = max(1, sum(1 for s in sites if s.ships_online))
+    online_units = sum(c.orders_per_day * c.lines_per_order for c in scenario.channels)
+    stores_by_region: dict[str, list[int]] = {}
+    for i, region in enumerate(store_region):
+        stores_by_region.setdefault(region, []).append(i)
+    return RetailNetwork(
         cat,
         lanes,
         n_sku,
@@ -121,6 +180,6 @@ def build(sc: Scenario, rng: np.random.Generator) -> Built:
         lam,
         pop,
         costs,
-        classes,
-        lanes.graph,
+        online_units * pop / n_online,
+        stores_by_region,
     )

@@ -21,10 +21,11 @@ import mesa
 import numpy as np
 
 from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
+from orchestrator.clock import HOUR
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
 
-from .model import H, RetailTwin
+from .model import RetailTwin
 
 KPI_KEYS = (
     "fill_rate",
@@ -81,6 +82,11 @@ EVENT_KEYS = (
 )
 
 
+#: what builds the model of one run: `RetailTwin` itself, a subclass, or a function taking
+#: RetailTwin's arguments
+TwinFactory = Callable[..., RetailTwin]
+
+
 class InvariantBroken(AssertionError):
     """A run broke an invariant of KPIS.md; the message says which and where."""
 
@@ -129,38 +135,14 @@ def _clean(v: float | None) -> float | None:
     return v
 
 
-def physical_conservation(model: RetailTwin) -> list[str]:
-    """Per sku: opening + received = sold + shipped + scrapped + shrink + closing + in transit."""
-    m = model.m
-    closing = model.phys.sum(axis=1) + model.phys_quar.sum(axis=1)
-    lhs = m.phys_opening + m.phys_received
-    rhs = (
-        m.phys_sold
-        + m.phys_shipped
-        + m.phys_scrapped
-        + m.phys_shrink
-        + closing
-        + model.phys_transit
-    )
-    bad = np.nonzero(lhs != rhs)[0]
-    problems = [
-        f"physical units not conserved for sku {model.net.catalog.skus[k].code}:"
-        f" {int(lhs[k])} in vs {int(rhs[k])} out+closing"
-        for k in bad[:10]
-    ]
-    if (model.phys < 0).any() or (model.phys_quar < 0).any():
-        problems.append("physical stock went negative")
-    return problems
-
-
 def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     """The KPI, invariant and event blocks from a finished model."""
-    core, m, sc = model.core, model.m, model.sc
-    horizon_s = model.horizon_h * H
-    demanded = m.store_demand + m.online_demand
-    served = m.store_sold + m.online_shipped
+    core, counts, scenario = model.core, model.metrics.counts, model.scenario
+    horizon_s = model.horizon_h * HOUR
+    demanded = counts.store_demand + counts.online_demand
+    served = counts.store_sold + counts.online_shipped
     ages = model.exception_ages_end_h  # open ones aged at the horizon, not after the drain
-    w = model.warmup_h * H  # everything below covers the measured window [warm-up, horizon]
+    w = model.warmup_h * HOUR  # everything below covers the measured window [warm-up, horizon]
     window_h = model.horizon_h - model.warmup_h
     # movements of the measured window, posted or not; a posting after the horizon (in the
     # drain) counts as waiting until the horizon, as open exceptions do: the horizon is the
@@ -175,7 +157,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
             ],
             dtype=float,
         )
-        / H,
+        / HOUR,
         np.array([e.n_movements for e in booked], dtype=np.int64),
     )
     # dead letters of the window: until replayed, or the horizon if that came first
@@ -195,37 +177,37 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         sold &= (at >= w) & (at <= horizon_s)
         qty, cost = log.column("qty", a, b)[sold], log.column("unit_cost_cents", a, b)[sold]
         cogs += int((qty.astype(np.int64) * cost).sum())
-    avg_inv = float(np.mean(m.inventory_value)) if m.inventory_value else 0.0
+    avg_inv = float(np.mean(counts.inventory_value)) if counts.inventory_value else 0.0
     turns = (cogs / avg_inv) * (365.0 * 24.0 / window_h) if avg_inv > 0 else None
-    stocked = m.snapshots_stocked
+    stocked = counts.snapshots_stocked
     kpis: dict[str, float | int | None] = {
         "fill_rate": served / demanded if demanded else None,
-        "lost_sales_units": m.store_lost + m.online_lost,
-        "oversell_incidents": m.oversells,
-        "pick_shortages": m.pick_shortages,
-        "stockout_frequency": m.snapshots_ats_zero / stocked if stocked else None,
-        "inventory_accuracy": m.snapshots_accurate / stocked if stocked else None,
-        "reservation_latency_p50_s": _pct(m.reservation_latency_s, 50),
-        "reservation_latency_p95_s": _pct(m.reservation_latency_s, 95),
-        "fulfillment_cycle_time_p50_h": _pct(m.fulfilment_h, 50),
-        "fulfillment_cycle_time_p95_h": _pct(m.fulfilment_h, 95),
+        "lost_sales_units": counts.store_lost + counts.online_lost,
+        "oversell_incidents": counts.oversells,
+        "pick_shortages": counts.pick_shortages,
+        "stockout_frequency": counts.snapshots_ats_zero / stocked if stocked else None,
+        "inventory_accuracy": counts.snapshots_accurate / stocked if stocked else None,
+        "reservation_latency_p50_s": _pct(counts.reservation_latency_s, 50),
+        "reservation_latency_p95_s": _pct(counts.reservation_latency_s, 95),
+        "fulfillment_cycle_time_p50_h": _pct(counts.fulfilment_h, 50),
+        "fulfillment_cycle_time_p95_h": _pct(counts.fulfilment_h, 95),
         "transfer_approval_time_p50_h": _pct(approvals, 50),
-        "transfer_cycle_time_p50_h": _pct(m.transfer_cycle_h, 50),
+        "transfer_cycle_time_p50_h": _pct(counts.transfer_cycle_h, 50),
         "store_replenishment_lead_time_p50_h": _pct(
-            m.store_replenishment_h + model.store_needs_open_h, 50
+            counts.store_replenishment_h + model.store_needs_open_h, 50
         ),
         "replenishment_lead_time_mean_d": _mean(lead),
         "returns_to_available_p50_h": _pct(r2a, 50),
         "exception_backlog_peak": model.exceptions_peak_end,
         "exception_backlog_end": model.exceptions_open_end,
         "exception_age_p95_h": _pct(ages, 95),
-        "dead_letter_age_p95_h": _pct(np.asarray(dead_ages) / H, 95),
-        "manual_reconciliation_hours": m.manual_recon_h,
+        "dead_letter_age_p95_h": _pct(np.asarray(dead_ages) / HOUR, 95),
+        "manual_reconciliation_hours": counts.manual_recon_h,
         "posting_delay_p95_h": _pct(posted_delays, 95),
         "unposted_movements_end": model.unposted_at_end,
-        "channel_sync_lag_p95_s": _pct(m.sync_lag_s, 95),
+        "channel_sync_lag_p95_s": _pct(counts.sync_lag_s, 95),
         "inventory_turns": turns,
-        "orders_total": m.orders,
+        "orders_total": counts.orders,
         "units_demanded": demanded,
     }
     kpis = {k: _clean(v) if isinstance(v, float) else v for k, v in kpis.items()}
@@ -234,35 +216,41 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     problems = []
     problems += [f"ledger: {p}" for p in check.ledger_problems[:10]]
     problems += [f"reconciliation: {d}" for d in check.differences[:10]]
-    phys = physical_conservation(model)
+    phys = model.physical.conservation_problems([s.code for s in core.catalog.skus])
     problems += phys
     inv["units_conserved"] = bool(inv["units_conserved"]) and not phys
-    if model.pol.operating_model != "orchestrated":
+    if model.policy.operating_model != "orchestrated":
         inv["negative_available"] = int(inv["negative_available"])
-    horizon = sc.horizon_days
+    horizon = scenario.horizon_days
     extras = {
-        "time_avg_on_hand": m.area_on_hand / window_h if window_h else math.nan,
-        "time_avg_backorders": m.area_backorders / window_h if window_h else math.nan,
-        "time_avg_outstanding": m.area_outstanding / window_h if window_h else math.nan,
-        "time_avg_orders_open": m.area_orders_open / window_h if window_h else math.nan,
-        "orders_done": float(m.orders_done),
-        "mean_order_time_h": float(np.mean(m.order_time_h)) if m.order_time_h else math.nan,
-        "mean_pick_wait_h": float(np.mean(m.pick_wait_h)) if m.pick_wait_h else math.nan,
-        "picks": float(len(m.pick_wait_h)),
-        "store_fill_rate": m.store_sold / m.store_demand if m.store_demand else math.nan,
-        "online_fill_rate": m.online_shipped / m.online_demand if m.online_demand else math.nan,
+        "time_avg_on_hand": counts.area_on_hand / window_h if window_h else math.nan,
+        "time_avg_backorders": counts.area_backorders / window_h if window_h else math.nan,
+        "time_avg_outstanding": counts.area_outstanding / window_h if window_h else math.nan,
+        "time_avg_orders_open": counts.area_orders_open / window_h if window_h else math.nan,
+        "orders_done": float(counts.orders_done),
+        "mean_order_time_h": float(np.mean(counts.order_time_h))
+        if counts.order_time_h
+        else math.nan,
+        "mean_pick_wait_h": float(np.mean(counts.pick_wait_h)) if counts.pick_wait_h else math.nan,
+        "picks": float(len(counts.pick_wait_h)),
+        "store_fill_rate": counts.store_sold / counts.store_demand
+        if counts.store_demand
+        else math.nan,
+        "online_fill_rate": counts.online_shipped / counts.online_demand
+        if counts.online_demand
+        else math.nan,
         # demand as drawn, before anything a policy does (common random numbers)
-        "store_units_demanded": float(m.store_demand),
-        "online_units_ordered": float(m.online_ordered),
-        "store_lost_units": float(m.store_lost),
-        "online_lost_units": float(m.online_lost),
-        "online_cancelled_units": float(m.online_cancelled_units),
-        "returned_units": float(m.returned_units),
+        "store_units_demanded": float(counts.store_demand),
+        "online_units_ordered": float(counts.online_ordered),
+        "store_lost_units": float(counts.store_lost),
+        "online_lost_units": float(counts.online_lost),
+        "online_cancelled_units": float(counts.online_cancelled_units),
+        "returned_units": float(counts.returned_units),
     }
     applied = core.bus.counters.applied
     meta = {
         "scenario": scenario_name,
-        "policy": model.pol.name,
+        "policy": model.policy.name,
         "seed": model.seed_value,
         "replications": 1,
         "sim_days": horizon,
@@ -272,7 +260,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     series = model.datacollector.get_model_vars_dataframe().to_dict(orient="list")
     # the collector's daily fill rate mixes days (today's shipments of yesterday's orders);
     # report each day's demand and how much of it was served, now or later, instead
-    by_day = model.fill_rate_by_day()
+    by_day = model.metrics.fill_rate_by_day()
     series["fill_rate"] = [
         by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
     ]
@@ -329,6 +317,7 @@ def simulate(
     check: bool = True,
     allocation: AllocationPolicy | None = None,
     sourcing: SourcingPolicy | None = None,
+    twin: TwinFactory = RetailTwin,
 ) -> RunResult:
     """Run one replication; raises `InvariantBroken` (naming which and where) if `check`.
 
@@ -336,20 +325,24 @@ def simulate(
     `AllocationPolicy` / `SourcingPolicy` Protocol in place of the one `policy` names;
     the result's policy is then `<bundle>+<object name>`. (`compare`/`replicate` take
     names only, since Dask ships them to workers; loop over `replication_seeds` instead.)
+    `twin` builds the model (a `RetailTwin` subclass that observes or tampers, in tests
+    and benchmarks).
     """
-    sc = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
+    loaded = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     if isinstance(scenario, Scenario) and overrides:
-        sc = load(sc.model_dump(mode="json"), overrides)
-    pol: ResolvedPolicy = resolve(sc.policy, policy)
-    s = sc.seed if seed is None else seed
+        loaded = load(loaded.model_dump(mode="json"), overrides)
+    resolved: ResolvedPolicy = resolve(loaded.policy, policy)
+    s = loaded.seed if seed is None else seed
     t0 = time.perf_counter()
     with _long_lived_heap():
-        model = RetailTwin(sc, pol, s, progress=progress, allocation=allocation, sourcing=sourcing)
-        pol = model.pol
+        model = twin(
+            loaded, resolved, s, progress=progress, allocation=allocation, sourcing=sourcing
+        )
+        resolved = model.policy
         try:
             model.run()
             wall = time.perf_counter() - t0
-            result = reduce(model, wall, sc.name)
+            result = reduce(model, wall, loaded.name)
         finally:
             # Mesa 3.3 keeps a reference to every model in Agent._ids (mesa issue #3179): drop
             # it, or a long-lived process (the API, a Dask worker, a sweep) keeps every run
@@ -357,5 +350,5 @@ def simulate(
     if check:
         bad = broken(result)
         if bad:
-            raise InvariantBroken(f"{sc.name} / {pol.name} / seed {s}: " + "; ".join(bad))
+            raise InvariantBroken(f"{loaded.name} / {resolved.name} / seed {s}: " + "; ".join(bad))
     return result

@@ -56,12 +56,12 @@ def test_the_peer_scenario_is_the_network_the_benchmark_describes() -> None:
     assert sc.faults.duplicate_rate == sc.faults.reorder_rate == 0
     assert sc.policy.operating_model == "orchestrated" and sc.policy.counts_per_store_day == 0
     model = RetailTwin(sc, resolve(sc.policy, "orchestrated"), 1)
-    assert np.all(model.net.lam_store == peer.DEMAND_PER_DAY)
+    assert np.all(model.network.lam_store == peer.DEMAND_PER_DAY)
     # every store alone in its region: no emergency transfers or balancing between stores
-    assert len(set(model.net.store_region)) == peer.STORES
-    assert set(model.net.region_dc.values()) == {model.net.n_store}  # the one DC serves all
-    assert np.all(model.phys[0, : peer.STORES] == peer.STORE_INITIAL)
-    assert model.phys[0, peer.STORES] == peer.DC_INITIAL
+    assert len(set(model.network.store_region)) == peer.STORES
+    assert set(model.network.region_dc.values()) == {model.network.n_store}  # one DC serves all
+    assert np.all(model.physical.shelf[0, : peer.STORES] == peer.STORE_INITIAL)
+    assert model.physical.shelf[0, peer.STORES] == peer.DC_INITIAL
 
 
 def _spy_store_reviews(model: RetailTwin) -> list[tuple[float, int, int]]:
@@ -69,21 +69,23 @@ def _spy_store_reviews(model: RetailTwin) -> list[tuple[float, int, int]]:
     model. The position comes from physical flows only: opening + ordered − sold."""
     log: list[tuple[float, int, int]] = []
     ordered = {"total": 0, "now": 0}
-    review, dispatch = model.review_stores, model.dc_dispatch
+    source = model.store_review.source  # the periodic review's orders to the DC
+    review, dispatch = source.review, model.sites.dispatch
 
     def spy_dispatch(orders: dict[int, list[tuple[int, int]]], at: float) -> Any:
         ordered["now"] = sum(q for lines in orders.values() for _, q in lines)
         return dispatch(orders, at)
 
-    def spy_review() -> None:
-        ip = model.sc.network.stores.initial_units + ordered["total"] - int(model.m.phys_sold[0])
+    def spy_review(model: RetailTwin) -> None:
+        initial = model.scenario.network.stores.initial_units
+        ip = initial + ordered["total"] - int(model.physical.sold[0])
         ordered["now"] = 0
-        review()
+        review(model)
         log.append((model.env.now, ip, ordered["now"]))
         ordered["total"] += ordered["now"]
 
-    model.dc_dispatch = spy_dispatch  # type: ignore[method-assign]
-    model.review_stores = spy_review  # type: ignore[method-assign]
+    model.sites.dispatch = spy_dispatch  # type: ignore[method-assign]
+    source.review = spy_review  # type: ignore[method-assign]
     return log
 
 
@@ -105,7 +107,7 @@ def test_store_orders_arrive_two_days_after_the_review() -> None:
     log = _spy_store_reviews(model)
     model.run()  # deliveries still on the road at the horizon arrive in the run's drain
     orders = sum(q > 0 for _, _, q in log)
-    assert orders >= 5 and model.m.transfer_cycle_h == [48.0] * orders
+    assert orders >= 5 and model.metrics.counts.transfer_cycle_h == [48.0] * orders
 
 
 def test_the_dc_orders_only_at_or_below_its_s_and_then_up_to_its_S() -> None:
@@ -120,14 +122,15 @@ def test_the_dc_orders_only_at_or_below_its_s_and_then_up_to_its_S() -> None:
             f"policy.replenishment.dc_S_units={S}",
         ]
     )
-    dc = model.net.n_store
+    dc = model.network.n_store
     log: list[tuple[float, int, int]] = []
     review = model.procurement.review
     raised: dict[int, int] = {}
 
     def spy(sku: int, loc: int, policy: Any, backorders: int | None = None, **kw: Any) -> Any:
         # position from physical flows: on the DC's floor + raised and not yet received
-        ip = int(model.phys[sku, loc]) + sum(raised.values()) - int(model.m.phys_received[sku])
+        on_floor = int(model.physical.shelf[sku, loc])
+        ip = on_floor + sum(raised.values()) - int(model.physical.received[sku])
         po = review(sku, loc, policy, backorders, **kw)
         if po is not None:
             raised[po.id] = po.qty
@@ -294,18 +297,22 @@ def test_without_unit_fields_levels_and_opening_stock_stay_in_days_of_cover() ->
     assert rp.store_s_units is rp.dc_s_units is rp.dc_S_units is None
     assert sc.network.stores.initial_units is None
     assert all(dc.initial_units is None for dc in sc.network.dcs)
-    m = RetailTwin(sc, resolve(sc.policy, "orchestrated"), 1)
-    for i in range(m.net.n_store):
-        rate = m.net.lam_store[:, i]
+    model = RetailTwin(sc, resolve(sc.policy, "orchestrated"), 1)
+    for i in range(model.network.n_store):
+        rate = model.network.lam_store[:, i]
         s = np.ceil(rp.store_s_days * rate).astype(np.int64)
-        assert np.array_equal(m.store_s[:, i], s)
-        assert np.array_equal(m.store_S[:, i], np.maximum(np.ceil(rp.store_S_days * rate), s + 1))
-    for j, site in enumerate(m.net.sites):
-        loc = m.net.n_store + j
-        rates = np.array([m.daily_rate(k, loc) for k in range(m.net.n_sku)])
-        assert np.array_equal(m.site_s[loc], np.ceil(rp.dc_s_days * rates).astype(np.int64))
+        assert np.array_equal(model.stores.reorder_point[:, i], s)
+        assert np.array_equal(
+            model.stores.order_up_to[:, i], np.maximum(np.ceil(rp.store_S_days * rate), s + 1)
+        )
+    for j, site in enumerate(model.network.sites):
+        loc = model.network.n_store + j
+        rates = np.array([model.network.daily_rate(k, loc) for k in range(model.network.n_sku)])
+        assert np.array_equal(
+            model.sites.at(loc).reorder_point, np.ceil(rp.dc_s_days * rates).astype(np.int64)
+        )
         opening = np.ceil(site.initial_cover_days * rates).astype(np.int64)
-        assert np.array_equal(m.core.ledger.position(0, loc).on_hand, opening[0])
+        assert np.array_equal(model.core.ledger.position(0, loc).on_hand, opening[0])
 
 
 def test_unit_levels_replace_days_of_cover_at_stores_and_dcs() -> None:
@@ -327,13 +334,15 @@ def test_unit_levels_replace_days_of_cover_at_stores_and_dcs() -> None:
             },
         }
     )
-    m = RetailTwin(sc, resolve(sc.policy, "orchestrated"), 1)
-    assert (m.store_s == 3).all() and (m.store_S == 9).all()
-    dc = m.net.n_store
-    assert (m.site_s[dc] == 20).all() and (m.site_S[dc] == 50).all()
-    assert (m.phys[:, :dc] == 7).all() and (m.phys[:, dc] == 11).all()
+    model = RetailTwin(sc, resolve(sc.policy, "orchestrated"), 1)
+    assert (model.stores.reorder_point == 3).all() and (model.stores.order_up_to == 9).all()
+    dc = model.network.n_store
+    assert (model.sites.at(dc).reorder_point == 20).all() and (
+        model.sites.at(dc).order_up_to == 50
+    ).all()
+    assert (model.physical.shelf[:, :dc] == 7).all() and (model.physical.shelf[:, dc] == 11).all()
     # an order-up-to level alone stays a base stock (s = S − 1), at stores and at DCs
     base = load({**BASE, "policy": {"replenishment": {"store_S_units": 9, "dc_S_units": 50}}})
-    m = RetailTwin(base, resolve(base.policy, "orchestrated"), 1)
-    assert (m.store_s == 8).all() and (m.store_S == 9).all()
-    assert all((m.site_s[loc] == 49).all() for loc in m.site_s)
+    model = RetailTwin(base, resolve(base.policy, "orchestrated"), 1)
+    assert (model.stores.reorder_point == 8).all() and (model.stores.order_up_to == 9).all()
+    assert all((site.reorder_point == 49).all() for site in model.sites)

@@ -443,6 +443,53 @@ def test_a_failing_replay_keeps_the_dead_letter_outstanding_until_a_replay_succe
     assert bus.events_lost() == 0
 
 
+# -- subscribers --------------------------------------------------------------------------
+
+
+def test_a_subscriber_sees_every_applied_event_once_by_every_path_and_nothing_else():
+    clock, bus, rec = make_bus(max_attempts=2, backoff_s=10, hold_timeout_s=100)
+    seen: list[tuple[str, float, bool]] = []
+    bus.subscribe(lambda ev: seen.append((ev.event_id, clock.now(), bus.has_applied(ev.event_id))))
+    e1, e2, e3 = emit_stream(bus, 3)
+    (f1,) = emit_stream(bus, 1, sku=1, source="f")
+    (d1, d2) = emit_stream(bus, 2, sku=2, source="d")
+    bus.deliver(e2)  # held
+    bus.deliver(e1)  # applied, releases e2
+    bus.deliver(e1)  # duplicate: not seen again
+    rec.fail("src:3", times=1)
+    bus.deliver(e3)  # fails, retried at 10
+    rec.fail("f:1")
+    bus.deliver(f1)  # fails, retried at 10, then dead-lettered at 30
+    bus.deliver(d2)  # held, dead-lettered at its time-out (100), never applied
+    clock.set(10)
+    bus.poll()
+    clock.set(30)
+    bus.poll()
+    clock.set(100)
+    bus.poll()
+    rec.heal("f:1")
+    clock.set(200)
+    bus.replay("f:1")
+    assert seen == [
+        ("src:1", 0.0, True),
+        ("src:2", 0.0, True),
+        ("src:3", 10.0, True),
+        ("f:1", 200.0, True),
+    ]
+    assert [e for e, _, _ in seen] == [e for outcome, e, _ in rec.log if outcome == "applied"]
+    assert d1.event_id not in {e for e, _, _ in seen}
+
+
+def test_subscribers_are_called_in_the_order_they_subscribed():
+    _clock, bus, _rec = make_bus()
+    calls: list[str] = []
+    bus.subscribe(lambda ev: calls.append(f"a:{ev.event_id}"))
+    bus.subscribe(lambda ev: calls.append(f"b:{ev.event_id}"))
+    (e1,) = emit_stream(bus, 1)
+    bus.deliver(e1)
+    assert calls == ["a:src:1", "b:src:1"]
+
+
 # -- counters -----------------------------------------------------------------------------
 
 

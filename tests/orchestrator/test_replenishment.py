@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +22,8 @@ from orchestrator.replenishment import (
     ProcurementWorkflow,
     ReplenishmentPolicy,
     Supplier,
+    order_quantities,
+    position_level,
 )
 
 ACME = Supplier("ACME", lead_time_days=7, reliability=0.9, alternates=("BETA",))
@@ -134,14 +137,65 @@ def test_a_policy_returning_a_negative_quantity_is_refused_by_name() -> None:
         flow.review("TEE", "S1", Bad())
 
 
+levels = st.lists(st.integers(-60, 120), min_size=1, max_size=20)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    levels, st.integers(0, 40), st.integers(1, 40), st.sampled_from(list(REPLENISHMENT_POLICIES))
+)
+def test_many_positions_at_once_order_what_the_scalar_policy_orders_one_by_one(
+    ips: list[int], s: int, gap: int, name: str
+) -> None:
+    S = s + gap
+    scalar = {"s-S": SS(s, S), "base-stock": BaseStock(S), "r-Q": RQ(s, S - s), "R-S": RS(1.0, S)}
+    one_by_one = []
+    for k, level in enumerate(ips):  # R-S: each position's first review is due at 0
+        one_by_one.append(scalar[name].order_qty(InventoryPosition(k, 1, on_hand=level), 0.0))
+    n = len(ips)
+    at_once = order_quantities(name, np.array(ips), np.full(n, s), np.full(n, S))
+    assert at_once.tolist() == one_by_one
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-60, 120), st.integers(0, 40), st.integers(1, 40)), min_size=1)
+)
+def test_each_policys_own_vectorised_form_equals_its_order_qty(rows: list[tuple[int, int, int]]):
+    ips, small, gaps = (np.array(c) for c in zip(*rows, strict=True))
+    big = small + gaps
+    pairs = [
+        (SS.order_qtys(ips, small, big), lambda s, S: SS(s, S)),
+        (BaseStock.order_qtys(ips, big), lambda s, S: BaseStock(S)),
+        (RQ.order_qtys(ips, small, gaps), lambda s, S: RQ(s, S - s)),
+    ]
+    for vectorised, make in pairs:
+        expected = [
+            make(int(s), int(S)).order_qty(ip(int(level)), 0.0)
+            for level, s, S in zip(ips, small, big, strict=True)
+        ]
+        assert vectorised.tolist() == expected
+
+
+def test_an_unknown_policy_name_is_refused_naming_the_known_ones() -> None:
+    with pytest.raises(InvalidCommand, match="s-S, base-stock, r-Q, R-S, got 'min-max'"):
+        order_quantities("min-max", np.zeros(1), np.zeros(1), np.ones(1))
+
+
 # -- inventory position --------------------------------------------------------------------------
-def test_inventory_position_counts_on_hand_on_order_in_transit_less_backorders_and_reserved():
+def every_term_of_the_position() -> tuple[Orchestrator, ProcurementWorkflow]:
+    """S1 with 40 on hand, 30 on order, 10 in transit from DC1 and 5 reserved."""
     core, _clock, flow = make_flow()
     core.opening("TEE", "S1", 40)
     core.opening("TEE", "DC1", 100)
     flow.raise_po("TEE", "S1", 30)
     core.transfer_out("TEE", "DC1", "S1", 10)
     core.reserve("o1", "WEB", [OrderLine("TEE", 5, "S1")])
+    return core, flow
+
+
+def test_inventory_position_counts_on_hand_on_order_in_transit_less_backorders_and_reserved():
+    _core, flow = every_term_of_the_position()
     pos = flow.inventory_position("TEE", "S1", backorders=3)
     assert (pos.on_hand, pos.on_order, pos.in_transit, pos.backorders, pos.reserved) == (
         40,
@@ -151,6 +205,27 @@ def test_inventory_position_counts_on_hand_on_order_in_transit_less_backorders_a
         5,
     )
     assert pos.level == 40 + 30 + 10 - 3 - 5
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(-50, 50)] * 5), min_size=1, max_size=10))
+def test_the_position_formula_gives_the_same_level_for_arrays_and_single_positions(rows) -> None:
+    columns = [np.array(c, dtype=np.int64) for c in zip(*rows, strict=True)]
+    singles = [InventoryPosition(0, 1, *row).level for row in rows]
+    assert position_level(*columns).tolist() == singles
+
+
+def test_levels_at_one_location_and_across_the_network_are_each_positions_level() -> None:
+    core, flow = every_term_of_the_position()
+    s1, dc = core.catalog.location("S1"), core.catalog.location("DC1")
+    expected = flow.inventory_position("TEE", "S1", backorders=3).level
+    assert flow.levels_at([0], s1, np.array([3])).tolist() == [expected]
+    assert flow.levels_at([0], s1, np.array([3]), on_order=False).tolist() == [expected - 30]
+    backorders = np.zeros((1, 2), dtype=np.int64)
+    backorders[0, s1] = 3
+    dense = flow.levels_dense(core.ledger.dense(1, 2), backorders)
+    assert dense[0, s1] == expected
+    assert dense[0, dc] == flow.inventory_position("TEE", "DC1", backorders=0).level == 90
 
 
 def test_backorders_come_from_the_callers_mapping_or_function_unless_given() -> None:

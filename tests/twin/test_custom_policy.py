@@ -9,7 +9,8 @@ import pytest
 
 from orchestrator import ChannelKind, Nearest
 from scenarios import load, resolve
-from twin.model import RetailTwin, plug_in
+from twin.model import RetailTwin
+from twin.operating import plug_in
 from twin.simulate import simulate
 
 from .conftest import scenario
@@ -94,10 +95,10 @@ def test_both_hooks_together_and_the_model_keeps_the_objects(sc: Any) -> None:
     alloc, src = MyPooled(), CountingNearest()
     model = RetailTwin(sc, resolve(sc.policy, "legacy"), 1, allocation=alloc, sourcing=src)
     assert model.core.allocation is alloc and model.core.sourcing is src
-    assert model.pol.name == "legacy+my-pooled+counting-nearest"
-    assert (model.pol.allocation, model.pol.allocation_params) == ("my-pooled", {})
-    assert model.pol.sourcing == "counting-nearest"
-    assert model.pol.operating_model == "legacy"  # every other knob is the bundle's
+    assert model.policy.name == "legacy+my-pooled+counting-nearest"
+    assert (model.policy.allocation, model.policy.allocation_params) == ("my-pooled", {})
+    assert model.policy.sourcing == "counting-nearest"
+    assert model.policy.operating_model == "legacy"  # every other knob is the bundle's
 
 
 def test_without_objects_the_policy_is_untouched(sc: Any) -> None:

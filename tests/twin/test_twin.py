@@ -4,7 +4,6 @@ versus customer demand, physical versus system truth, nulls, and clear errors.""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import re
@@ -30,8 +29,6 @@ from twin.simulate import (
 )
 
 from .conftest import run_model, scenario
-
-simulate_module = importlib.import_module("twin.simulate")
 
 POLICIES = ("legacy", "orchestrated")
 HOLDING = {
@@ -422,7 +419,8 @@ def test_the_series_has_one_row_per_simulated_day(small: dict) -> None:
 def test_a_broken_invariant_names_which_and_where(small: dict) -> None:
     model, r = run_model(small, "orchestrated", 1)
     assert broken(r) == []
-    model.phys[3, 0] += 1  # a unit appears on a shelf from nowhere
+    # a unit appears on a shelf from nowhere: shelved from a truck that never carried it
+    model.physical.shelve_delivery(np.array([3]), 0, np.array([1]))
     r = reduce(model, 1.0, "small")
     assert r.invariants["units_conserved"] is False
     bad = broken(r)
@@ -430,18 +428,15 @@ def test_a_broken_invariant_names_which_and_where(small: dict) -> None:
     assert any("SKU-00003" in line for line in bad)
 
 
-def test_simulate_raises_invariant_broken_naming_it(
-    small: dict, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_simulate_raises_invariant_broken_naming_it(small: dict) -> None:
     class Tampered(RetailTwin):
         def run(self) -> None:
             super().run()
-            self.phys[5, 1] -= 1  # a unit vanishes
+            self.physical.unload(np.array([5]), np.array([1]))  # a unit vanishes off a truck
 
-    monkeypatch.setattr(simulate_module, "RetailTwin", Tampered)
     with pytest.raises(InvariantBroken, match=r"units_conserved.*SKU-00005"):
-        simulate(small, "legacy", 1)
-    r = simulate(small, "legacy", 1, check=False)  # the result is still there without the check
+        simulate(small, "legacy", 1, twin=Tampered)
+    r = simulate(small, "legacy", 1, check=False, twin=Tampered)  # still there without the check
     assert r.invariants["units_conserved"] is False
 
 
@@ -477,9 +472,10 @@ def test_a_bad_override_is_a_scenario_error_too(small: dict) -> None:
 
 def test_physical_arrays_never_go_negative(small: dict) -> None:
     model, _ = run_model(small, "orchestrated", 9)
-    assert (model.phys >= 0).all() and (model.phys_quar >= 0).all()
-    assert (model.phys_transit >= 0).all()
-    assert np.array_equal(model.phys_transit, np.zeros_like(model.phys_transit))
+    physical = model.physical
+    assert (physical.shelf >= 0).all() and (physical.quarantine >= 0).all()
+    assert (physical.transit >= 0).all()
+    assert np.array_equal(physical.transit, np.zeros_like(physical.transit))
 
 
 # ----------------------------------------------------------------------- warm-up
@@ -521,7 +517,7 @@ def test_under_legacy_store_receipts_ride_the_batch_sync_and_under_orchestrated_
         """DC replenishment receipts at stores: (arrived as middleware events, through the API).
 
         Emergency store-to-store transfers always post through the transfer workflow."""
-        n_store = model.net.n_store
+        n_store = model.network.n_store
         ins = [
             m
             for m in model.core.ledger.movements
@@ -603,14 +599,14 @@ def test_a_run_raises_the_collector_thresholds_only_while_it_runs(monkeypatch):
 # ----------------------------------------------------------------------- store replenishment
 def test_a_store_need_runs_from_the_system_seeing_it_to_units_on_the_shelf() -> None:
     model, r = run_model(scenario(), "orchestrated", seed=3)
-    times = model.m.store_replenishment_h
+    times = model.metrics.counts.store_replenishment_h
     assert len(times) > 10
     assert min(times) >= 0
     expected = float(np.percentile(times + model.store_needs_open_h, 50))
     assert r.kpis["store_replenishment_lead_time_p50_h"] == pytest.approx(expected)
     # a need opens only for a position at or below its reorder point, and closes on delivery
-    open_pairs = np.argwhere(~np.isnan(model.store_need_since))
-    assert len(open_pairs) < model.net.n_sku * model.net.n_store
+    open_pairs = np.argwhere(~np.isnan(model.stores.need_since))
+    assert len(open_pairs) < model.network.n_sku * model.network.n_store
 
 
 def test_fewer_delivery_days_lengthen_store_replenishment() -> None:

@@ -1,0 +1,109 @@
+"""The integration middleware between the stores' tills and the core's bus, and the
+integration platform's scheduler that runs the core's timers."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import mesa
+import simpy
+
+from orchestrator import InventoryEvent
+from orchestrator.clock import HOUR
+
+from ..rand import sample
+
+if TYPE_CHECKING:
+    from ..faults import OutageWindows
+    from ..model import RetailTwin
+
+
+class Middleware(mesa.Agent):
+    """Carries events from sources to the core's bus: latency, duplicates, reordering and
+    outage windows (events wait and drain after the outage)."""
+
+    model: RetailTwin
+
+    def __init__(self, model: RetailTwin, outages: OutageWindows) -> None:
+        super().__init__(model)
+        faults = model.scenario.faults
+        self.latency = faults.middleware_latency_s
+        self.duplicate_rate = faults.duplicate_rate
+        self.reorder_rate = faults.reorder_rate
+        self.outages = outages
+        self.stream = model.streams.middleware
+        # in flight: number -> (due time, event); each has its own SimPy timeout whose
+        # callback delivers it (no process to wake and re-arm per event)
+        self.pending: dict[int, tuple[float, InventoryEvent]] = {}
+        self.n = 0
+
+    def start(self) -> None:
+        self.model.env.process(self.run_core_timers())
+
+    @property
+    def in_flight(self) -> list[tuple[float, int, InventoryEvent]]:
+        """What is still on its way, as (due time, number, event), earliest first."""
+        return sorted((t, n, ev) for n, (t, ev) in self.pending.items())
+
+    def down(self, t: float) -> float | None:
+        """The end of the outage covering time `t`, or None."""
+        return self.outages.end_at(t)
+
+    def send(self, ev: InventoryEvent) -> None:
+        """Take an event from a source: it reaches the bus after the middleware's latency,
+        maybe held back (overtaken by later ones) and maybe twice."""
+        now = self.model.env.now
+        rng = self.stream
+        t = now + float(sample(self.latency, rng)) / HOUR
+        if self.reorder_rate and rng.random() < self.reorder_rate:
+            t += float(rng.exponential(0.25))  # held back: overtaken by later events
+        self._push(t, ev)
+        if self.duplicate_rate and rng.random() < self.duplicate_rate:
+            self._push(t + float(rng.exponential(0.05)), ev)
+
+    def _push(self, t: float, ev: InventoryEvent) -> None:
+        end = self.down(t)
+        if end is not None:
+            t = end + float(sample(self.latency, self.stream)) / HOUR
+        self.n += 1
+        n = self.n
+        self.pending[n] = (t, ev)
+        env = self.model.env
+        env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
+
+    def _due(self, n: int) -> None:
+        env = self.model.env
+        end = self.down(env.now)
+        if end is not None:  # sent before the outage, due during it: waits it out
+            if n in self.pending:
+                env.timeout(end - env.now).callbacks.append(lambda _e: self._due(n))
+            return
+        item = self.pending.pop(n, None)
+        if item is not None:  # not already delivered by `flush_all`
+            self.model.deliver(item[1])
+
+    def flush_all(self) -> None:
+        """End of run: deliver whatever is still in flight, in order."""
+        for _t, n, ev in self.in_flight:
+            del self.pending[n]
+            self.model.deliver(ev)
+
+    def run_core_timers(self) -> Generator[simpy.Event, Any, None]:
+        """The platform's scheduler: every few minutes until the horizon it runs the core's
+        timers (bus holds and retries, GL batches, expiries, escalations) and files each
+        new dead letter as an exception for the integration team."""
+        model = self.model
+        env, core = model.env, model.core
+        every_h = model.timetable.core_poll_min / 60.0
+        seen = 0
+        while True:
+            core.poll()
+            dead = core.bus.counters.dead_lettered
+            if dead > seen:
+                for d in core.bus.outstanding_dead_letters()[-(dead - seen) :]:
+                    core.exceptions.raise_("dead_letter", d.event.event_id, d.reason)
+                seen = dead
+            if env.now >= model.horizon_h:
+                return
+            yield env.timeout(every_h)

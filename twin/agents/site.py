@@ -1,0 +1,233 @@
+"""Fulfilment sites (DCs, dark stores, 3PL sites) and the picking of online orders.
+
+A site picks store orders overnight and ships them at the dispatch hour, and reviews
+its own stock nightly against (s, S), buying from suppliers. Online order lines are
+picked wherever their reservation sits (a site or a store), handed to the carrier,
+and re-sourced when the shelf comes up short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import mesa
+import numpy as np
+import simpy
+
+from orchestrator import MovementKind, OrderLine
+from orchestrator.clock import HOUR
+from orchestrator.replenishment import SS
+from scenarios.schema import Dist, FulfilmentCentre
+
+from ..clock import daily
+from ..group import Group
+from ..rand import sample
+
+if TYPE_CHECKING:
+    from ..model import RetailTwin
+    from .channel import Order
+
+
+class PickingLocation(Protocol):
+    """Where online order lines are picked (a site or a store): its pickers, as a SimPy
+    resource, and how long a pick takes."""
+
+    pickers: simpy.Resource
+    pick_time_min: Dist
+
+
+class FulfilmentSiteAgent(mesa.Agent):
+    """A DC, dark store or 3PL site: pick stations (a SimPy resource) and its (s, S) levels."""
+
+    model: RetailTwin
+
+    def __init__(self, model: RetailTwin, loc: int, spec: FulfilmentCentre) -> None:
+        super().__init__(model)
+        self.loc = loc
+        self.spec = spec
+        self.pickers = simpy.Resource(model.env, capacity=spec.pickers)
+        self.pick_time_min = spec.pick_time_min
+        n_sku = model.network.n_sku
+        self.reorder_point = np.zeros(n_sku, dtype=np.int64)
+        self.order_up_to = np.zeros(n_sku, dtype=np.int64)
+
+    def ship_store_order(
+        self, store: int, lines: list[tuple[int, int]], requested_h: float
+    ) -> None:
+        """Pick a store's order and put it on a truck: what the system promises is shipped,
+        what the shelf lacks is a pick shortage (the position is counted)."""
+        model = self.model
+        core, physical, dc = model.core, model.physical, self.loc
+        # a store order names each sku once, so its lines are independent: what the
+        # system promises and what is on the shelf are read for all lines at once
+        ks = np.fromiter((k for k, _q in lines), np.intp, len(lines))
+        if len(set(ks.tolist())) != len(ks):
+            raise ValueError(f"store order for location {store}: a sku appears twice")
+        want = np.fromiter((q for _k, q in lines), np.int64, len(lines))
+        q_sys_all = np.minimum(want, core.ledger.ats_at(ks.tolist(), dc))
+        q_phys_all = np.minimum(q_sys_all, physical.shelf[ks, dc])
+        shipped = []
+        for j in np.flatnonzero(q_sys_all > 0).tolist():
+            k, q_sys, q_phys = int(ks[j]), int(q_sys_all[j]), int(q_phys_all[j])
+            if q_phys < q_sys:
+                model.metrics.counts.pick_shortages += 1
+                model.inventory_control.count(k, dc, reason="pick shortage (store order)")
+                q_sys = min(q_sys, core.ledger.position(k, dc).ats)
+                q_phys = min(q_phys, q_sys)
+                if q_sys <= 0:
+                    continue
+            shipped.append((k, q_sys, q_phys))
+        if not shipped:
+            return
+        sk = np.fromiter((k for k, _q, _p in shipped), np.intp, len(shipped))
+        picked = np.fromiter((p for _k, _q, p in shipped), np.int64, len(shipped))
+        physical.dispatch(sk, dc, picked)
+        # one dispatch, one transfer event of many lines
+        core.move_lines(
+            MovementKind.TRANSFER_OUT,
+            dc,
+            [k for k, _q, _p in shipped],
+            [q for _k, q, _p in shipped],
+            counterparty=store,
+            actor="transfer",
+            reason="store replenishment",
+        )
+        model.env.process(model.carrier.deliver_store_order(store, dc, shipped, requested_h))
+
+    def review(self) -> None:
+        """The site's (s, S) review of every sku; purchase orders go to suppliers."""
+        model = self.model
+        for k in range(model.network.n_sku):
+            if self.order_up_to[k] <= 0:
+                continue
+            policy = SS(int(self.reorder_point[k]), int(self.order_up_to[k]))
+            po = model.procurement.review(k, self.loc, policy)
+            if po is not None:
+                model.suppliers.ship(po)
+
+
+class FulfilmentSites(Group[FulfilmentSiteAgent]):
+    """Every fulfilment site, in location order after the stores: the overnight dispatch
+    of store orders and the nightly site review run across all of them."""
+
+    def __init__(self, model: RetailTwin) -> None:
+        self.model = model
+        n_store = model.network.n_store
+        super().__init__(
+            [
+                FulfilmentSiteAgent(model, n_store + j, spec)
+                for j, spec in enumerate(model.network.sites)
+            ]
+        )
+
+    def at(self, loc: int) -> FulfilmentSiteAgent:
+        return self.agents[loc - self.model.network.n_store]
+
+    def start(self) -> None:
+        model = self.model
+        if self.agents and model.scenario.network.suppliers:
+            at_h = model.timetable.site_review_h
+            model.env.process(daily(model.env, at_h, model.horizon_h, self.review))
+
+    def review(self) -> None:
+        """Every site's nightly review against its (s, S), in location order."""
+        for site in self.agents:
+            site.review()
+
+    def dispatch(
+        self, orders: dict[int, list[tuple[int, int]]], requested_h: float
+    ) -> Generator[simpy.Event, Any, None]:
+        """The store orders of a review, picked overnight, ship at the dispatch hour from
+        each store's regional DC, store by store."""
+        model = self.model
+        net, timetable = model.network, model.timetable
+        yield model.env.timeout((timetable.dc_dispatch_h - timetable.store_review_h) % 24.0)
+        for s, lines in sorted(orders.items()):
+            dc = net.region_dc.get(net.store_region[s])
+            if dc is None or not lines:
+                continue
+            self.at(dc).ship_store_order(s, lines, requested_h)
+
+
+class OrderPicking:
+    """Online order lines picked where their reservation sits (a site's or a store's
+    pickers), shipped to the customer, and re-sourced after a short pick."""
+
+    def __init__(self, model: RetailTwin) -> None:
+        self.model = model
+
+    def pick_line(self, order: Order, rid: int, line_no: int) -> Generator[simpy.Event, Any, None]:
+        """Wait for a picker, pick (unless the customer cancelled meanwhile), ship; a short
+        pick is counted and the rest re-sourced."""
+        model = self.model
+        env, core, net = model.env, model.core, model.network
+        metrics = model.metrics
+        counts = metrics.counts
+        r = core.reservations.get(rid)
+        loc = r.location
+        where: PickingLocation = model.stores[loc] if loc < net.n_store else model.sites.at(loc)
+        asked = env.now
+        with where.pickers.request() as req:
+            yield req
+            counts.pick_wait_h.append(env.now - asked)
+            if order.cancel_h <= env.now:
+                model.orders.cancel_line(order, rid)
+                return
+            yield env.timeout(float(sample(where.pick_time_min, model.streams.people)) / 60.0)
+        if model.scenario.faults.wms_confirmation_delay_h:
+            yield env.timeout(model.scenario.faults.wms_confirmation_delay_h)
+        r = core.reservations.get(rid)
+        if not r.state.active:
+            return
+        found = model.physical.pick(r.sku, loc, r.qty)
+        short = r.qty - found
+        core.ship(rid, found)
+        if found:
+            counts.online_shipped += found
+            metrics.served(found, order.placed_h)
+            order.shipped_h = env.now
+            transit = model.carrier.to_customer_h(from_store=loc < net.n_store)
+            if order.return_flags[line_no]:
+                back_at = env.now + transit + order.return_delay_h[line_no]
+                env.process(model.returns_centre.online_return(r.sku, found, order, back_at))
+        if short:
+            counts.pick_shortages += 1
+            model.inventory_control.count(r.sku, loc, reason="pick shortage")
+            ok = self.resource(order, r.sku, short, line_no)
+            core.exceptions.resolve_subject(
+                "pick_shortage", f"reservation:{rid}", "re-sourced" if ok else "cancelled"
+            )
+            if ok:
+                return
+        model.orders.line_closed(order)
+
+    def resource(self, order: Order, sku: int, qty: int, line_no: int) -> bool:
+        """After a short pick, try another location; late or impossible is an oversell.
+
+        A click-and-collect line cannot move: the customer comes to that store, so what
+        its shelf does not have is cancelled (an oversell)."""
+        model = self.model
+        env = model.env
+        if order.pickup_store >= 0:
+            model.orders.lose(order, qty)
+            return False
+        oid = f"{order.id}:r{line_no}:{env.now:.4f}"
+        res = model.core.reserve(
+            oid,
+            order.channel,
+            [OrderLine(sku, qty)],
+            destination=order.zone,
+            placed_at=env.now * HOUR,
+        )
+        ln = res.lines[0]
+        if ln.reservation_id is None:
+            model.orders.lose(order, qty)
+            return False
+        eta = env.now + model.carrier.mean_to_customer_h(
+            from_store=ln.location < model.network.n_store
+        )
+        if eta > order.placed_h + order.spec.promise_h:
+            model.orders.oversold(order)
+        env.process(self.pick_line(order, ln.reservation_id, line_no))
+        return True

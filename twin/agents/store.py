@@ -1,0 +1,453 @@
+"""Stores: tills that record what happens on the shop floor and sync it to the core,
+walk-in customers served from the shelf, shrink, deliveries received, and the
+store's knowledge of its customers waiting and of its positions in need.
+
+`StoreAgent` is one store; `Stores` is all of them at once, for the work done in one
+numpy pass over every (sku, store) cell. How tills sync, how receipts reach the core
+and what happens to unmet walk-ins are strategies picked when the twin is built.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+import mesa
+import numpy as np
+import simpy
+
+from orchestrator import InventoryEvent, MovementKind
+from orchestrator.clock import HOUR
+
+from ..faults import OutageWindows
+from ..group import Group
+
+if TYPE_CHECKING:
+    from ..model import RetailTwin
+
+DeliveryLine = tuple[int, int, int]  # (sku, units the system shipped, units physically sent)
+
+
+# ----------------------------------------------------------------------- strategies
+class TillSync(Protocol):
+    """How a store's tills get what they recorded to the core."""
+
+    def recorded(self, store: StoreAgent, now: float) -> None: ...
+    def needs_timer(self, store: StoreAgent) -> bool: ...
+    def first_sync_h(self, store: StoreAgent) -> float: ...
+    def every_h(self) -> float: ...
+
+
+class RealTimeSync:
+    """Orchestrated: a fact goes out the moment it is recorded; a till that can go
+    offline also retries on a timer to send what waited."""
+
+    def __init__(self, retry_h: float) -> None:
+        self.retry_h = retry_h
+
+    def recorded(self, store: StoreAgent, now: float) -> None:
+        if not store.offline(now):
+            store.flush()
+
+    def needs_timer(self, store: StoreAgent) -> bool:
+        return bool(store.tills_down)
+
+    def first_sync_h(self, store: StoreAgent) -> float:
+        return 0.0
+
+    def every_h(self) -> float:
+        return self.retry_h
+
+
+class BatchSync:
+    """Legacy: tills sync every `interval_h`, each store at its own offset."""
+
+    def __init__(self, interval_h: float) -> None:
+        self.interval_h = interval_h
+
+    def recorded(self, store: StoreAgent, now: float) -> None:
+        """Nothing yet: it waits for the next sync."""
+
+    def needs_timer(self, store: StoreAgent) -> bool:
+        return True
+
+    def first_sync_h(self, store: StoreAgent) -> float:
+        return float(store.model.streams.network.uniform(0, self.interval_h))
+
+    def every_h(self) -> float:
+        return self.interval_h
+
+
+class StoreReceipts(Protocol):
+    """How a store's receipt of a DC delivery reaches the core."""
+
+    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None: ...
+
+
+class ApiReceipts:
+    """Orchestrated: the receipt is scanned and booked through the API at once."""
+
+    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None:
+        store.model.core.move_lines(
+            MovementKind.TRANSFER_IN,
+            store.loc,
+            [k for k, _q, _p in lines],
+            [q for _k, q, _p in lines],
+            counterparty=dc,
+            actor="transfer",
+        )
+
+
+class TillReceipts:
+    """Legacy: the receipt rides the store's next till sync, line by line."""
+
+    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None:
+        for k, q_sys, _q_phys in lines:
+            store.record("transfer.received", k, q_sys)
+
+
+class UnmetDemand(Protocol):
+    """What walk-ins who find the shelf short do."""
+
+    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None: ...
+    def after_sale(
+        self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray
+    ) -> None: ...
+
+
+class LostSales:
+    """They leave: the units are lost sales."""
+
+    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
+        lost = int(unmet.sum())
+        metrics = stores.model.metrics
+        metrics.counts.store_lost += lost
+        metrics.day_lost += lost
+
+    def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
+        """Nobody waits."""
+
+
+class Backorders:
+    """They wait: served as stock reaches the shelf, known to the order system at once
+    (validation networks)."""
+
+    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
+        stores.model.physical.keep_waiting(k, s, unmet)
+        stores.backorders[k, s] += unmet
+
+    def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
+        stores.model.store_review.customers_waiting(k, s, unmet)
+
+
+# ----------------------------------------------------------------------- one store
+class StoreAgent(mesa.Agent):
+    """A store: its tills record sales, shrink and receipts and sync them to the core
+    through the middleware; its pickers pick online orders from the shelf."""
+
+    model: RetailTwin
+
+    def __init__(
+        self,
+        model: RetailTwin,
+        loc: int,
+        region: str,
+        sales: np.ndarray,
+        tills_down: OutageWindows,
+        sync: TillSync,
+    ) -> None:
+        super().__init__(model)
+        self.loc = loc
+        self.region = region
+        self.publisher = model.core.bus.publisher(f"pos:{loc}")
+        self.buffer: dict[tuple[str, int], int] = {}  # (event type, sku) -> units, not sales
+        self.sales = sales  # units sold per sku since the last sync (a row of Stores' array)
+        self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
+        self.unsynced: deque[float] = deque()  # when facts the core has not applied happened
+        self.pickers = simpy.Resource(model.env, capacity=model.scenario.network.stores.pickers)
+        self.pick_time_min = model.scenario.network.stores.pick_time_min
+        self.tills_down = tills_down
+        self.sync = sync
+
+    def start(self) -> None:
+        if self.sync.needs_timer(self):
+            self.model.env.process(self.sync_tills())
+
+    def offline(self, t: float) -> bool:
+        return self.tills_down.covers(t)
+
+    def holds_facts(self) -> bool:
+        """Whether the tills hold facts other than sales not yet sent (shrink, receipts)."""
+        return bool(self.buffer)
+
+    def lag_s(self) -> float:
+        """How old the oldest fact is that the core has not applied yet (0: none)."""
+        q = self.unsynced
+        return (self.model.env.now - q[0]) * HOUR if q else 0.0
+
+    def record(self, etype: str, sku: int, qty: int, backorder: int = 0) -> None:
+        """A physical fact at the till: buffered until the next sync (or sent now).
+
+        `backorder` counts the units of a sale that served waiting customers: the
+        order system learns they are served when the core applies that sale.
+        """
+        if etype == "stock.sold":
+            self.sales[sku] += qty
+        else:
+            key = (etype, sku)
+            self.buffer[key] = self.buffer.get(key, 0) + qty
+        if backorder:
+            self.backorders_served[sku] = self.backorders_served.get(sku, 0) + backorder
+        self.recorded()
+
+    def recorded(self) -> None:
+        """Something was recorded at the till: unsynced until the core applies it."""
+        now = self.model.env.now
+        q = self.unsynced
+        if not q or q[-1] != now:
+            q.append(now)
+        self.sync.recorded(self, now)
+
+    def flush(self) -> None:
+        """Send what the till recorded since the last sync: the sales as one batch event
+        (one line per sku), every other fact as its own event."""
+        sold = self.sales.nonzero()[0]  # a 1-D row: flatnonzero without its two wrappers
+        if not self.buffer and not sold.size:
+            return
+        model = self.model
+        now = model.env.now
+        middleware = model.middleware
+        if sold.size:
+            skus, qtys = tuple(sold.tolist()), tuple(self.sales[sold].tolist())
+            self.sales[sold] = 0
+            attrs: dict[str, Any] = {"through": now, "skus": skus, "qtys": qtys}
+            if self.backorders_served:
+                attrs["backorder"] = self.backorders_served.copy()
+                self.backorders_served.clear()
+            ev = self.publisher.emit(
+                "stock.sold.batch", -1, self.loc, sum(qtys), now * HOUR, **attrs
+            )
+            middleware.send(ev)
+        for (etype, sku), qty in sorted(self.buffer.items()):
+            if qty == 0:
+                continue
+            attrs = {"through": now}
+            if etype == "transfer.received":
+                attrs["from"] = model.network.region_dc[self.region]
+            ev = self.publisher.emit(etype, sku, self.loc, qty, now * HOUR, **attrs)
+            middleware.send(ev)
+        self.buffer.clear()
+
+    def sync_tills(self) -> Generator[simpy.Event, Any, None]:
+        """The tills' timer: send what was recorded, unless the tills are offline."""
+        env = self.model.env
+        yield env.timeout(self.sync.first_sync_h(self))
+        every = self.sync.every_h()
+        while True:
+            if not self.offline(env.now):
+                self.flush()
+            yield env.timeout(every)
+
+    def receive_delivery(self, dc: int, lines: list[DeliveryLine]) -> None:
+        """A DC's truck is unloaded: units onto the shelf (receiving miscounts some), the
+        receipt to the core, waiting customers served."""
+        model = self.model
+        physical = model.physical
+        rng = model.streams.physical
+        err = model.scenario.physical.receiving_error_rate
+        # the lines of one dispatch name each sku once: shelf and transit change by array
+        ks = np.fromiter((k for k, _q, _p in lines), np.intp, len(lines))
+        came = np.fromiter((p for _k, _q, p in lines), np.int64, len(lines))
+        physical.unload(ks, came)
+        if err:
+            for j, (k, _q_sys, q_phys) in enumerate(lines):
+                if rng.random() < err:
+                    arrived = max(0, q_phys + (1 if rng.random() < 0.5 else -1))
+                    if arrived < q_phys:
+                        physical.lose_in_receiving(k, q_phys - arrived)
+                    elif arrived > q_phys and not physical.take_extra(k, dc):
+                        arrived = q_phys  # an extra unit picked by mistake, if the DC had one
+                    came[j] = arrived
+        physical.shelve_delivery(ks, self.loc, came)
+        stores = model.stores
+        stores.replenished(self.loc, ks[came > 0])
+        stores.receipts.book(self, dc, lines)
+        for k, _q, _p in lines:
+            if physical.waiting[k, self.loc]:
+                stores.serve_waiting(k, self.loc)
+
+
+# ----------------------------------------------------------------------- all stores
+class Stores(Group[StoreAgent]):
+    """Every store at once: the tills' unsynced sales [store, sku], today's sales and the
+    backorders the order system knows of [sku, location], when each position's need
+    became visible and the reorder levels [sku, store]; walk-ins, shrink and the
+    system's news about stores (bus subscriber) in one numpy pass."""
+
+    def __init__(
+        self, model: RetailTwin, sync: TillSync, receipts: StoreReceipts, unmet: UnmetDemand
+    ) -> None:
+        net = model.network
+        self.model = model
+        self.receipts = receipts
+        self.unmet = unmet
+        self.unsynced_sales = np.zeros((net.n_store, net.n_sku), dtype=np.int64)
+        self.sales_today = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
+        # backorders as the store's order system knows them: up when a customer is told to
+        # wait, down when the core applies the sale that served them (so a review never
+        # counts a served backorder before the stock it took has left the ledger)
+        self.backorders = np.zeros((net.n_sku, net.n_loc), dtype=np.int64)
+        # when the system first saw a store position at or below its reorder point (NaN: no
+        # need open); closed when units for it reach the shelf
+        self.need_since = np.full((net.n_sku, net.n_store), np.nan)
+        self.reorder_point = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
+        self.order_up_to = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
+        down: list[list[tuple[float, float]]] = [[] for _ in range(net.n_store)]
+        for w in model.scenario.faults.pos_outages:
+            idx = w.stores if w.stores is not None else range(min(w.count, net.n_store))
+            for i in idx:
+                if 0 <= i < net.n_store:
+                    down[i].append((w.start_h, w.start_h + w.duration_h))
+        super().__init__(
+            [
+                StoreAgent(
+                    model,
+                    i,
+                    net.store_region[i],
+                    self.unsynced_sales[i],
+                    OutageWindows(down[i]),
+                    sync,
+                )
+                for i in range(net.n_store)
+            ]
+        )
+
+    def start(self) -> None:
+        for store in self.agents:
+            store.start()
+
+    def unsynced(self, loc: int) -> bool:
+        """Whether a location has facts the core has not applied yet (tills or in flight)."""
+        return loc < len(self.agents) and bool(self.agents[loc].unsynced)
+
+    def lag_s(self, loc: int) -> float:
+        return self.agents[loc].lag_s() if loc < len(self.agents) else 0.0
+
+    # -- walk-ins ------------------------------------------------------------------------
+    def serve_walk_ins(self, cells: np.ndarray, counts: np.ndarray) -> None:
+        """Walk-in demand: `counts[i]` units at cell `cells[i]` = sku × n_store + store
+        (cells ascending, each once): served from the shelf, the rest lost or waiting."""
+        model = self.model
+        metrics, now = model.metrics, model.env.now
+        metrics.accumulate()
+        k, s = np.divmod(cells, len(self.agents))
+        total = int(counts.sum())
+        metrics.counts.store_demand += total
+        metrics.demanded(total, now)
+        served = model.physical.sell(k, s, counts)
+        unmet = counts - served
+        sold = int(served.sum())
+        self.unmet.walk_out(self, k, s, unmet)
+        metrics.counts.store_sold += sold
+        metrics.served(sold, now)
+        self.sales_today[k, s] += served
+        self.unsynced_sales[s, k] += served  # each till's sales of the interval
+        agents = self.agents
+        for st in np.unique(s[served > 0]).tolist():
+            agents[st].recorded()
+        self.unmet.after_sale(self, k, s, unmet)
+
+    def serve_waiting(self, k: int, loc: int) -> None:
+        """Customers waiting for sku k at a store take what reached the shelf."""
+        self.model.metrics.accumulate()
+        take = self.model.physical.serve_waiting(k, loc)
+        if take:
+            self.agents[loc].record("stock.sold", k, take, backorder=take)
+
+    def take_sales_today(self) -> np.ndarray:
+        """The day's walk-in sales [sku, store]; the count starts again."""
+        sales, self.sales_today = self.sales_today, np.zeros_like(self.sales_today)
+        return sales
+
+    def shrink(self) -> None:
+        """Physical shrink (theft, damage, paperwork): some is found and written off."""
+        model = self.model
+        net = model.network
+        if not net.n_store:
+            return
+        p = model.scenario.physical
+        rng = model.streams.physical
+        day = model.env.now / 24.0
+        lam = net.lam_store * (
+            p.shrink_share_of_sales
+            * model.scenario.demand.day_of_week[int(day) % 7]
+            * model.calendar.store_multiplier(day)
+        )
+        loss = np.minimum(rng.poisson(lam), model.physical.shelf[:, : net.n_store])
+        if not loss.any():
+            return
+        model.metrics.accumulate()
+        model.physical.lose_from_stores(loss)
+        known = rng.binomial(loss, p.shrink_known_share)
+        ks, ss = np.nonzero(known)
+        for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
+            self.agents[s].record("stock.shrink", k, int(known[k, s]))
+
+    # -- what the system knows -----------------------------------------------------------
+    def applied(self, ev: InventoryEvent) -> None:
+        """The core applied an event (bus subscriber): the tills' facts up to its time are
+        synced, served backorders leave the order system, store needs and reviews follow."""
+        through = ev.attrs.get("through")
+        if through is not None:
+            q = self.agents[ev.location].unsynced
+            while q and q[0] <= through:
+                q.popleft()
+        served = ev.attrs.get("backorder")
+        if served:
+            for k, b in served.items():
+                self.backorders[k, ev.location] -= b
+        if ev.location < len(self.agents):
+            batch = ev.type == "stock.sold.batch"
+            skus = ev.attrs["skus"] if batch else (ev.sku,)
+            if skus and skus[0] >= 0:
+                self.note_needs(ev.location, skus)
+            if batch:
+                self.model.store_review.sale_applied(ev.location, skus)
+
+    def note_needs(self, store: int, skus: Sequence[int]) -> None:
+        """The system has just learnt of stock movements at a store: positions now at or
+        below their reorder point start a need (sync cadence shows here: under batch sync
+        the ledger learns late)."""
+        model = self.model
+        ks = np.asarray(skus, dtype=np.intp)
+        # what is on the shelf or on its way, less what is promised: the review's own supplier
+        # orders do not close a need, the units reaching the shelf do
+        ip = model.procurement.levels_at(skus, store, self.backorders[ks, store], on_order=False)
+        since = self.need_since[ks, store]
+        new = (ip <= self.reorder_point[ks, store]) & np.isnan(since)
+        if new.any():
+            self.need_since[ks[new], store] = model.env.now
+
+    def replenished(self, store: int, ks: np.ndarray) -> None:
+        """Units for these skus reached the store's shelf: their open needs are met."""
+        since = self.need_since[ks, store]
+        met = ~np.isnan(since)
+        if not met.any():
+            return
+        model = self.model
+        now = model.env.now
+        if now <= model.horizon_h:
+            t0 = since[met]
+            model.metrics.counts.store_replenishment_h.extend(
+                (now - t0[t0 >= model.warmup_h]).tolist()
+            )
+        self.need_since[ks[met], store] = math.nan
+
+    def needs_open_h(self) -> list[float]:
+        """Ages at the horizon of the needs still open, opened in the measured window."""
+        model = self.model
+        open_needs = self.need_since[~np.isnan(self.need_since)]
+        open_needs = open_needs[open_needs >= model.warmup_h]
+        return (model.horizon_h - open_needs).tolist()
