@@ -71,6 +71,7 @@ INVARIANT_KEYS = (
     "events_lost",
     "duplicate_applications",
     "negative_available",
+    "system_physical_explained",
 )
 EVENT_KEYS = (
     "emitted",
@@ -216,9 +217,13 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     problems = []
     problems += [f"ledger: {p}" for p in check.ledger_problems[:10]]
     problems += [f"reconciliation: {d}" for d in check.differences[:10]]
-    phys = model.physical.conservation_problems([s.code for s in core.catalog.skus])
+    sku_codes = [s.code for s in core.catalog.skus]
+    phys = model.physical.conservation_problems(sku_codes)
     problems += phys
     inv["units_conserved"] = bool(inv["units_conserved"]) and not phys
+    unexplained = unexplained_gaps(model)
+    problems += [f"system − physical unexplained: {p}" for p in unexplained[:10]]
+    inv["system_physical_explained"] = not unexplained
     if model.policy.operating_model != "orchestrated":
         inv["negative_available"] = int(inv["negative_available"])
     horizon = scenario.horizon_days
@@ -267,10 +272,28 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems)
 
 
+def unexplained_gaps(model: RetailTwin) -> list[str]:
+    """Every (sku, location) where system − physical stock, after the drain, is not the sum
+    of the recorded error sources (the `system_physical_explained` invariant)."""
+    net, core = model.network, model.core
+    d = core.ledger.dense(net.n_sku, net.n_loc)
+    return model.physical.unexplained(
+        d.on_hand,
+        d.quarantined,
+        d.in_transit,
+        [s.code for s in core.catalog.skus],
+        [loc.code for loc in core.catalog.locations],
+    )
+
+
 def broken(result: RunResult) -> list[str]:
     """Which invariants a result breaks, with the details the run found."""
     inv = result.invariants
-    bad = [k for k in ("units_conserved", "gl_balanced", "gl_reconciled") if not inv[k]]
+    bad = [
+        k
+        for k in ("units_conserved", "gl_balanced", "gl_reconciled", "system_physical_explained")
+        if not inv[k]
+    ]
     bad += [k for k in ("events_lost", "duplicate_applications") if inv[k] != 0]
     if result.metadata["policy"].startswith("orchestrated") and inv["negative_available"] != 0:
         bad.append("negative_available")

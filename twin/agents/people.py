@@ -210,6 +210,7 @@ class InventoryControlAgent(mesa.Agent):
             rng = model.streams.counts
             if rng.random() < err:
                 counted = max(0, counted + (1 if rng.random() < 0.5 else -1))
+        model.physical.counted(sku, loc, counted, pos.on_hand)
         delta = counted - pos.on_hand
         if delta:
             model.core.adjust(sku, loc, delta, reason=reason)
