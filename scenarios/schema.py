@@ -303,6 +303,8 @@ class Policy(Strict):
     counts_per_store_day: Count | None = None
     outage_fallback_buffer: Count | None = None
     reconciliation_min_per_line: NonNeg | None = None
+    auto_approve_adjustments_cents: Count | None = None  # variances up to this post by rule
+    dead_letter_replay_h: Pos | None = None  # an operator replays dead letters every N hours
     replenishment: Replenishment = Field(default_factory=Replenishment)
 
     @model_validator(mode="before")
@@ -389,6 +391,12 @@ class Faults(Strict):
     middleware_latency_s: Dist = Field(default_factory=lambda: Dist(dist="exponential", mean=2))
     duplicate_rate: Share = 0.002  # assumed
     reorder_rate: Share = 0.002  # assumed
+    # the ERP's API behind the middleware, for journal postings (all assumed: no published
+    # figure): its latency, the share of postings it rejects (an error response: the entry
+    # waits for finance) and the share it posts twice (a time-out retried, posted both times)
+    erp_api_latency_s: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=1, cv=0.5))
+    erp_error_rate: Share = 0.001  # assumed
+    erp_duplicate_rate: Share = 0.0005  # assumed
     supplier_shocks: list[SupplierShock] = []
     returns_surges: list[ReturnsSurge] = []
 

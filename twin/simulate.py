@@ -20,7 +20,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
+from orchestrator import MISMATCH_KINDS, AllocationPolicy, MovementKind, SourcingPolicy
 from orchestrator.clock import HOUR
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
@@ -251,6 +251,8 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "online_lost_units": float(counts.online_lost),
         "online_cancelled_units": float(counts.online_cancelled_units),
         "returned_units": float(counts.returned_units),
+        # the close's reconciling lines, by why the GL disagreed with the ledger
+        **{f"recon_lines_{k}": float(counts.recon_lines.get(k, 0)) for k in MISMATCH_KINDS},
     }
     applied = core.bus.counters.applied
     meta = {
