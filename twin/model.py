@@ -309,8 +309,7 @@ class RetailTwin(mesa.Model):
         self.store_needs_open_h = self.stores.needs_open_h()
         self.exceptions_open_end = exc.open_count
         # the peak over the measured window: the backlog at the warm-up's end and after it
-        at_w = [n for t, n in exc.backlog_series if t <= w]
-        after = [n for t, n in exc.backlog_series if t > w]
-        self.exceptions_peak_end = max([at_w[-1] if at_w else 0, *after]) if w else exc.backlog_peak
+        self.exceptions_peak_end = exc.backlog(since=w)[0]
         now = self.clock.now()
         self.exception_ages_end_h = [e.age(now) / HOUR for e in exc.items if e.opened_at >= w]
+        self.exceptions_by_kind = exc.by_kind(now, since=w)

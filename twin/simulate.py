@@ -103,12 +103,15 @@ class RunResult:
     series: dict[str, list[float]] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: per exception kind: backlog_peak, backlog_end, age_p95_h (KPIS.md, exception_age_p95_h)
+    exceptions_by_kind: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the result object of KPIS.md (what `--json` prints)."""
         return {
             **self.metadata,
             "kpis": self.kpis,
+            "exceptions_by_kind": self.exceptions_by_kind,
             "invariants": self.invariants,
             "events": self.events,
         }
@@ -271,7 +274,13 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     series["fill_rate"] = [
         by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
     ]
-    return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems)
+    by_kind = {
+        kind: {k: _clean(v) if isinstance(v, float) else v for k, v in row.items()}
+        for kind, row in model.exceptions_by_kind.items()
+    }
+    return RunResult(
+        kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems, by_kind
+    )
 
 
 def unexplained_gaps(model: RetailTwin) -> list[str]:
