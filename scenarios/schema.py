@@ -326,8 +326,8 @@ class Timetable(Strict):
       inspects the returns waiting since the last batch, all at once.
     - `dc_dispatch_h` 06:00: DCs ship the store orders of the last store review,
       picked overnight.
-    - `finance_close_h` 18:00: finance closes the day, matching by hand every account
-      and location where the GL and the stock ledger disagree.
+    - `finance_close_h` 18:00: finance closes the day after the period's postings,
+      matching by hand every true mismatch between the GL and the stock ledger.
     - `store_review_h` 22:00: the periodic store review (daily or on delivery days).
     - `site_review_h` 23:00: DCs and other sites review their stock against (s, S)
       and raise purchase orders.
@@ -340,7 +340,7 @@ class Timetable(Strict):
     - `approvals_check_min` 30: approvers look for transfers waiting on them.
     - `till_retry_min` 15: a real-time till that was offline retries sending.
     - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
-      middleware outage ends.
+      middleware outage ends (besides the operator's `policy.dead_letter_replay_h`).
 
     In-store returns come back at the stores' closing hour (`network.stores`).
     """

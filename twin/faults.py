@@ -1,8 +1,10 @@
 """Faults and recovery: the windows when the middleware, tills or the ERP are down, the
-ERP outages themselves, and operations replaying dead letters after a middleware outage.
+ERP outages themselves, and operations replaying dead letters (on the operator's cadence
+and after a middleware outage).
 
-The middleware and the tills read their own `OutageWindows` (events wait, tills
-buffer); supplier shocks live with the suppliers and returns surges with demand.
+The middleware, the tills and the ERP's posting path read their own `OutageWindows`
+(events wait, tills buffer, postings wait); supplier shocks live with the suppliers and
+returns surges with demand.
 """
 
 from __future__ import annotations
