@@ -30,6 +30,12 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "counts_per_store_day": 10,  # assumed
         "outage_fallback_buffer": 0,
         "reconciliation_min_per_line": 10.0,  # assumed: minutes to match one account by hand
+        # every count adjustment, write-off and receipt short is a manual journal finance
+        # approves at the close (assumed)
+        "auto_approve_adjustments_cents": 0,
+        # assumed: the integration team looks at the dead-letter queue once a day (and
+        # after a middleware outage)
+        "dead_letter_replay_h": 24.0,
     },
     "orchestrated": {
         # one reservation service for every channel, pooled, keeping the last units of a
@@ -50,6 +56,9 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "counts_per_store_day": 10,
         "outage_fallback_buffer": 2,  # assumed protective buffer during an outage
         "reconciliation_min_per_line": 10.0,
+        # assumed: versioned rules approve variances up to 50.00; above, finance at the close
+        "auto_approve_adjustments_cents": 5000,
+        "dead_letter_replay_h": 4.0,  # assumed: an operator replays dead letters every 4 h
     },
 }
 
@@ -92,6 +101,8 @@ class ResolvedPolicy:
     counts_per_store_day: int
     outage_fallback_buffer: int
     reconciliation_min_per_line: float
+    auto_approve_adjustments_cents: int
+    dead_letter_replay_h: float
     replenishment: Replenishment
 
     def as_dict(self) -> dict[str, Any]:

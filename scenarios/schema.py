@@ -303,6 +303,8 @@ class Policy(Strict):
     counts_per_store_day: Count | None = None
     outage_fallback_buffer: Count | None = None
     reconciliation_min_per_line: NonNeg | None = None
+    auto_approve_adjustments_cents: Count | None = None  # variances up to this post by rule
+    dead_letter_replay_h: Pos | None = None  # an operator replays dead letters every N hours
     replenishment: Replenishment = Field(default_factory=Replenishment)
 
     @model_validator(mode="before")
@@ -324,8 +326,8 @@ class Timetable(Strict):
       inspects the returns waiting since the last batch, all at once.
     - `dc_dispatch_h` 06:00: DCs ship the store orders of the last store review,
       picked overnight.
-    - `finance_close_h` 18:00: finance closes the day, matching by hand every account
-      and location where the GL and the stock ledger disagree.
+    - `finance_close_h` 18:00: finance closes the day after the period's postings,
+      matching by hand every true mismatch between the GL and the stock ledger.
     - `store_review_h` 22:00: the periodic store review (daily or on delivery days).
     - `site_review_h` 23:00: DCs and other sites review their stock against (s, S)
       and raise purchase orders.
@@ -338,7 +340,7 @@ class Timetable(Strict):
     - `approvals_check_min` 30: approvers look for transfers waiting on them.
     - `till_retry_min` 15: a real-time till that was offline retries sending.
     - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
-      middleware outage ends.
+      middleware outage ends (besides the operator's `policy.dead_letter_replay_h`).
 
     In-store returns come back at the stores' closing hour (`network.stores`).
     """
@@ -389,6 +391,12 @@ class Faults(Strict):
     middleware_latency_s: Dist = Field(default_factory=lambda: Dist(dist="exponential", mean=2))
     duplicate_rate: Share = 0.002  # assumed
     reorder_rate: Share = 0.002  # assumed
+    # the ERP's API behind the middleware, for journal postings (all assumed: no published
+    # figure): its latency, the share of postings it rejects (an error response: the entry
+    # waits for finance) and the share it posts twice (a time-out retried, posted both times)
+    erp_api_latency_s: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=1, cv=0.5))
+    erp_error_rate: Share = 0.001  # assumed
+    erp_duplicate_rate: Share = 0.0005  # assumed
     supplier_shocks: list[SupplierShock] = []
     returns_surges: list[ReturnsSurge] = []
 

@@ -49,6 +49,7 @@ class Counts:
     # a store position's need visible to the system → units on its shelf (measured window)
     store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
+    recon_lines: dict[str, int] = field(default_factory=dict)  # lines matched, by kind
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0
     snapshots_accurate: int = 0

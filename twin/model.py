@@ -40,7 +40,7 @@ from scenarios.schema import Scenario
 
 from .agents.carrier import CarrierAgent
 from .agents.channel import ChannelAgent, OrderBook
-from .agents.middleware import Middleware
+from .agents.middleware import ErpPath, Middleware
 from .agents.people import ApproverAgent, FinanceAgent, InventoryControlAgent, PlannerAgent
 from .agents.returns import ReturnsCentreAgent
 from .agents.site import FulfilmentSites, OrderPicking
@@ -101,11 +101,23 @@ class RetailTwin(mesa.Model):
     ) -> None:
         """The orchestration core with the policy's allocation, sourcing, GL posting and
         approval rules, and its procurement, transfer and returns workflows."""
-        policy = self.policy
+        policy, faults = self.policy, self.scenario.faults
+        path = ErpPath(
+            faults,
+            self.streams.erp,
+            OutageWindows.of(faults.middleware_outages),
+            OutageWindows.of(faults.erp_outages),
+        )
+        approve = policy.auto_approve_adjustments_cents
         if policy.posting_mode == "batch":
-            gl = GeneralLedger(mode="batch", nightly_at_h=self.timetable.erp_posting_h)
+            gl = GeneralLedger(
+                mode="batch",
+                nightly_at_h=self.timetable.erp_posting_h,
+                path=path,
+                auto_approve_max_cents=approve,
+            )
         else:
-            gl = GeneralLedger()
+            gl = GeneralLedger(path=path, auto_approve_max_cents=approve)
         if allocation is None:
             allocation = ALLOCATION_POLICIES[policy.allocation](**policy.allocation_params)
         if sourcing is None:
@@ -149,10 +161,7 @@ class RetailTwin(mesa.Model):
         net, scenario = self.network, self.scenario
         ops = operating_model(self)
         self.store_review = ops.store_review
-        outages = scenario.faults.middleware_outages
-        self.middleware = Middleware(
-            self, OutageWindows((w.start_h, w.start_h + w.duration_h) for w in outages)
-        )
+        self.middleware = Middleware(self, OutageWindows.of(scenario.faults.middleware_outages))
         self.stores = Stores(self, ops.till_sync, ops.receipts, ops.unmet)
         self.sites = FulfilmentSites(self)
         online_sites = [net.n_store + j for j, s in enumerate(net.sites) if s.ships_online]
@@ -289,17 +298,18 @@ class RetailTwin(mesa.Model):
         self.middleware.flush_all()
         self.core.bus.drain()
         self.faults.replay_dead_letters()
+        self.finance.settle()  # the books settled: after the horizon, not measured
 
     def _at_horizon(self) -> None:
         """Figures "at the end" of the run are taken at the horizon, before the drain."""
         exc = self.core.exceptions
         w = self.warmup_h * HOUR
+        self.core.gl.settle(self.clock.now())  # the ERP's answers due by the horizon
         self.unposted_at_end = self.core.gl.unposted
         self.store_needs_open_h = self.stores.needs_open_h()
         self.exceptions_open_end = exc.open_count
         # the peak over the measured window: the backlog at the warm-up's end and after it
-        at_w = [n for t, n in exc.backlog_series if t <= w]
-        after = [n for t, n in exc.backlog_series if t > w]
-        self.exceptions_peak_end = max([at_w[-1] if at_w else 0, *after]) if w else exc.backlog_peak
+        self.exceptions_peak_end = exc.backlog(since=w)[0]
         now = self.clock.now()
         self.exception_ages_end_h = [e.age(now) / HOUR for e in exc.items if e.opened_at >= w]
+        self.exceptions_by_kind = exc.by_kind(now, since=w)

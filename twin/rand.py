@@ -24,6 +24,7 @@ STREAMS = (
     "people",  # approvers, pickers, inspectors
     "returns",  # return conditions, store returns
     "counts",  # which positions a random cycle count picks
+    "erp",  # journal postings: integration latency, ERP rejections and double postings
 )
 
 

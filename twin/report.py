@@ -246,6 +246,44 @@ def _plot_comparison(aggs: dict[str, Aggregate], out: Path, title: str) -> str:
 
 
 # ------------------------------------------------------------------------------ writers
+EXCEPTIONS_NOTE = (
+    "Open exceptions by kind: backlog peak / at the end / age p95 in hours (means over"
+    " replications). The overall age p95 mixes kinds that are worked in minutes with kinds"
+    " that wait days; compare kind by kind."
+)
+
+
+def exception_rows(aggs: dict[str, Aggregate]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the exceptions-by-kind table: one row per kind any policy saw."""
+    tables = {p: a.result.get("exceptions_by_kind") or {} for p, a in aggs.items()}
+    kinds = list(dict.fromkeys(k for t in tables.values() for k in t))
+    header = ["exception kind", *aggs]
+    rows = []
+    for kind in kinds:
+        cells = [t.get(kind) for t in tables.values()]
+        if not any(c and (c["backlog_peak"] or c["age_p95_h"] is not None) for c in cells):
+            continue
+        rows.append(
+            [
+                kind,
+                *[
+                    " / ".join((fmt(c["backlog_peak"]), fmt(c["backlog_end"]), fmt(c["age_p95_h"])))
+                    if c
+                    else "—"
+                    for c in cells
+                ],
+            ]
+        )
+    return header, rows
+
+
+def _exception_lines(aggs: dict[str, Aggregate]) -> list[str]:
+    header, rows = exception_rows(aggs)
+    if not rows:
+        return ["No exceptions were raised.", ""]
+    return [EXCEPTIONS_NOTE, "", markdown_table(header, rows), ""]
+
+
 def _invariant_lines(aggs: dict[str, Aggregate]) -> str:
     header = ["invariant", *aggs]
     keys = list(next(iter(aggs.values())).result["invariants"])
@@ -294,6 +332,9 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
         "",
         f"![{cmp.scenario} comparison]({bar})",
         "",
+        "## Exceptions by kind",
+        "",
+        *_exception_lines(cmp.policies),
         "## Over time",
         "",
         *[f"![{p}]({p})\n" for p in plots],
@@ -340,6 +381,9 @@ def write_run(agg: Aggregate, out: Path, description: str = "") -> Path:
         "",
         f"![{agg.scenario} KPIs]({bar})",
         "",
+        "## Exceptions by kind",
+        "",
+        *_exception_lines({agg.policy: agg}),
         "## Over time",
         "",
         *[f"![{p}]({p})\n" for p in plots],

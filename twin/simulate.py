@@ -20,7 +20,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
+from orchestrator import MISMATCH_KINDS, AllocationPolicy, MovementKind, SourcingPolicy
 from orchestrator.clock import HOUR
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
@@ -71,6 +71,7 @@ INVARIANT_KEYS = (
     "events_lost",
     "duplicate_applications",
     "negative_available",
+    "system_physical_explained",
 )
 EVENT_KEYS = (
     "emitted",
@@ -102,12 +103,15 @@ class RunResult:
     series: dict[str, list[float]] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: per exception kind: backlog_peak, backlog_end, age_p95_h (KPIS.md, exception_age_p95_h)
+    exceptions_by_kind: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the result object of KPIS.md (what `--json` prints)."""
         return {
             **self.metadata,
             "kpis": self.kpis,
+            "exceptions_by_kind": self.exceptions_by_kind,
             "invariants": self.invariants,
             "events": self.events,
         }
@@ -216,9 +220,13 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     problems = []
     problems += [f"ledger: {p}" for p in check.ledger_problems[:10]]
     problems += [f"reconciliation: {d}" for d in check.differences[:10]]
-    phys = model.physical.conservation_problems([s.code for s in core.catalog.skus])
+    sku_codes = [s.code for s in core.catalog.skus]
+    phys = model.physical.conservation_problems(sku_codes)
     problems += phys
     inv["units_conserved"] = bool(inv["units_conserved"]) and not phys
+    unexplained = unexplained_gaps(model)
+    problems += [f"system − physical unexplained: {p}" for p in unexplained[:10]]
+    inv["system_physical_explained"] = not unexplained
     if model.policy.operating_model != "orchestrated":
         inv["negative_available"] = int(inv["negative_available"])
     horizon = scenario.horizon_days
@@ -246,6 +254,8 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "online_lost_units": float(counts.online_lost),
         "online_cancelled_units": float(counts.online_cancelled_units),
         "returned_units": float(counts.returned_units),
+        # the close's reconciling lines, by why the GL disagreed with the ledger
+        **{f"recon_lines_{k}": float(counts.recon_lines.get(k, 0)) for k in MISMATCH_KINDS},
     }
     applied = core.bus.counters.applied
     meta = {
@@ -264,13 +274,37 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     series["fill_rate"] = [
         by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
     ]
-    return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems)
+    by_kind = {
+        kind: {k: _clean(v) if isinstance(v, float) else v for k, v in row.items()}
+        for kind, row in model.exceptions_by_kind.items()
+    }
+    return RunResult(
+        kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems, by_kind
+    )
+
+
+def unexplained_gaps(model: RetailTwin) -> list[str]:
+    """Every (sku, location) where system − physical stock, after the drain, is not the sum
+    of the recorded error sources (the `system_physical_explained` invariant)."""
+    net, core = model.network, model.core
+    d = core.ledger.dense(net.n_sku, net.n_loc)
+    return model.physical.unexplained(
+        d.on_hand,
+        d.quarantined,
+        d.in_transit,
+        [s.code for s in core.catalog.skus],
+        [loc.code for loc in core.catalog.locations],
+    )
 
 
 def broken(result: RunResult) -> list[str]:
     """Which invariants a result breaks, with the details the run found."""
     inv = result.invariants
-    bad = [k for k in ("units_conserved", "gl_balanced", "gl_reconciled") if not inv[k]]
+    bad = [
+        k
+        for k in ("units_conserved", "gl_balanced", "gl_reconciled", "system_physical_explained")
+        if not inv[k]
+    ]
     bad += [k for k in ("events_lost", "duplicate_applications") if inv[k] != 0]
     if result.metadata["policy"].startswith("orchestrated") and inv["negative_available"] != 0:
         bad.append("negative_available")

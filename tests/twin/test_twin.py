@@ -38,6 +38,7 @@ HOLDING = {
     "events_lost": 0,
     "duplicate_applications": 0,
     "negative_available": 0,
+    "system_physical_explained": True,
 }
 
 

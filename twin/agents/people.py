@@ -141,8 +141,8 @@ class PlannerAgent(mesa.Agent):
 
 
 class FinanceAgent(mesa.Agent):
-    """Finance closes the books daily: every account and location where the GL and the
-    stock ledger disagree is matched by hand."""
+    """Finance closes the books daily, after the day's postings, and matches by hand every
+    true mismatch between the GL and the stock ledger."""
 
     model: RetailTwin
 
@@ -152,12 +152,23 @@ class FinanceAgent(mesa.Agent):
         model.env.process(daily(model.env, at_h, model.horizon_h, self.close))
 
     def close(self) -> None:
-        """The day's close: each location's inventory account where the GL and the stock
-        ledger disagree is matched by hand (per account and location, not per sku)."""
+        """The day's close (`Orchestrator.close_period`): each line where the GL disagrees
+        with the ledger for the period — a variance awaiting approval (count adjustment,
+        write-off, receipt short), a posting the ERP rejected or posted twice, one still on
+        its way — costs `reconciliation_min_per_line`, per kind, account and location.
+        What is merely not posted yet because the period has not been posted (the night's
+        batch is still to come) is not a mismatch: the close reconciles up to the last
+        posting run."""
         model = self.model
-        lines = {(d.account, d.location) for d in model.core.reconcile_recent()}
-        minutes = len(lines) * model.policy.reconciliation_min_per_line
-        model.metrics.counts.manual_recon_h += minutes / 60.0
+        lines = {(m.kind, m.account, m.location) for m in model.core.close_period()}
+        counts = model.metrics.counts
+        counts.manual_recon_h += len(lines) * model.policy.reconciliation_min_per_line / 60.0
+        for kind, _acct, _loc in lines:
+            counts.recon_lines[kind] = counts.recon_lines.get(kind, 0) + 1
+
+    def settle(self) -> None:
+        """After the drain: the last corrections, so the books are square (not measured)."""
+        self.model.core.close_period()
 
 
 class CountPlan(Protocol):
@@ -210,6 +221,7 @@ class InventoryControlAgent(mesa.Agent):
             rng = model.streams.counts
             if rng.random() < err:
                 counted = max(0, counted + (1 if rng.random() < 0.5 else -1))
+        model.physical.counted(sku, loc, counted, pos.on_hand)
         delta = counted - pos.on_hand
         if delta:
             model.core.adjust(sku, loc, delta, reason=reason)

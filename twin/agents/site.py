@@ -82,7 +82,8 @@ class FulfilmentSiteAgent(mesa.Agent):
             return
         sk = np.fromiter((k for k, _q, _p in shipped), np.intp, len(shipped))
         picked = np.fromiter((p for _k, _q, p in shipped), np.int64, len(shipped))
-        physical.dispatch(sk, dc, picked)
+        booked = np.fromiter((q for _k, q, _p in shipped), np.int64, len(shipped))
+        physical.dispatch(sk, dc, picked, booked)
         # one dispatch, one transfer event of many lines
         core.move_lines(
             MovementKind.TRANSFER_OUT,

@@ -261,6 +261,7 @@ class StoreAgent(mesa.Agent):
         ks = np.fromiter((k for k, _q, _p in lines), np.intp, len(lines))
         came = np.fromiter((p for _k, _q, p in lines), np.int64, len(lines))
         physical.unload(ks, came)
+        sent = came.copy()  # what left the DC's shelf; `came` becomes what was shelved
         if err:
             for j, (k, _q_sys, q_phys) in enumerate(lines):
                 if rng.random() < err:
@@ -270,7 +271,8 @@ class StoreAgent(mesa.Agent):
                     elif arrived > q_phys and not physical.take_extra(k, dc):
                         arrived = q_phys  # an extra unit picked by mistake, if the DC had one
                     came[j] = arrived
-        physical.shelve_delivery(ks, self.loc, came)
+        booked = np.fromiter((q for _k, q, _p in lines), np.int64, len(lines))
+        physical.shelve_delivery(ks, self.loc, came, booked, sent)
         stores = model.stores
         stores.replenished(self.loc, ks[came > 0])
         stores.receipts.book(self, dc, lines)
@@ -389,8 +391,8 @@ class Stores(Group[StoreAgent]):
         if not loss.any():
             return
         model.metrics.accumulate()
-        model.physical.lose_from_stores(loss)
         known = rng.binomial(loss, p.shrink_known_share)
+        model.physical.lose_from_stores(loss, known)
         ks, ss = np.nonzero(known)
         for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
             self.agents[s].record("stock.shrink", k, int(known[k, s]))
