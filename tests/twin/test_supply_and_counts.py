@@ -6,6 +6,7 @@ timeline; network-level ones run small scenarios."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -246,3 +247,13 @@ def test_transfer_kpis_cover_workflow_transfers_and_deliveries_are_reported_apar
         assert r.extras["transfer_approval_time_mean_h"] > 0
     assert share["legacy"] > 0.9  # e-mail: a person decides all but the rule's rejections
     assert 0.1 < share["orchestrated"] < 0.9  # rules: a person above the thresholds only
+
+
+def test_a_run_report_shows_what_the_counts_found(tmp_path: Path) -> None:
+    from .test_cli import SMALL, invoke
+
+    res = invoke("run", "baseline", *SMALL, "-r", "1", "--out", str(tmp_path / "r"), "-q")
+    assert res.exit_code == 0, res.output
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "| Cycle counts that found a wrong record |" in report
+    assert "| Store inventory accuracy |" in report
