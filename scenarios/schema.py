@@ -241,8 +241,10 @@ class Replenishment(Strict):
     the days of cover: `store_S_units` alone is a base stock (s = S − 1);
     `store_s_units` with it is an (s, S) pair. The same holds for `dc_S_units` and
     `dc_s_units`. `None` keeps the days of cover. `store_review: continuous` reorders
-    one-for-one straight from a supplier (`store_source: supplier`); stores restocked
-    by a DC are reviewed `daily` or on `delivery_days`.
+    after every sale straight from a supplier (`store_source: supplier`) under
+    `store_policy` s-S, base-stock or r-Q (r = s, Q = S − s; R-S is periodic and refused
+    here); stores restocked by a DC are reviewed `daily` or on `delivery_days`. Sites
+    review nightly under `dc_policy`, read from their (s, S) the same way.
     """
 
     store_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"

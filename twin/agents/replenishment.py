@@ -2,9 +2,10 @@
 quantities and the inventory position are the core's (`orchestrator.replenishment`);
 this room only says when a review happens and where its orders go.
 
-One strategy is picked when the twin is built: continuous review (one-for-one straight
-from a supplier, validation networks) or a periodic review at the timetable's hour,
-daily or on delivery days, ordering from the region's DC or from a supplier.
+One strategy is picked when the twin is built: continuous review (straight from a
+supplier after every sale, under `store_policy` s-S, base-stock or r-Q; validation
+networks) or a periodic review at the timetable's hour, daily or on delivery days,
+ordering from the region's DC or from a supplier.
 """
 
 from __future__ import annotations
