@@ -27,7 +27,18 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "returns_mode": "batch",  # returns posted after a daily batch inspection
         "store_receipts": "middleware",  # receipts ride the store's batch sync
         "cycle_counts": "random",
-        "counts_per_store_day": 10,  # assumed
+        # count intensity, the same under both bundles (only the choice of positions
+        # differs): assumed a quarterly store cycle, with which legacy's store records stay
+        # 35–40 % right as in the field (DeHoratius & Raman 2008: 60–65 % wrong), and a
+        # monthly DC cycle (assumed; no published figure)
+        "count_cycle_days": 90.0,
+        "dc_count_cycle_days": 30.0,
+        "counts_per_store_day": None,  # None: from count_cycle_days
+        # the transfer approval rule's thresholds, the same under both bundles (under e-mail
+        # approval every transfer waits for a person anyway): assumed, a store manager's
+        # sign-off limit; no published figure
+        "transfer_auto_max_units": 6,
+        "transfer_auto_max_value_cents": 10_000,
         "outage_fallback_buffer": 0,
         "reconciliation_min_per_line": 10.0,  # assumed: minutes to match one account by hand
         # every count adjustment, write-off and receipt short is a manual journal finance
@@ -53,7 +64,11 @@ BUNDLES: dict[str, dict[str, Any]] = {
         "returns_mode": "rules",
         "store_receipts": "api",  # scanned receipts post through the governed API at once
         "cycle_counts": "anomaly",
-        "counts_per_store_day": 10,
+        "count_cycle_days": 90.0,
+        "dc_count_cycle_days": 30.0,
+        "counts_per_store_day": None,
+        "transfer_auto_max_units": 6,
+        "transfer_auto_max_value_cents": 10_000,
         "outage_fallback_buffer": 2,  # assumed protective buffer during an outage
         "reconciliation_min_per_line": 10.0,
         # assumed: versioned rules approve variances up to 50.00; above, finance at the close
@@ -98,7 +113,11 @@ class ResolvedPolicy:
     returns_mode: str
     store_receipts: str
     cycle_counts: str
-    counts_per_store_day: int
+    count_cycle_days: float
+    dc_count_cycle_days: float
+    counts_per_store_day: int | None
+    transfer_auto_max_units: int
+    transfer_auto_max_value_cents: int
     outage_fallback_buffer: int
     reconciliation_min_per_line: float
     auto_approve_adjustments_cents: int

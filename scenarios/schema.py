@@ -99,6 +99,10 @@ class SupplierSpec(Strict):
     short_ship_fraction: Share = 0.2  # share of a late/short PO not shipped (assumed)
     price_factor: Pos = 1.0  # PO price ÷ standard cost
     alternates: list[str] = []
+    # a DC's PO is confirmed with its planned arrival this long after it is raised (an
+    # order acknowledgement; assumed: a day)
+    confirms_after_h: NonNeg = 24.0
+    can_expedite: bool = True  # the supplier hurries a late PO on request (assumed)
 
 
 class Lanes(Strict):
@@ -237,8 +241,10 @@ class Replenishment(Strict):
     the days of cover: `store_S_units` alone is a base stock (s = S − 1);
     `store_s_units` with it is an (s, S) pair. The same holds for `dc_S_units` and
     `dc_s_units`. `None` keeps the days of cover. `store_review: continuous` reorders
-    one-for-one straight from a supplier (`store_source: supplier`); stores restocked
-    by a DC are reviewed `daily` or on `delivery_days`.
+    after every sale straight from a supplier (`store_source: supplier`) under
+    `store_policy` s-S, base-stock or r-Q (r = s, Q = S − s; R-S is periodic and refused
+    here); stores restocked by a DC are reviewed `daily` or on `delivery_days`. Sites
+    review nightly under `dc_policy`, read from their (s, S) the same way.
     """
 
     store_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
@@ -260,6 +266,12 @@ class Replenishment(Strict):
             raise ValueError("store_s_days: must be < store_S_days")
         if self.dc_s_days >= self.dc_S_days:
             raise ValueError("dc_s_days: must be < dc_S_days")
+        if self.store_review == "continuous" and self.store_policy == "R-S":
+            raise ValueError(
+                "store_policy: 'R-S' orders up to S at each periodic review; with "
+                "store_review 'continuous' use s-S, base-stock or r-Q (or store_review: "
+                "daily or delivery_days for R-S)"
+            )
         if self.store_review == "continuous" and self.store_source == "dc":
             # continuous review orders one-for-one from a supplier; stores fed by a DC are
             # reviewed on a schedule, so this pair would mean stores never reorder
@@ -300,7 +312,11 @@ class Policy(Strict):
     returns_mode: Literal["batch", "rules"] | None = None
     store_receipts: Literal["api", "middleware"] | None = None  # how store receipts reach the core
     cycle_counts: Literal["random", "anomaly"] | None = None
-    counts_per_store_day: Count | None = None
+    count_cycle_days: Pos | None = None  # a store counts each record once in so many days
+    dc_count_cycle_days: Pos | None = None  # a DC counts each record once in so many days
+    counts_per_store_day: Count | None = None  # fixed counts a store a night (0: none)
+    transfer_auto_max_units: Count | None = None  # rules approve transfers up to this size
+    transfer_auto_max_value_cents: Count | None = None  # ... and this value at standard cost
     outage_fallback_buffer: Count | None = None
     reconciliation_min_per_line: NonNeg | None = None
     auto_approve_adjustments_cents: Count | None = None  # variances up to this post by rule

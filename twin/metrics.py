@@ -45,7 +45,9 @@ class Counts:
     reservation_latency_s: list[float] = field(default_factory=list)
     fulfilment_h: list[float] = field(default_factory=list)
     sync_lag_s: list[float] = field(default_factory=list)
-    transfer_cycle_h: list[float] = field(default_factory=list)
+    # routine DC → store deliveries: the store review that ordered them → unloaded at the
+    # store (not workflow transfers)
+    store_delivery_h: list[float] = field(default_factory=list)
     # a store position's need visible to the system → units on its shelf (measured window)
     store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
@@ -53,6 +55,9 @@ class Counts:
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0
     snapshots_accurate: int = 0
+    # the same two figures at stores only (the field's store-record accuracy) and at sites
+    snapshots_stocked_store: int = 0
+    snapshots_accurate_store: int = 0
     inventory_value: list[float] = field(default_factory=list)
     # time integrals for validation: store on-hand, backorders, units on order to stores,
     # online orders open (Little's law)
@@ -164,13 +169,16 @@ class Metrics:
         ats = d.on_hand - d.reserved - d.safety
         zero = int((held & (ats <= 0)).sum())
         ats = np.maximum(ats, 0)
-        accurate = int((held & (d.on_hand == self.physical.shelf[:, :n_loc])).sum())
+        right = held & (d.on_hand == self.physical.shelf[:, :n_loc])
+        accurate = int(right.sum())
         ats_sum = int(ats[:, :n_store][held[:, :n_store]].sum())
         value = float((d.on_hand * network.std_cost.astype(np.int64)[:, None])[held].sum())
         counts = self.counts
         counts.snapshots_stocked += stocked
         counts.snapshots_ats_zero += zero
         counts.snapshots_accurate += accurate
+        counts.snapshots_stocked_store += int(held[:, :n_store].sum())
+        counts.snapshots_accurate_store += int(right[:, :n_store].sum())
         counts.inventory_value.append(value)
         self.day_stockout = zero / stocked if stocked else math.nan
         self.day_accuracy = accurate / stocked if stocked else math.nan

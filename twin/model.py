@@ -134,6 +134,10 @@ class RetailTwin(mesa.Model):
             bus_hold_timeout_s=3600.0,
         )
         params = dict(self.core.rules.current("transfer_approval", 0).params)
+        params.update(
+            auto_max_units=policy.transfer_auto_max_units,
+            auto_max_value_cents=policy.transfer_auto_max_value_cents,
+        )
         if policy.approval_mode == "email":  # every transfer waits for a person
             params.update(auto_max_units=0, auto_max_value_cents=0)
         self.core.rules.publish(
@@ -144,7 +148,14 @@ class RetailTwin(mesa.Model):
             note=f"approval mode {policy.approval_mode}",
         )
         suppliers = [
-            Supplier(s.code, s.lead_time_days.mean, s.on_time_in_full, tuple(s.alternates))
+            Supplier(
+                s.code,
+                s.lead_time_days.mean,
+                s.on_time_in_full,
+                tuple(s.alternates),
+                can_expedite=s.can_expedite,
+                price_factor=s.price_factor,
+            )
             for s in self.scenario.network.suppliers
         ]
         self.procurement = ProcurementWorkflow(

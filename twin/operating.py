@@ -17,12 +17,10 @@ the room it changes (tills, channels, returns desk, reviews, counts), picked her
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import AllocationPolicy, SourcingPolicy
-from orchestrator.replenishment import SS, BaseStock, ReplenishmentPolicy
 from scenarios.policies import ResolvedPolicy
 from scenarios.schema import ChannelSpec
 
@@ -78,11 +76,7 @@ def operating_model(model: RetailTwin) -> OperatingModel:
     replenishment = policy.replenishment
     store_review: StoreReview
     if replenishment.store_review == "continuous":
-        # base stock; (s, S) for every other policy name, r-Q and R-S included
-        policy_for: Callable[[int, int], ReplenishmentPolicy] = (
-            (lambda s, S: BaseStock(S)) if replenishment.store_policy == "base-stock" else SS
-        )
-        store_review = ContinuousReview(model, policy_for)
+        store_review = ContinuousReview(model, replenishment.store_policy)
     else:
         days = (
             range(7)

@@ -51,6 +51,32 @@ TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
 ]
 
 
+# figures from the runs' extras shown under the KPIs (mean over replications)
+EXTRA_FIGURES: list[tuple[str, str, str]] = [
+    ("store_inventory_accuracy", "Store inventory accuracy", "%"),
+    ("dc_inventory_accuracy", "DC inventory accuracy", "%"),
+    ("cycle_count_precision", "Cycle counts that found a wrong record", "%"),
+    ("flagged_count_precision", "... of those the count ranking flagged", "%"),
+    ("transfers_to_a_person_share", "Transfers decided by a person", "%"),
+    ("store_delivery_cycle_time_p50_h", "DC → store delivery p50 (h)", ""),
+    ("pos_resourced", "Supplier POs re-sourced", ""),
+    ("pos_expedited", "Supplier POs expedited", ""),
+]
+
+
+def _extras_lines(aggs: dict[str, Aggregate]) -> str:
+    """Operational figures from the extras: the mean over replications (— if none)."""
+    rows = []
+    for key, label, unit in EXTRA_FIGURES:
+        cells = []
+        for a in aggs.values():
+            xs = [r.get("extras", {}).get(key, math.nan) for r in a.runs]
+            xs = [x for x in xs if x is not None and not math.isnan(x)]
+            cells.append(fmt(float(np.mean(xs)), unit) if xs else "—")
+        rows.append([label, *cells])
+    return markdown_table(["figure", *aggs], rows)
+
+
 INTERVAL_NOTE = (
     "Intervals are Student t over replications, clipped to the range a KPI can take"
     " (shares 0–100%, counts and times ≥ 0)."
@@ -332,6 +358,10 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
         "",
         f"![{cmp.scenario} comparison]({bar})",
         "",
+        "Operational figures behind the KPIs (means over replications):",
+        "",
+        _extras_lines(cmp.policies),
+        "",
         "## Exceptions by kind",
         "",
         *_exception_lines(cmp.policies),
@@ -380,6 +410,8 @@ def write_run(agg: Aggregate, out: Path, description: str = "") -> Path:
         markdown_table(header, rows),
         "",
         f"![{agg.scenario} KPIs]({bar})",
+        "",
+        _extras_lines({agg.policy: agg}),
         "",
         "## Exceptions by kind",
         "",

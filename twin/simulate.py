@@ -133,6 +133,11 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
+def _nan(v: float | None) -> float:
+    """An extras figure: NaN where a KPI would be None."""
+    return math.nan if v is None else v
+
+
 def _clean(v: float | None) -> float | None:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return None
@@ -196,7 +201,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "fulfillment_cycle_time_p50_h": _pct(counts.fulfilment_h, 50),
         "fulfillment_cycle_time_p95_h": _pct(counts.fulfilment_h, 95),
         "transfer_approval_time_p50_h": _pct(approvals, 50),
-        "transfer_cycle_time_p50_h": _pct(counts.transfer_cycle_h, 50),
+        "transfer_cycle_time_p50_h": _pct(model.transfers.cycle_times_h(since=w), 50),
         "store_replenishment_lead_time_p50_h": _pct(
             counts.store_replenishment_h + model.store_needs_open_h, 50
         ),
@@ -256,6 +261,20 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "returned_units": float(counts.returned_units),
         # the close's reconciling lines, by why the GL disagreed with the ledger
         **{f"recon_lines_{k}": float(counts.recon_lines.get(k, 0)) for k in MISMATCH_KINDS},
+        # routine DC → store deliveries, apart from workflow transfers (KPIS.md)
+        "store_delivery_cycle_time_p50_h": _nan(_pct(counts.store_delivery_h, 50)),
+        "transfers_requested": float(len(model.transfers.approval_times_h(since=w))),
+        "transfers_to_a_person_share": model.transfers.share_decided_by_people(since=w),
+        "transfer_approval_time_mean_h": _nan(_mean(approvals)),
+        "store_inventory_accuracy": counts.snapshots_accurate_store / counts.snapshots_stocked_store
+        if counts.snapshots_stocked_store
+        else math.nan,
+        "dc_inventory_accuracy": (counts.snapshots_accurate - counts.snapshots_accurate_store)
+        / (stocked - counts.snapshots_stocked_store)
+        if stocked > counts.snapshots_stocked_store
+        else math.nan,
+        **model.inventory_control.figures(),
+        **model.suppliers.figures(since=w),
     }
     applied = core.bus.counters.applied
     meta = {

@@ -215,7 +215,7 @@ def test_customers_waiting_at_a_store_are_served_when_a_delivery_arrives() -> No
 
 
 # ----------------------------------------------------------------------- carrier
-def test_a_dc_delivery_takes_the_lanes_transit_and_counts_towards_the_transfer_cycle() -> None:
+def test_a_dc_delivery_takes_the_lanes_transit_and_counts_as_a_delivery_not_a_transfer() -> None:
     model = tiny()
     model.env.run(until=6.0)
     truck(model, 2)
@@ -224,7 +224,8 @@ def test_a_dc_delivery_takes_the_lanes_transit_and_counts_towards_the_transfer_c
     assert model.physical.transit[0] == 2
     model.env.run(until=26.1)
     assert (model.physical.transit[0], model.physical.shelf[0, STORE]) == (0, 7)
-    assert model.metrics.counts.transfer_cycle_h == [28.0]
+    assert model.metrics.counts.store_delivery_h == [28.0]
+    assert model.transfers.cycle_times_h() == []  # no workflow transfer
 
 
 # ----------------------------------------------------------------------- returns

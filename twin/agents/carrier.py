@@ -10,8 +10,6 @@ import mesa
 import numpy as np
 import simpy
 
-from orchestrator.clock import HOUR
-
 from ..rand import sample
 
 if TYPE_CHECKING:
@@ -50,7 +48,7 @@ class CarrierAgent(mesa.Agent):
         env = model.env
         yield env.timeout(self.dc_to_store_h())
         model.stores[store].receive_delivery(dc, lines)
-        model.metrics.counts.transfer_cycle_h.append(env.now - requested_h)
+        model.metrics.counts.store_delivery_h.append(env.now - requested_h)
 
     def move_transfer(self, tid: int) -> Generator[simpy.Event, Any, None]:
         """An approved workflow transfer: what the source's shelf has leaves, travels like
@@ -66,5 +64,3 @@ class CarrierAgent(mesa.Agent):
         if t.destination < model.network.n_store and sent:
             model.stores.replenished(t.destination, np.array([t.sku], dtype=np.intp))
         transfers.receive(tid, qty=sent)
-        done = transfers.get(tid).received_at
-        model.metrics.counts.transfer_cycle_h.append((done - t.requested_at) / HOUR)

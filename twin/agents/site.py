@@ -17,7 +17,7 @@ import simpy
 
 from orchestrator import MovementKind, OrderLine
 from orchestrator.clock import HOUR
-from orchestrator.replenishment import SS
+from orchestrator.replenishment import policy_from_levels
 from scenarios.schema import Dist, FulfilmentCentre
 
 from ..clock import daily
@@ -97,12 +97,14 @@ class FulfilmentSiteAgent(mesa.Agent):
         model.env.process(model.carrier.deliver_store_order(store, dc, shipped, requested_h))
 
     def review(self) -> None:
-        """The site's (s, S) review of every sku; purchase orders go to suppliers."""
+        """The site's nightly review of every sku under `replenishment.dc_policy` (read
+        from its (s, S) as the core reads it); purchase orders go to suppliers."""
         model = self.model
+        name = model.policy.replenishment.dc_policy
         for k in range(model.network.n_sku):
             if self.order_up_to[k] <= 0:
                 continue
-            policy = SS(int(self.reorder_point[k]), int(self.order_up_to[k]))
+            policy = policy_from_levels(name, int(self.reorder_point[k]), int(self.order_up_to[k]))
             po = model.procurement.review(k, self.loc, policy)
             if po is not None:
                 model.suppliers.ship(po)

@@ -178,9 +178,9 @@ class StoreAgent(mesa.Agent):
     def offline(self, t: float) -> bool:
         return self.tills_down.covers(t)
 
-    def holds_facts(self) -> bool:
-        """Whether the tills hold facts other than sales not yet sent (shrink, receipts)."""
-        return bool(self.buffer)
+    def holds(self, sku: int) -> bool:
+        """Whether the tills hold a fact about `sku` not yet sent (a sale, shrink, a receipt)."""
+        return bool(self.sales[sku]) or any(k == sku for _e, k in self.buffer)
 
     def lag_s(self) -> float:
         """How old the oldest fact is that the core has not applied yet (0: none)."""
@@ -219,6 +219,7 @@ class StoreAgent(mesa.Agent):
         model = self.model
         now = model.env.now
         middleware = model.middleware
+        unapplied = model.stores.unapplied
         if sold.size:
             skus, qtys = tuple(sold.tolist()), tuple(self.sales[sold].tolist())
             self.sales[sold] = 0
@@ -229,6 +230,7 @@ class StoreAgent(mesa.Agent):
             ev = self.publisher.emit(
                 "stock.sold.batch", -1, self.loc, sum(qtys), now * HOUR, **attrs
             )
+            unapplied[sold, self.loc] += 1
             middleware.send(ev)
         for (etype, sku), qty in sorted(self.buffer.items()):
             if qty == 0:
@@ -237,6 +239,7 @@ class StoreAgent(mesa.Agent):
             if etype == "transfer.received":
                 attrs["from"] = model.network.region_dc[self.region]
             ev = self.publisher.emit(etype, sku, self.loc, qty, now * HOUR, **attrs)
+            unapplied[sku, self.loc] += 1
             middleware.send(ev)
         self.buffer.clear()
 
@@ -301,6 +304,9 @@ class Stores(Group[StoreAgent]):
         # wait, down when the core applies the sale that served them (so a review never
         # counts a served backorder before the stock it took has left the ledger)
         self.backorders = np.zeros((net.n_sku, net.n_loc), dtype=np.int64)
+        # events the tills sent about each (sku, store) that the core has not applied yet
+        # (in the middleware, held, dead-lettered): a count of the position waits for them
+        self.unapplied = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
         # when the system first saw a store position at or below its reorder point (NaN: no
         # need open); closed when units for it reach the shelf
         self.need_since = np.full((net.n_sku, net.n_store), np.nan)
@@ -333,6 +339,13 @@ class Stores(Group[StoreAgent]):
     def unsynced(self, loc: int) -> bool:
         """Whether a location has facts the core has not applied yet (tills or in flight)."""
         return loc < len(self.agents) and bool(self.agents[loc].unsynced)
+
+    def pending(self, sku: int, loc: int) -> bool:
+        """Whether a fact about (sku, loc) is not applied yet: at the till, on its way, or
+        dead-lettered (sites book at once through the API: never)."""
+        if loc >= len(self.agents):
+            return False
+        return bool(self.unapplied[sku, loc]) or self.agents[loc].holds(sku)
 
     def lag_s(self, loc: int) -> float:
         return self.agents[loc].lag_s() if loc < len(self.agents) else 0.0
@@ -413,6 +426,8 @@ class Stores(Group[StoreAgent]):
         if ev.location < len(self.agents):
             batch = ev.type == "stock.sold.batch"
             skus = ev.attrs["skus"] if batch else (ev.sku,)
+            if through is not None:  # a till's event: its skus' facts are applied
+                self.unapplied[list(skus), ev.location] -= 1
             if skus and skus[0] >= 0:
                 self.note_needs(ev.location, skus)
             if batch:
@@ -424,9 +439,10 @@ class Stores(Group[StoreAgent]):
         the ledger learns late)."""
         model = self.model
         ks = np.asarray(skus, dtype=np.intp)
-        # what is on the shelf or on its way, less what is promised: the review's own supplier
-        # orders do not close a need, the units reaching the shelf do
-        ip = model.procurement.levels_at(skus, store, self.backorders[ks, store], on_order=False)
+        # the core's inventory position (units on order included, as the review sees it): a
+        # position whose replenishment is already on order starts no new need; an open need
+        # closes when units reach the shelf, not when they are ordered
+        ip = model.procurement.levels_at(skus, store, self.backorders[ks, store])
         since = self.need_since[ks, store]
         new = (ip <= self.reorder_point[ks, store]) & np.isnan(since)
         if new.any():
