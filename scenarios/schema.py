@@ -217,6 +217,13 @@ class Demand(Strict):
     seasonality_amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seasonality_peak_day: NonNeg = 0.0
     seasonality_period_days: Pos = 365.0
+    # online orders by hour of day (00:00..23:00), relative weights scaled to mean 1: quiet
+    # overnight, rising through the day, an evening peak 19:00–22:00 (assumed: the shape
+    # e-commerce traffic is usually reported with; CALIBRATION.md has no intraday figure)
+    online_hourly: list[Pos] = [
+        0.45, 0.3, 0.2, 0.15, 0.15, 0.2, 0.4, 0.65, 0.85, 1.0, 1.1, 1.15,
+        1.25, 1.2, 1.1, 1.1, 1.15, 1.25, 1.45, 1.65, 1.8, 1.75, 1.35, 0.85,
+    ]  # fmt: skip
     store_return_rate: Share = 0.10  # in store 10.0% (NRF & Appriss 2023, CALIBRATION)
     return_delay_days: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=9, cv=0.5))
     events: list[DemandEvent] = []
@@ -226,6 +233,13 @@ class Demand(Strict):
     def _seven(cls, v: list[float]) -> list[float]:
         if len(v) != 7:
             raise ValueError(f"needs 7 values (Mon..Sun), got {len(v)}")
+        return v
+
+    @field_validator("online_hourly")
+    @classmethod
+    def _twenty_four(cls, v: list[float]) -> list[float]:
+        if len(v) != 24:
+            raise ValueError(f"needs 24 values (00:00..23:00), got {len(v)}")
         return v
 
 
