@@ -19,6 +19,7 @@ NonNeg = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(gt=0)]
+Weekday = Annotated[int, Field(ge=0, le=6)]  # a day of the week, 0 = Monday
 
 
 class Strict(BaseModel):
@@ -57,8 +58,10 @@ class Stores(Strict):
     count: Count = 20
     opening_hour: Hour = 9.0
     closing_hour: Annotated[float, Field(gt=0, le=24)] = 21.0
-    pickers: PosInt = 2  # staff picking online orders in a store (assumed)
+    pickers: PosInt = 2  # staff picking online orders in a store, in opening hours (assumed)
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.5))
+    # a picked line staged for pick-up (click and collect) or packed for the carrier (assumed)
+    stage_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=5, cv=0.5))
     initial_cover_days: NonNeg = 10.0  # assumed
     initial_units: Count | None = None  # opening stock per sku and store in units (None: S)
     size_cv: NonNeg = 0.3  # spread of store sizes (demand scale), lognormal (assumed)
@@ -79,6 +82,9 @@ class FulfilmentCentre(Strict):
     region: str
     pickers: PosInt = 12  # assumed
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=4, cv=0.5))
+    packers: PosInt = 6  # pack stations: each picked line is packed for the carrier (assumed)
+    pack_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=3, cv=0.5))
+    # ^ assumed
     initial_cover_days: NonNeg = 21.0  # assumed
     initial_units: Count | None = None  # opening stock per sku in units (None: initial_cover_days)
     ships_online: bool = True
@@ -353,6 +359,13 @@ class Timetable(Strict):
     - `till_retry_min` 15: a real-time till that was offline retries sending.
     - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
       middleware outage ends.
+    - `store_pick_every_min` 45: store staff pick the online lines waiting every 45 minutes
+      from opening, within opening hours (`network.stores`); 0: as each line comes.
+    - `dc_waves_h` 06:00 to 20:00 every 2 h: a site's pick waves over two shifts; a wave
+      picks the online lines that arrived before it ([]: as each line comes).
+    - `carrier_cutoff_h` 17:00: the carrier collects the day's parcels; a parcel packed
+      after it leaves with the next collection (null: handed over as soon as it is packed).
+    - `carrier_days` Monday to Saturday: the days (0 = Monday) the carrier collects.
 
     In-store returns come back at the stores' closing hour (`network.stores`).
     """
@@ -368,6 +381,10 @@ class Timetable(Strict):
     approvals_check_min: Pos = 30.0  # assumed
     till_retry_min: Pos = 15.0  # assumed
     dead_letter_replay_after_h: NonNeg = 1.0  # assumed
+    store_pick_every_min: NonNeg = 45.0  # assumed: ready "in about an hour" (CALIBRATION)
+    dc_waves_h: list[Hour] = [6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]  # assumed
+    carrier_cutoff_h: Hour | None = 17.0  # assumed
+    carrier_days: list[Weekday] = [0, 1, 2, 3, 4, 5]  # assumed
 
 
 # ---------------------------------------------------------------------------- faults

@@ -24,6 +24,8 @@ STREAMS = (
     "people",  # approvers, pickers, inspectors
     "returns",  # return conditions, store returns
     "counts",  # which positions a random cycle count picks
+    "fulfilment",  # pick, pack and staging times of online order lines
+    "inspection",  # inspection times and return conditions at the returns centres
 )
 
 
