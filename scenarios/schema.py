@@ -67,6 +67,9 @@ class Stores(Strict):
     size_cv: NonNeg = 0.3  # spread of store sizes (demand scale), lognormal (assumed)
     delivery_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 2, 4]
     # ^ store deliveries per week: "assume 2–3 per week" (CALIBRATION: assumed rows)
+    returns_pickup_days: list[Weekday] = [2]
+    # ^ days (0 = Monday) the carrier takes a store's returns cage to its region's returns
+    #   centre, at timetable.store_returns_pickup_h: weekly, consolidated (assumed)
 
     @model_validator(mode="after")
     def _hours(self) -> Stores:
@@ -92,8 +95,21 @@ class FulfilmentCentre(Strict):
 
 
 class ReturnsCentre(Strict):
-    inspectors: PosInt = 4  # assumed
+    """Each region's returns centre (at the DC restocking its stores): online returns come
+    by carrier, store returns on the weekly pickup; inspectors work a shift, each unit
+    takes `inspect_time_min`."""
+
+    inspectors: PosInt = 4  # per returns centre (assumed)
     inspect_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=8, cv=0.5))
+    # ^ per unit (assumed)
+    shift_start_h: Hour = 6.0  # inspectors' working day: two shifts, 06:00–22:00 (assumed)
+    shift_end_h: Annotated[float, Field(gt=0, le=24)] = 22.0  # assumed
+
+    @model_validator(mode="after")
+    def _shift(self) -> ReturnsCentre:
+        if self.shift_end_h <= self.shift_start_h:
+            raise ValueError("shift_end_h: must be after shift_start_h")
+        return self
 
 
 class SupplierSpec(Strict):
@@ -113,6 +129,9 @@ class Lanes(Strict):
     dc_to_store_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.2))
     dc_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=40, cv=0.3))
     store_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.3))
+    # a customer's parcel return, dropped off → at the returns centre: ground, consolidated,
+    # about 3–7 days (assumed)
+    customer_return_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=120, cv=0.3))
     cross_region_extra_h: NonNeg = 24.0  # assumed
     cost_cents_per_unit_dc: NonNeg = 450.0  # assumed
     cost_cents_per_unit_store: NonNeg = 650.0  # assumed: store picking costs more
@@ -340,8 +359,10 @@ class Timetable(Strict):
     Hours of the day (`_h`, 0 <= h < 24, simulated time from midnight) and cadences
     (`_min`). No published figure exists for any of them: every default is assumed.
 
-    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` the returns desk
-      inspects the returns waiting since the last batch, all at once.
+    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` each returns
+      centre's daily batch: the returns that arrived before it are inspected (in the
+      inspectors' shift); their dispositions are posted in the ERP's overnight run
+      (`erp_posting_h`) after the whole batch is done.
     - `dc_dispatch_h` 06:00: DCs ship the store orders of the last store review,
       picked overnight.
     - `finance_close_h` 18:00: finance closes the day, matching by hand every account
@@ -366,6 +387,8 @@ class Timetable(Strict):
     - `carrier_cutoff_h` 17:00: the carrier collects the day's parcels; a parcel packed
       after it leaves with the next collection (null: handed over as soon as it is packed).
     - `carrier_days` Monday to Saturday: the days (0 = Monday) the carrier collects.
+    - `store_returns_pickup_h` 14:00: on `network.stores.returns_pickup_days` the carrier
+      takes each store's returns to its region's returns centre.
 
     In-store returns come back at the stores' closing hour (`network.stores`).
     """
@@ -385,6 +408,7 @@ class Timetable(Strict):
     dc_waves_h: list[Hour] = [6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]  # assumed
     carrier_cutoff_h: Hour | None = 17.0  # assumed
     carrier_days: list[Weekday] = [0, 1, 2, 3, 4, 5]  # assumed
+    store_returns_pickup_h: Hour = 14.0  # assumed
 
 
 # ---------------------------------------------------------------------------- faults

@@ -177,7 +177,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     ]
     approvals = model.transfers.approval_times_h(since=w)
     lead = model.procurement.lead_times_d(since=w)
-    r2a = model.returns.returns_to_available_h(since=w)
+    r2a = model.returns.returns_to_available_h(since=w, until=horizon_s)
     log = core.ledger.movements
     cogs = 0
     for a, b in log.chunks():

@@ -1,7 +1,8 @@
 """Time that passes as it does in a business, on the tiny model of test_agents (one store,
 one DC, one sku; day 0 is a Monday): store pickers in opening hours and pick runs, DC
-waves, packing and the carrier's cut-off, the intraday curve of online orders, and the
-fulfilment KPIs per type."""
+waves, packing and the carrier's cut-off, returns travelling to the returns centre and
+queueing for inspectors, the intraday curve of online orders, and the fulfilment KPIs
+per type."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def selling(policy: str = "orchestrated", **over: Any) -> RetailTwin:
         TINY["network"],
         {
             "stores": {"pick_time_min": fixed(6), "stage_time_min": fixed(5)},
+            "lanes": {"customer_return_h": fixed(24)},
         },
     )
     network["dcs"] = [
@@ -141,6 +143,56 @@ def test_without_waves_or_cut_off_a_dc_line_is_picked_packed_and_handed_over_as_
     o = order(model, 3.0)
     model.env.run(until=30.0)
     assert o.shipped_h == pytest.approx(3.0 + 7 / 60, abs=1e-4)  # + the API call's latency
+
+
+# ----------------------------------------------------------------------- returns
+def online_return(model: RetailTwin, at: float, n: int = 1) -> None:
+    web = ChannelSpec(code="web", kind="web")
+    o = Order(f"o-{n}", 0, web, [(0, 1)], "r-z1", 0.0, math.inf, [True], [0.0])
+    model.env.process(model.returns_centre.online_return(0, 1, o, at=at))
+
+
+def test_returns_reach_the_centre_after_their_transit_and_queue_when_inspectors_are_busy() -> None:
+    model = selling(network={"returns_centre": {"inspectors": 1, "inspect_time_min": fixed(30)}})
+    online_return(model, 31.0, n=1)  # Tuesday 07:00, both in the same parcel run
+    online_return(model, 31.0, n=2)
+    online_return(model, 0.0, n=3)  # arrives Tuesday 00:00, off shift: waits for 06:00
+    model.env.run(until=100.0)
+    log = sorted(
+        (c.handed_over_at / 3600, c.received_at / 3600, c.inspected_at / 3600)
+        for c in model.returns.cases
+    )
+    assert log == [(0.0, 24.0, 30.5), (31.0, 55.0, 55.5), (31.0, 55.0, 56.0)]
+    assert all(c.location == DC for c in model.returns.cases)  # the region's returns centre
+
+
+def test_a_stores_returns_travel_to_the_centre_on_the_weekly_pickup() -> None:
+    model = selling()
+    units = np.zeros((1, 1), dtype=np.int64)
+    units[0, STORE] = 2
+    model.returns_centre.cage.append((21.0, units))  # handed in Monday at closing
+    model.env.run(until=150.0)
+    [case] = model.returns.cases
+    # Wednesday (day 2) 14:00 pickup, 20 h on the road: at the DC on Thursday 10:00
+    assert (case.handed_over_at / 3600, case.received_at / 3600) == (21.0, 2 * 24 + 14 + 20)
+    assert (case.location, case.qty, model.core.catalog.channel("store")) == (
+        DC,
+        2,
+        case.channel,
+    )
+
+
+@pytest.mark.parametrize("policy", ["orchestrated", "legacy"])
+def test_returns_to_available_counts_from_the_hand_over_and_the_batch_waits_longer(
+    policy: str,
+) -> None:
+    model = selling(policy, network={"returns_centre": {"inspect_time_min": fixed(30)}})
+    online_return(model, 31.0)
+    model.env.run(until=150.0)
+    [hours] = model.returns.returns_to_available_h()
+    # orchestrated: at the centre at 55.0, inspected and disposed of by 55.5; legacy: the
+    # Wednesday 06:00 batch (78.0) inspected by 78.5 and posted in the 02:00 ERP run (98.0)
+    assert hours == (55.5 - 31.0 if policy == "orchestrated" else 98.0 - 31.0)
 
 
 # ----------------------------------------------------------------------- demand

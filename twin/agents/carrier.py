@@ -46,6 +46,10 @@ class CarrierAgent(mesa.Agent):
     def dc_to_store_h(self) -> float:
         return float(sample(self.lanes.dc_to_store_h, self.stream))
 
+    def customer_return_h(self) -> float:
+        """A customer's parcel return, from the drop-off to the returns centre."""
+        return float(sample(self.lanes.customer_return_h, self.stream))
+
     def to_customer_h(self, *, from_store: bool) -> float:
         lane = self.lanes.store_to_customer_h if from_store else self.lanes.dc_to_customer_h
         return float(sample(lane, self.stream))
