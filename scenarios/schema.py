@@ -256,16 +256,19 @@ class Demand(Strict):
     @field_validator("day_of_week")
     @classmethod
     def _seven(cls, v: list[float]) -> list[float]:
-        if len(v) != 7:
-            raise ValueError(f"needs 7 values (Mon..Sun), got {len(v)}")
-        return v
+        return _one_a_slot(v, 7, "Mon..Sun")
 
     @field_validator("online_hourly")
     @classmethod
     def _twenty_four(cls, v: list[float]) -> list[float]:
-        if len(v) != 24:
-            raise ValueError(f"needs 24 values (00:00..23:00), got {len(v)}")
-        return v
+        return _one_a_slot(v, 24, "00:00..23:00")
+
+
+def _one_a_slot(v: list[float], n: int, slots: str) -> list[float]:
+    """A weight for each of the `n` days of the week or hours of the day."""
+    if len(v) != n:
+        raise ValueError(f"needs {n} values ({slots}), got {len(v)}")
+    return v
 
 
 # ---------------------------------------------------------------------------- policy
@@ -380,8 +383,8 @@ class Timetable(Strict):
     - `till_retry_min` 15: a real-time till that was offline retries sending.
     - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
       middleware outage ends.
-    - `store_pick_every_min` 45: store staff pick the online lines waiting every 45 minutes
-      from opening, within opening hours (`network.stores`); 0: as each line comes.
+    - `store_pick_every_min` 60: store staff pick the online lines waiting every hour from
+      opening, within opening hours (`network.stores`); 0: as each line comes.
     - `dc_waves_h` 06:00 to 20:00 every 2 h: a site's pick waves over two shifts; a wave
       picks the online lines that arrived before it ([]: as each line comes).
     - `carrier_cutoff_h` 17:00: the carrier collects the day's parcels; a parcel packed
@@ -404,7 +407,7 @@ class Timetable(Strict):
     approvals_check_min: Pos = 30.0  # assumed
     till_retry_min: Pos = 15.0  # assumed
     dead_letter_replay_after_h: NonNeg = 1.0  # assumed
-    store_pick_every_min: NonNeg = 45.0  # assumed: ready "in about an hour" (CALIBRATION)
+    store_pick_every_min: NonNeg = 60.0  # assumed: ready "in about an hour" (CALIBRATION)
     dc_waves_h: list[Hour] = [6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]  # assumed
     carrier_cutoff_h: Hour | None = 17.0  # assumed
     carrier_days: list[Weekday] = [0, 1, 2, 3, 4, 5]  # assumed

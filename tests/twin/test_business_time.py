@@ -76,8 +76,8 @@ def shipped_at(model: RetailTwin, loc: int) -> list[float]:
     ("placed_h", "picked_h"),
     [
         (23.0, 33.0),  # Monday 23:00: the store is closed; the first pick run at 09:00
-        (10.0, 10.5),  # Monday 10:00: the pick runs are 09:00, 09:45, 10:30 ...
-        (20.5, 33.0),  # after the last run of the day (20:15): the next morning's first
+        (10.2, 11.0),  # Monday 10:12: the pick runs are 09:00, 10:00, 11:00 ...
+        (20.5, 33.0),  # after the last run of the day (20:00): the next morning's first
     ],
 )
 def test_a_click_and_collect_order_is_picked_on_the_stores_next_pick_run_in_opening_hours(
@@ -95,17 +95,17 @@ def test_a_click_and_collect_order_is_picked_on_the_stores_next_pick_run_in_open
 
 def test_store_pickers_work_opening_hours_so_a_queue_at_closing_waits_for_the_morning() -> None:
     model = selling(network={"stores": {"pickers": 1, "initial_units": 10}})
-    for n in range(3):  # three orders for the last run of the day, 20:15; one picker
-        order(model, 20.0, pickup=STORE, n=n)
+    for n in range(3):  # three orders for the last run of the day, 20:00; one picker
+        order(model, 19.5, pickup=STORE, n=n)
     model.env.run(until=60.0)
-    # 20:15 → 20:21 → 20:27; the third would start at 20:27 < 21:00; then nothing until 09:00
-    assert shipped_at(model, STORE) == pytest.approx([20.35, 20.45, 20.55])
-    model = selling(network={"stores": {"pickers": 1, "initial_units": 10, "closing_hour": 20.4}})
+    # picks of 6 minutes, one after the other, all before the 21:00 closing
+    assert shipped_at(model, STORE) == pytest.approx([20.1, 20.2, 20.3])
+    model = selling(network={"stores": {"pickers": 1, "initial_units": 10, "closing_hour": 20.15}})
     for n in range(3):
-        order(model, 20.0, pickup=STORE, n=n)
+        order(model, 19.5, pickup=STORE, n=n)
     model.env.run(until=60.0)
-    # the store closes at 20:24: the third line waits for opening at 09:00 the next day
-    assert shipped_at(model, STORE) == pytest.approx([20.35, 20.45, 33.1])
+    # the store closes at 20:09: the third line waits for opening at 09:00 the next day
+    assert shipped_at(model, STORE) == pytest.approx([20.1, 20.2, 33.1])
 
 
 # ----------------------------------------------------------------------- DC waves and cut-off
