@@ -19,6 +19,7 @@ NonNeg = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(gt=0)]
+Weekday = Annotated[int, Field(ge=0, le=6)]  # a day of the week, 0 = Monday
 
 
 class Strict(BaseModel):
@@ -57,13 +58,18 @@ class Stores(Strict):
     count: Count = 20
     opening_hour: Hour = 9.0
     closing_hour: Annotated[float, Field(gt=0, le=24)] = 21.0
-    pickers: PosInt = 2  # staff picking online orders in a store (assumed)
+    pickers: PosInt = 2  # staff picking online orders in a store, in opening hours (assumed)
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.5))
+    # a picked line staged for pick-up (click and collect) or packed for the carrier (assumed)
+    stage_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=5, cv=0.5))
     initial_cover_days: NonNeg = 10.0  # assumed
     initial_units: Count | None = None  # opening stock per sku and store in units (None: S)
     size_cv: NonNeg = 0.3  # spread of store sizes (demand scale), lognormal (assumed)
     delivery_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 2, 4]
     # ^ store deliveries per week: "assume 2–3 per week" (CALIBRATION: assumed rows)
+    returns_pickup_days: list[Weekday] = [2]
+    # ^ days (0 = Monday) the carrier takes a store's returns cage to its region's returns
+    #   centre, at timetable.store_returns_pickup_h: weekly, consolidated (assumed)
 
     @model_validator(mode="after")
     def _hours(self) -> Stores:
@@ -79,6 +85,9 @@ class FulfilmentCentre(Strict):
     region: str
     pickers: PosInt = 12  # assumed
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=4, cv=0.5))
+    packers: PosInt = 6  # pack stations: each picked line is packed for the carrier (assumed)
+    pack_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=3, cv=0.5))
+    # ^ assumed
     initial_cover_days: NonNeg = 21.0  # assumed
     initial_units: Count | None = None  # opening stock per sku in units (None: initial_cover_days)
     ships_online: bool = True
@@ -86,8 +95,21 @@ class FulfilmentCentre(Strict):
 
 
 class ReturnsCentre(Strict):
-    inspectors: PosInt = 4  # assumed
+    """Each region's returns centre (at the DC restocking its stores): online returns come
+    by carrier, store returns on the weekly pickup; inspectors work a shift, each unit
+    takes `inspect_time_min`."""
+
+    inspectors: PosInt = 4  # per returns centre (assumed)
     inspect_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=8, cv=0.5))
+    # ^ per unit (assumed)
+    shift_start_h: Hour = 6.0  # inspectors' working day: two shifts, 06:00–22:00 (assumed)
+    shift_end_h: Annotated[float, Field(gt=0, le=24)] = 22.0  # assumed
+
+    @model_validator(mode="after")
+    def _shift(self) -> ReturnsCentre:
+        if self.shift_end_h <= self.shift_start_h:
+            raise ValueError("shift_end_h: must be after shift_start_h")
+        return self
 
 
 class SupplierSpec(Strict):
@@ -111,6 +133,9 @@ class Lanes(Strict):
     dc_to_store_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.2))
     dc_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=40, cv=0.3))
     store_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.3))
+    # a customer's parcel return, dropped off → at the returns centre: ground, consolidated,
+    # about 3–7 days (assumed)
+    customer_return_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=120, cv=0.3))
     cross_region_extra_h: NonNeg = 24.0  # assumed
     cost_cents_per_unit_dc: NonNeg = 450.0  # assumed
     cost_cents_per_unit_store: NonNeg = 650.0  # assumed: store picking costs more
@@ -221,6 +246,13 @@ class Demand(Strict):
     seasonality_amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seasonality_peak_day: NonNeg = 0.0
     seasonality_period_days: Pos = 365.0
+    # online orders by hour of day (00:00..23:00), relative weights scaled to mean 1: quiet
+    # overnight, rising through the day, an evening peak 19:00–22:00 (assumed: the shape
+    # e-commerce traffic is usually reported with; CALIBRATION.md has no intraday figure)
+    online_hourly: list[Pos] = [
+        0.45, 0.3, 0.2, 0.15, 0.15, 0.2, 0.4, 0.65, 0.85, 1.0, 1.1, 1.15,
+        1.25, 1.2, 1.1, 1.1, 1.15, 1.25, 1.45, 1.65, 1.8, 1.75, 1.35, 0.85,
+    ]  # fmt: skip
     store_return_rate: Share = 0.10  # in store 10.0% (NRF & Appriss 2023, CALIBRATION)
     return_delay_days: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=9, cv=0.5))
     events: list[DemandEvent] = []
@@ -228,9 +260,19 @@ class Demand(Strict):
     @field_validator("day_of_week")
     @classmethod
     def _seven(cls, v: list[float]) -> list[float]:
-        if len(v) != 7:
-            raise ValueError(f"needs 7 values (Mon..Sun), got {len(v)}")
-        return v
+        return _one_a_slot(v, 7, "Mon..Sun")
+
+    @field_validator("online_hourly")
+    @classmethod
+    def _twenty_four(cls, v: list[float]) -> list[float]:
+        return _one_a_slot(v, 24, "00:00..23:00")
+
+
+def _one_a_slot(v: list[float], n: int, slots: str) -> list[float]:
+    """A weight for each of the `n` days of the week or hours of the day."""
+    if len(v) != n:
+        raise ValueError(f"needs {n} values ({slots}), got {len(v)}")
+    return v
 
 
 # ---------------------------------------------------------------------------- policy
@@ -338,8 +380,10 @@ class Timetable(Strict):
     Hours of the day (`_h`, 0 <= h < 24, simulated time from midnight) and cadences
     (`_min`). No published figure exists for any of them: every default is assumed.
 
-    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` the returns desk
-      inspects the returns waiting since the last batch, all at once.
+    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` each returns
+      centre's daily batch: the returns that arrived before it are inspected (in the
+      inspectors' shift); their dispositions are posted in the ERP's overnight run
+      (`erp_posting_h`) after the whole batch is done.
     - `dc_dispatch_h` 06:00: DCs ship the store orders of the last store review,
       picked overnight.
     - `finance_close_h` 18:00: finance closes the day after the period's postings,
@@ -357,6 +401,15 @@ class Timetable(Strict):
     - `till_retry_min` 15: a real-time till that was offline retries sending.
     - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
       middleware outage ends (besides the operator's `policy.dead_letter_replay_h`).
+    - `store_pick_every_min` 60: store staff pick the online lines waiting every hour from
+      opening, within opening hours (`network.stores`); 0: as each line comes.
+    - `dc_waves_h` 06:00 to 20:00 every 2 h: a site's pick waves over two shifts; a wave
+      picks the online lines that arrived before it ([]: as each line comes).
+    - `carrier_cutoff_h` 17:00: the carrier collects the day's parcels; a parcel packed
+      after it leaves with the next collection (null: handed over as soon as it is packed).
+    - `carrier_days` Monday to Saturday: the days (0 = Monday) the carrier collects.
+    - `store_returns_pickup_h` 14:00: on `network.stores.returns_pickup_days` the carrier
+      takes each store's returns to its region's returns centre.
 
     In-store returns come back at the stores' closing hour (`network.stores`).
     """
@@ -372,6 +425,11 @@ class Timetable(Strict):
     approvals_check_min: Pos = 30.0  # assumed
     till_retry_min: Pos = 15.0  # assumed
     dead_letter_replay_after_h: NonNeg = 1.0  # assumed
+    store_pick_every_min: NonNeg = 60.0  # assumed: ready "in about an hour" (CALIBRATION)
+    dc_waves_h: list[Hour] = [6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]  # assumed
+    carrier_cutoff_h: Hour | None = 17.0  # assumed
+    carrier_days: list[Weekday] = [0, 1, 2, 3, 4, 5]  # assumed
+    store_returns_pickup_h: Hour = 14.0  # assumed
 
 
 # ---------------------------------------------------------------------------- faults

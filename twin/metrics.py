@@ -44,6 +44,8 @@ class Counts:
     pick_shortages: int = 0
     reservation_latency_s: list[float] = field(default_factory=list)
     fulfilment_h: list[float] = field(default_factory=list)
+    fulfilment_bopis_h: list[float] = field(default_factory=list)  # placed → ready for pick-up
+    fulfilment_ship_h: list[float] = field(default_factory=list)  # placed → handed to the carrier
     sync_lag_s: list[float] = field(default_factory=list)
     # routine DC → store deliveries: the store review that ordered them → unloaded at the
     # store (not workflow transfers)
@@ -148,6 +150,13 @@ class Metrics:
         """`units` demanded at `t_h` were served now."""
         self.day_served += units
         self.served_by_day[self.day_of(t_h)] += units
+
+    def fulfilled(self, hours: float, *, bopis: bool) -> None:
+        """An order that shipped took `hours` from placed to its last line handed to the
+        carrier (or, click and collect, ready for pick-up)."""
+        counts = self.counts
+        counts.fulfilment_h.append(hours)
+        (counts.fulfilment_bopis_h if bopis else counts.fulfilment_ship_h).append(hours)
 
     def fill_rate_by_day(self) -> list[float]:
         """Per day: units demanded that day that were served, now or later, ÷ units demanded."""

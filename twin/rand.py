@@ -29,6 +29,8 @@ STREAMS = (
     "returns",  # return conditions, store returns
     "counts",  # which positions a random cycle count picks, miscounts
     "erp",  # journal postings: integration latency, ERP rejections and double postings
+    "fulfilment",  # pick, pack and staging times of online order lines
+    "inspection",  # inspection times and return conditions at the returns centres
 )
 
 

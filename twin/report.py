@@ -33,6 +33,8 @@ TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
     ("inventory_accuracy", "Inventory accuracy", "%", True),
     ("reservation_latency_p95_s", "Reservation latency p95", "s", False),
     ("fulfillment_cycle_time_p50_h", "Fulfilment cycle p50", "h", False),
+    ("fulfillment_cycle_time_bopis_p50_h", "Click-and-collect ready p50", "h", False),
+    ("fulfillment_cycle_time_ship_p50_h", "Click-to-ship p50", "h", False),
     ("transfer_approval_time_p50_h", "Transfer approval p50", "h", False),
     ("transfer_cycle_time_p50_h", "Transfer cycle p50", "h", False),
     ("store_replenishment_lead_time_p50_h", "Store replenishment p50", "h", False),

@@ -313,7 +313,8 @@ class OrderBook:
         order.open_lines -= 1
         if order.open_lines <= 0:
             if not math.isnan(order.shipped_h):
-                self.model.metrics.counts.fulfilment_h.append(order.shipped_h - order.placed_h)
+                hours = order.shipped_h - order.placed_h
+                self.model.metrics.fulfilled(hours, bopis=order.pickup_store >= 0)
             self.done(order)
 
     def done(self, order: Order) -> None:

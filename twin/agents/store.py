@@ -21,11 +21,14 @@ import simpy
 from orchestrator import InventoryEvent, MovementKind
 from orchestrator.clock import HOUR
 
+from ..clock import next_at, next_open
 from ..faults import OutageWindows
 from ..group import Group
+from ..rand import sample
 
 if TYPE_CHECKING:
     from ..model import RetailTwin
+    from .channel import Order
 
 DeliveryLine = tuple[int, int, int]  # (sku, units the system shipped, units physically sent)
 
@@ -145,7 +148,9 @@ class Backorders:
 # ----------------------------------------------------------------------- one store
 class StoreAgent(mesa.Agent):
     """A store: its tills record sales, shrink and receipts and sync them to the core
-    through the middleware; its pickers pick online orders from the shelf."""
+    through the middleware; its pickers pick online orders from the shelf in opening
+    hours, on pick runs (`timetable.store_pick_every_min`), and stage them for pick-up or
+    for the carrier."""
 
     model: RetailTwin
 
@@ -166,14 +171,38 @@ class StoreAgent(mesa.Agent):
         self.sales = sales  # units sold per sku since the last sync (a row of Stores' array)
         self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
         self.unsynced: deque[float] = deque()  # when facts the core has not applied happened
-        self.pickers = simpy.Resource(model.env, capacity=model.scenario.network.stores.pickers)
-        self.pick_time_min = model.scenario.network.stores.pick_time_min
+        spec = model.scenario.network.stores
+        self.pickers = simpy.Resource(model.env, capacity=spec.pickers)
+        self.pick_time_min = spec.pick_time_min
+        self.stage_time_min = spec.stage_time_min
+        self.hours = (spec.opening_hour, spec.closing_hour)
+        every = model.timetable.store_pick_every_min / 60.0
+        runs = math.ceil((spec.closing_hour - spec.opening_hour) / every) if every else 0
+        self.pick_runs = [spec.opening_hour + k * every for k in range(runs)]
         self.tills_down = tills_down
         self.sync = sync
 
     def start(self) -> None:
         if self.sync.needs_timer(self):
             self.model.env.process(self.sync_tills())
+
+    # -- picking online orders -----------------------------------------------------------
+    def release_at(self, t: float) -> float:
+        """The next pick run in opening hours (or opening time, picking as lines come)."""
+        return next_at(self.working_from(t), self.pick_runs)
+
+    def working_from(self, t: float) -> float:
+        """Pickers work the store's opening hours."""
+        return next_open(t, *self.hours)
+
+    def hand_over(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """Staged: ready for the customer's pick-up, or packed for the carrier's next
+        collection."""
+        model = self.model
+        minutes = float(sample(self.stage_time_min, model.streams.fulfilment))
+        yield model.env.timeout(minutes / 60.0)
+        if order.pickup_store < 0:
+            yield from model.carrier.collect()
 
     def offline(self, t: float) -> bool:
         return self.tills_down.covers(t)
