@@ -174,6 +174,7 @@ class OrderPicking:
             if order.cancel_h <= env.now:
                 model.orders.cancel_line(order, rid)
                 return
+            order.picking.add(line_no)
             yield env.timeout(float(sample(where.pick_time_min, model.streams.people)) / 60.0)
         if model.scenario.faults.wms_confirmation_delay_h:
             yield env.timeout(model.scenario.faults.wms_confirmation_delay_h)
@@ -184,13 +185,8 @@ class OrderPicking:
         short = r.qty - found
         core.ship(rid, found)
         if found:
-            counts.online_shipped += found
-            metrics.served(found, order.placed_h)
-            order.shipped_h = env.now
             transit = model.carrier.to_customer_h(from_store=loc < net.n_store)
-            if order.return_flags[line_no]:
-                back_at = env.now + transit + order.return_delay_h[line_no]
-                env.process(model.returns_centre.online_return(r.sku, found, order, back_at))
+            model.orders.shipped(order, r.sku, found, line_no, transit)
         if short:
             counts.pick_shortages += 1
             model.inventory_control.count(r.sku, loc, reason="pick shortage")

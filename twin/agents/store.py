@@ -333,7 +333,18 @@ class Stores(Group[StoreAgent]):
         return loc < len(self.agents) and bool(self.agents[loc].unsynced)
 
     def lag_s(self, loc: int) -> float:
+        """How old the core's figure of a location is (a site's facts reach it at once)."""
         return self.agents[loc].lag_s() if loc < len(self.agents) else 0.0
+
+    def figure_age_h(self) -> np.ndarray:
+        """`lag_s` of every location, in hours [location]."""
+        net = self.model.network
+        age = np.zeros(net.n_loc)
+        now = self.model.env.now
+        for i, store in enumerate(self.agents):
+            if store.unsynced:
+                age[i] = now - store.unsynced[0]
+        return age
 
     # -- walk-ins ------------------------------------------------------------------------
     def serve_walk_ins(self, cells: np.ndarray, counts: np.ndarray) -> None:
