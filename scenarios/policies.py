@@ -7,6 +7,7 @@ and are exposed as knobs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -160,14 +161,14 @@ def resolve(policy: Policy, name: str | None = None) -> ResolvedPolicy:
         if name not in POLICY_NAMES:
             raise ValueError(f"policy: must be one of {', '.join(POLICY_NAMES)}, got {name!r}")
         model, _, allocation_override = name.partition("-")
-    bundle = dict(BUNDLES[model])
+    bundle = copy.deepcopy(BUNDLES[model])  # a run's policy never shares the bundles' dicts
     for key in bundle:
         v = getattr(p, key)
         if v is not None:
             bundle[key] = v
-    if allocation_override:
+    if allocation_override:  # the variant's allocation knobs only (safety stock stays)
         bundle.update({k: SHARED[k] for k in ALLOCATION_KNOBS if k != "safety_stock_units"})
-        bundle.update(ALLOCATION_VARIANTS[allocation_override])
+        bundle.update(copy.deepcopy(ALLOCATION_VARIANTS[allocation_override]))
     if p.allocation is not None and not allocation_override:
         allocation, params = p.allocation, dict(p.allocation_params or {})
     else:
