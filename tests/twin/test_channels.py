@@ -282,3 +282,21 @@ def test_a_cancelled_reservation_is_released_when_the_customer_cancels_not_at_th
     assert len(released) > 20
     # customers cancel within two hours of ordering (`twin.demand`), whatever the queue
     assert all(0 <= rv.closed_at - rv.placed_at <= 2 * HOUR + 1e-6 for rv in released)
+
+
+# ----------------------------------------------------------------------- planning for it
+def test_stores_plan_for_click_and_collect_and_dcs_for_what_they_ship() -> None:
+    web = {"code": "web", "kind": "web", "orders_per_day": 100, "lines_per_order": 1.5}
+    plain = RetailTwin(load(scenario(channels=[web])), resolve(Policy(), "legacy"), 1).network
+    data = scenario(channels=[{**web, "bopis_share": 0.4}])
+    net = RetailTwin(load(data), resolve(Policy(), "legacy"), 1).network
+    assert net.lam_pickup.sum() == pytest.approx(100 * 1.5 * 0.4)
+    assert net.site_online_rate.sum() == pytest.approx(100 * 1.5 * 0.6)  # one DC ships
+    assert (net.lam_store == plain.lam_store).all()  # walk-ins are what they were
+    dc = net.n_store  # restocks the stores and ships: the same units a day either way
+    assert sum(net.daily_rates(dc)) == pytest.approx(sum(plain.daily_rates(dc)))
+    for store in range(net.n_store):
+        assert net.daily_rate(0, store) > plain.daily_rate(0, store)
+    levels = net.reorder_levels(Policy().replenishment, 0)[1]
+    assert (levels >= plain.reorder_levels(Policy().replenishment, 0)[1]).all()
+    assert levels.sum() > plain.reorder_levels(Policy().replenishment, 0)[1].sum()
