@@ -212,8 +212,36 @@ class ChannelSpec(Strict):
     promise_h: Pos = 72.0  # promised delivery, hours after the order (assumed)
     cancel_rate: Share = 0.02  # customer cancellations before shipping (assumed)
     return_rate: Share = 0.176  # online 17.6% (NRF & Appriss 2023, CALIBRATION)
-    feed_refresh_min: Pos = 30.0  # marketplaces: how often the listing feed refreshes
+    # a channel that sells against its own feed (`policy.web_reservation` /
+    # `marketplace_reservation: own_feed`): how often the feed is refreshed from the core;
+    # assumed: the seed article's 30-minute batch cadence
+    feed_refresh_min: Pos = 30.0
     bopis_share: Share = 0.0  # 18–25% of online orders (Adobe; sensitivity range)
+
+
+def quota_shares(quotas: dict[str, float], channels: list[ChannelSpec]) -> dict[str, float]:
+    """Each channel's share of a location's stock under `quotas` (keyed by channel code or
+    kind; the code wins): a kind's share is one share for all its channels, split between
+    them by orders per day (equally if none has any). Channels not named get none. Shares
+    may not add up to more than 100%: quotas that overlap would promise the same units
+    twice, which is what a quota exists to prevent."""
+    out: dict[str, float] = {}
+    by_kind: dict[str, list[ChannelSpec]] = {}
+    for ch in channels:
+        if ch.code in quotas:
+            out[ch.code] = float(quotas[ch.code])
+        elif ch.kind in quotas:
+            by_kind.setdefault(ch.kind, []).append(ch)
+    for kind, members in by_kind.items():
+        volume = sum(ch.orders_per_day for ch in members)
+        for ch in members:
+            weight = ch.orders_per_day / volume if volume > 0 else 1.0 / len(members)
+            out[ch.code] = float(quotas[kind]) * weight
+    total = sum(out.values())
+    if total > 1.0 + 1e-9:
+        detail = ", ".join(f"{c} {v:.0%}" for c, v in out.items())
+        raise ValueError(f"policy.channel_quotas: shares add up to {total:.0%} (> 100%): {detail}")
+    return out
 
 
 def _default_channels() -> list[ChannelSpec]:
@@ -341,13 +369,27 @@ class Policy(Strict):
     """
 
     operating_model: Literal["legacy", "orchestrated"] = "orchestrated"
+    # what each channel may promise: store buffer, channel buffers and quotas, safety
+    # stock (the same defaults under both bundles; `scenarios.policies`)
+    store_buffer: Count | None = None  # units of a store's shelf online channels never promise
+    channel_buffers: dict[str, Count] | None = None  # per channel code or kind: units left
+    # per channel code or kind: its share of each location's stock; a kind's share is split
+    # between that kind's channels by orders per day, and the shares may not exceed 100%
+    channel_quotas: dict[str, Share] | None = None
+    safety_stock_units: Count | None = None  # units of every position no channel promises
+    # a researcher's pick of the core's allocation class with its parameters, as given
+    # (instead of the knobs above)
     allocation: Literal["pooled", "siloed", "buffered"] | None = None
     allocation_params: dict[str, object] | None = None
     sourcing: Literal["nearest", "ship-from-store", "cost"] | None = None
     sourcing_params: dict[str, object] | None = None
     sync_interval_min: NonNeg | None = None  # 0 = real time
+    # how channels reserve: through the one central reservation service, or against their
+    # own feed refreshed every `channels[].feed_refresh_min`, with orders imported later
+    web_reservation: Literal["own_feed", "central"] | None = None
     marketplace_reservation: Literal["own_feed", "central"] | None = None
-    marketplace_import_min: Pos | None = None  # legacy: marketplace orders imported every N min
+    web_import_min: NonNeg | None = None  # own feed: web orders reach the core (0: at once)
+    marketplace_import_min: Pos | None = None  # own feed: marketplace orders imported every N min
     approval_mode: Literal["email", "rules"] | None = None
     email_approval_h: Dist | None = None
     posting_mode: Literal["batch", "immediate"] | None = None
@@ -512,6 +554,8 @@ class Scenario(Strict):
             raise ValueError("channels: codes must be unique")
         if "store" in codes:
             raise ValueError("channels: 'store' is reserved for walk-in sales")
+        if self.policy.channel_quotas:
+            quota_shares(self.policy.channel_quotas, self.channels)
         for ev in self.demand.events:
             for c in ev.channels or []:
                 if c not in codes:

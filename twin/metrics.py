@@ -38,6 +38,7 @@ class Counts:
     online_lost: int = 0
     online_cancelled_units: int = 0
     online_ordered: int = 0  # units on every online order placed, before any cancellation
+    refused_units: int = 0  # shipped to a customer who had cancelled: refused, sent back
     returned_units: int = 0  # customer returns received (online and in store)
     orders: int = 0
     oversells: int = 0

@@ -20,7 +20,6 @@ import numpy as np
 import simpy
 
 from orchestrator import (
-    ALLOCATION_POLICIES,
     SOURCING_POLICIES,
     AllocationPolicy,
     GeneralLedger,
@@ -35,7 +34,7 @@ from orchestrator import (
 )
 from orchestrator.clock import HOUR
 from orchestrator.errors import InvalidCommand, InvalidTransition
-from scenarios.policies import ResolvedPolicy
+from scenarios.policies import ResolvedPolicy, allocation_for
 from scenarios.schema import Scenario
 
 from .agents.carrier import CarrierAgent
@@ -119,7 +118,7 @@ class RetailTwin(mesa.Model):
         else:
             gl = GeneralLedger(path=path, auto_approve_max_cents=approve)
         if allocation is None:
-            allocation = ALLOCATION_POLICIES[policy.allocation](**policy.allocation_params)
+            allocation = allocation_for(policy, self.scenario.channels)
         if sourcing is None:
             lean = {"full_trace": False} if policy.sourcing != "cost" else {}
             sourcing = SOURCING_POLICIES[policy.sourcing](**{**lean, **policy.sourcing_params})
@@ -176,13 +175,13 @@ class RetailTwin(mesa.Model):
         self.stores = Stores(self, ops.till_sync, ops.receipts, ops.unmet)
         self.sites = FulfilmentSites(self)
         online_sites = [net.n_store + j for j, s in enumerate(net.sites) if s.ships_online]
-        # a channel's feed covers the stores too when sourcing may ship from them
-        feed_locations = online_sites + (
+        # the locations that ship online orders: stores too when sourcing may ship from them
+        ship_locations = online_sites + (
             list(range(net.n_store)) if self.policy.sourcing != "nearest" else []
         )
         self.channels = [
             ChannelAgent(
-                self, spec, net.catalog.channel(spec.code), ops.reservation(spec), feed_locations
+                self, spec, net.catalog.channel(spec.code), ops.reservation(spec), ship_locations
             )
             for spec in scenario.channels
         ]
@@ -221,6 +220,10 @@ class RetailTwin(mesa.Model):
                 init = init.astype(np.int64)
             self._open_location(site.loc, init)
         self.physical.count_opening()
+        safety = self.policy.safety_stock_units
+        if safety:  # units of every stocked position no channel may promise
+            for k, loc in list(self.core.ledger.positions):
+                self.core.set_safety_buffer(k, loc, safety)
         errors = self.scenario.physical
         if errors.initial_record_error_share > 0 and net.n_store:
             rng = self.streams.network

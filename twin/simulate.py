@@ -270,7 +270,9 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "online_units_ordered": float(counts.online_ordered),
         "store_lost_units": float(counts.store_lost),
         "online_lost_units": float(counts.online_lost),
+        # units on orders their customers cancelled (drawn with the order: every policy alike)
         "online_cancelled_units": float(counts.online_cancelled_units),
+        "refused_units": float(counts.refused_units),  # sent before the customer cancelled
         "returned_units": float(counts.returned_units),
         # the close's reconciling lines, by why the GL disagreed with the ledger
         **{f"recon_lines_{k}": float(counts.recon_lines.get(k, 0)) for k in MISMATCH_KINDS},

@@ -22,7 +22,8 @@ POLICIES = ("legacy", "orchestrated")
 #: supplier delays, pick shortages, failed postings, e-mail approvals overdue
 BUSY = {
     "network": {
-        "dcs": [{"code": "DC-N", "region": "north", "pickers": 4, "initial_cover_days": 13}]
+        "stores": {"count": 8},  # enough stores for a few transfers to wait on e-mail
+        "dcs": [{"code": "DC-N", "region": "north", "pickers": 4, "initial_cover_days": 13}],
     },
     "physical": {"initial_record_error_share": 0.5},
     "faults": {"erp_error_rate": 0.01},

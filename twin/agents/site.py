@@ -220,6 +220,7 @@ class OrderPicking:
             if order.cancel_h <= env.now:
                 model.orders.cancel_line(order, rid)
                 return
+            order.picking.add(line_no)
             minutes = float(sample(where.pick_time_min, model.streams.fulfilment))
             yield env.timeout(minutes / 60.0)
         if model.scenario.faults.wms_confirmation_delay_h:
@@ -239,16 +240,11 @@ class OrderPicking:
                 "pick_shortage", f"reservation:{rid}", "re-sourced" if resourced else "cancelled"
             )
         if found:
-            counts.online_shipped += found
-            metrics.served(found, order.placed_h)
             if resourced:
                 order.open_lines += 1  # what was found travels apart from the re-sourced rest
             yield from where.hand_over(order)
-            order.shipped_h = env.now  # lines finish in time order: the order's last so far
             transit = model.carrier.to_customer_h(from_store=loc < net.n_store)
-            if order.return_flags[line_no]:
-                back_at = env.now + transit + order.return_delay_h[line_no]
-                env.process(model.returns_centre.online_return(r.sku, found, order, back_at))
+            model.orders.shipped(order, r.sku, found, line_no, transit)
             model.orders.line_closed(order)
         elif not resourced:
             model.orders.line_closed(order)

@@ -4,7 +4,8 @@ store's knowledge of its customers waiting and of its positions in need.
 
 `StoreAgent` is one store; `Stores` is all of them at once, for the work done in one
 numpy pass over every (sku, store) cell. How tills sync, how receipts reach the core
-and what happens to unmet walk-ins are strategies picked when the twin is built.
+and what happens to unmet walk-ins are strategies (`twin.store_ops`) picked when the
+twin is built.
 """
 
 from __future__ import annotations
@@ -12,13 +13,13 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
 import simpy
 
-from orchestrator import InventoryEvent, MovementKind
+from orchestrator import InventoryEvent
 from orchestrator.clock import HOUR
 
 from ..clock import next_at, next_open
@@ -28,121 +29,10 @@ from ..rand import sample
 
 if TYPE_CHECKING:
     from ..model import RetailTwin
+    from ..store_ops import StoreReceipts, TillSync, UnmetDemand
     from .channel import Order
 
 DeliveryLine = tuple[int, int, int]  # (sku, units the system shipped, units physically sent)
-
-
-# ----------------------------------------------------------------------- strategies
-class TillSync(Protocol):
-    """How a store's tills get what they recorded to the core."""
-
-    def recorded(self, store: StoreAgent, now: float) -> None: ...
-    def needs_timer(self, store: StoreAgent) -> bool: ...
-    def first_sync_h(self, store: StoreAgent) -> float: ...
-    def every_h(self) -> float: ...
-
-
-class RealTimeSync:
-    """Orchestrated: a fact goes out the moment it is recorded; a till that can go
-    offline also retries on a timer to send what waited."""
-
-    def __init__(self, retry_h: float) -> None:
-        self.retry_h = retry_h
-
-    def recorded(self, store: StoreAgent, now: float) -> None:
-        if not store.offline(now):
-            store.flush()
-
-    def needs_timer(self, store: StoreAgent) -> bool:
-        return bool(store.tills_down)
-
-    def first_sync_h(self, store: StoreAgent) -> float:
-        return 0.0
-
-    def every_h(self) -> float:
-        return self.retry_h
-
-
-class BatchSync:
-    """Legacy: tills sync every `interval_h`, each store at its own offset."""
-
-    def __init__(self, interval_h: float) -> None:
-        self.interval_h = interval_h
-
-    def recorded(self, store: StoreAgent, now: float) -> None:
-        """Nothing yet: it waits for the next sync."""
-
-    def needs_timer(self, store: StoreAgent) -> bool:
-        return True
-
-    def first_sync_h(self, store: StoreAgent) -> float:
-        return float(store.model.streams.network.uniform(0, self.interval_h))
-
-    def every_h(self) -> float:
-        return self.interval_h
-
-
-class StoreReceipts(Protocol):
-    """How a store's receipt of a DC delivery reaches the core."""
-
-    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None: ...
-
-
-class ApiReceipts:
-    """Orchestrated: the receipt is scanned and booked through the API at once."""
-
-    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None:
-        store.model.core.move_lines(
-            MovementKind.TRANSFER_IN,
-            store.loc,
-            [k for k, _q, _p in lines],
-            [q for _k, q, _p in lines],
-            counterparty=dc,
-            actor="transfer",
-        )
-
-
-class TillReceipts:
-    """Legacy: the receipt rides the store's next till sync, line by line."""
-
-    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None:
-        for k, q_sys, _q_phys in lines:
-            store.record("transfer.received", k, q_sys)
-
-
-class UnmetDemand(Protocol):
-    """What walk-ins who find the shelf short do."""
-
-    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None: ...
-    def after_sale(
-        self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray
-    ) -> None: ...
-
-
-class LostSales:
-    """They leave: the units are lost sales."""
-
-    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        lost = int(unmet.sum())
-        metrics = stores.model.metrics
-        metrics.counts.store_lost += lost
-        metrics.day_lost += lost
-
-    def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        """Nobody waits."""
-
-
-class Backorders:
-    """They wait: served as stock reaches the shelf, known to the order system at once
-    (validation networks)."""
-
-    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        stores.model.physical.keep_waiting(k, s, unmet)
-        stores.backorders[k, s] += unmet
-
-    def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        stores.model.store_review.customers_waiting(k, s, unmet)
 
 
 # ----------------------------------------------------------------------- one store
@@ -377,7 +267,18 @@ class Stores(Group[StoreAgent]):
         return bool(self.unapplied[sku, loc]) or self.agents[loc].holds(sku)
 
     def lag_s(self, loc: int) -> float:
+        """How old the core's figure of a location is (a site's facts reach it at once)."""
         return self.agents[loc].lag_s() if loc < len(self.agents) else 0.0
+
+    def figure_age_h(self) -> np.ndarray:
+        """`lag_s` of every location, in hours [location]."""
+        net = self.model.network
+        age = np.zeros(net.n_loc)
+        now = self.model.env.now
+        for i, store in enumerate(self.agents):
+            if store.unsynced:
+                age[i] = now - store.unsynced[0]
+        return age
 
     # -- walk-ins ------------------------------------------------------------------------
     def serve_walk_ins(self, cells: np.ndarray, counts: np.ndarray) -> None:
