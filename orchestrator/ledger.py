@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
 from .errors import InvalidCommand
+
+if TYPE_CHECKING:
+    from .envelope import Envelope
 
 
 class MovementKind(IntEnum):
@@ -94,6 +97,7 @@ class PositionTable:
         self.safety = array("q")
         self.first_moved_at = array("d")  # nan until the position first moves
         self.by_channel: list[dict[int, int] | None] = []  # created on first reservation
+        self.unmoved = 0  # positions whose first_moved_at is nan (an envelope skips the check)
 
     def __len__(self) -> int:
         return len(self.sku)
@@ -110,6 +114,7 @@ class PositionTable:
         self.safety.append(0)
         self.first_moved_at.append(math.nan)
         self.by_channel.append(None)
+        self.unmoved += 1
         return i
 
     def column(self, name: str) -> np.ndarray:
@@ -183,7 +188,10 @@ class Position:
 
     @first_moved_at.setter
     def first_moved_at(self, v: float) -> None:
-        self._t.first_moved_at[self._i] = v
+        t = self._t
+        old = t.first_moved_at[self._i]
+        t.unmoved += (v != v) - (old != old)  # nan counts as never moved
+        t.first_moved_at[self._i] = v
 
     @property
     def reserved_by_channel(self) -> dict[int, int]:
@@ -308,7 +316,8 @@ _LINE_COLUMNS = (
     ("unit_cost_cents", "q", np.int64),
     ("price_cents", "q", np.int64),
     ("row", "i", np.int32),  # the event it belongs to (a row of the event table)
-    ("line", "i", np.int32),  # line of a batch event, -1 for a one-movement command
+    ("line", "i", np.int32),  # line of a batch event, -1 for a one-movement command, 0 in
+    # an envelope (its `EnvelopeRows` numbers the lines)
 )
 #: per event (one row for a one-movement command or for a whole batch)
 _EVENT_COLUMNS = (
@@ -326,6 +335,23 @@ _PER_EVENT = frozenset(name for name, _c, _d in _EVENT_COLUMNS)
 
 
 CHUNK = 1 << 20  # movements per chunk of a whole-log check
+LINE_BLOCK = 1 << 20  # movements per numpy block of the log's line columns
+
+
+@dataclass(slots=True, frozen=True, eq=False)
+class EnvelopeRows:
+    """The log rows of one applied envelope: whose they are, so a movement's event id
+    (`<source>:<key>#<j>`) is made only when someone reads it."""
+
+    first_row: int
+    first_seq: int  # the movement of the envelope's first line
+    source: str
+    key: np.ndarray  # per row: the idempotency key of its sub-stream
+    base: np.ndarray  # per row: the envelope line where its sub-stream starts
+
+    def event_id(self, row: int, seq: int) -> str:
+        r = row - self.first_row
+        return f"{self.source}:{int(self.key[r])}#{seq - self.first_seq - int(self.base[r])}"
 
 
 class MovementLog(Sequence[Movement]):
@@ -336,12 +362,19 @@ class MovementLog(Sequence[Movement]):
     batch event's lines share (kind, location, times, counterparty, actor, reason and
     the event id, `<id>#<line>` when materialised) is kept once per event, so a run of
     millions of movements costs about 36 bytes a movement.
+
+    Line columns live in numpy blocks of `LINE_BLOCK` movements followed by a tail of
+    typed arrays: one command or batch appends to the tail, an envelope moves the tail
+    into the blocks and copies its columns in whole (a growing typed array re-copies
+    itself, ~8x slower for an envelope's 9,000 lines than a slice into a block).
     """
 
     def __init__(self) -> None:
-        self._lines = {name: array(code) for name, code, _dt in _LINE_COLUMNS}
+        self._lines = {name: array(code) for name, code, _dt in _LINE_COLUMNS}  # the tail
+        self._blocks: dict[str, list[np.ndarray]] = {name: [] for name, _c, _d in _LINE_COLUMNS}
+        self._in_blocks = 0  # movements held in blocks (all before the tail)
         self._rows = {name: array(code) for name, code, _dt in _EVENT_COLUMNS}
-        self._events: list[str] = []  # event id per row
+        self._events: list[str | EnvelopeRows] = []  # event id (or its envelope) per row
         self._strings: list[str] = []
         self._string_ids: dict[str, int] = {}
 
@@ -357,7 +390,7 @@ class MovementLog(Sequence[Movement]):
         return self._string_ids.get(s, -1)
 
     def __len__(self) -> int:
-        return len(self._lines["sku"])
+        return self._in_blocks + len(self._lines["sku"])
 
     def _add_row(
         self,
@@ -434,23 +467,117 @@ class MovementLog(Sequence[Movement]):
         c["row"].extend(array("i", [row]) * n)
         c["line"].extend(array("i", range(n)))
 
+    def extend_envelope(
+        self, env: Envelope, unit_cost: np.ndarray, recorded_at: float
+    ) -> EnvelopeRows:
+        """Append an envelope's lines by column: one row per run of lines that share a
+        sub-stream, a location and a counterparty (a store's lines, when they come
+        grouped), one movement per line."""
+        n = env.n_lines
+        loc, cp = env.location, env.counterparty
+        run = np.empty(n + 1, dtype=bool)  # a row starts here (the last slot: a sentinel)
+        run[0] = True
+        np.not_equal(loc[1:], loc[:-1], out=run[1:n])
+        if cp is not None:
+            run[1:n] |= cp[1:] != cp[:-1]
+        run[env.start[:-1]] = True
+        run[n] = True
+        bounds = np.flatnonzero(run)  # row starts, then n
+        first = bounds[:-1]
+        n_rows = len(first)
+        stream = np.searchsorted(env.start, first, side="right")
+        stream -= 1
+        base = len(self._events)
+        kind, actor_reason = env.kind, env.actor_reason
+        r = self._rows
+
+        def const(name: str, code: str, v: int | float) -> None:
+            r[name].extend(array(code, [v]) * n_rows)
+
+        const("kind", "b", int(kind))
+        r["location"].frombytes(loc[first].astype(np.int32).tobytes())
+        r["at"].frombytes(env.at[stream].tobytes())
+        const("recorded_at", "d", recorded_at)
+        if cp is None:
+            const("counterparty", "i", -1)
+        else:
+            r["counterparty"].frombytes(cp[first].astype(np.int32).tobytes())
+        const("disposition", "b", int(env.disposition))
+        const("reason", "i", self._intern(actor_reason[1]))
+        const("actor", "i", self._intern(actor_reason[0]))
+        rows = EnvelopeRows(base, len(self), env.source, env.key[stream], env.start[stream])
+        self._events.extend([rows] * n_rows)
+        row = np.repeat(np.arange(base, base + n_rows, dtype=np.int32), np.diff(bounds))
+        price: np.ndarray | int = 0
+        if kind is MovementKind.RECEIPT:
+            price = unit_cost if env.price is None else env.price
+        self._flush_tail()
+        cols = {"sku": env.sku, "qty": env.qty, "unit_cost_cents": unit_cost}
+        self._write({**cols, "price_cents": price, "row": row, "line": 0})
+        return rows
+
+    def _flush_tail(self) -> None:
+        """Move the tail's movements into the blocks."""
+        if len(self._lines["sku"]):
+            tail = self._lines
+            self._lines = {name: array(code) for name, code, _dt in _LINE_COLUMNS}
+            self._write({name: np.frombuffer(a, dtype=_DTYPE[name]) for name, a in tail.items()})
+
+    def _write(self, cols: dict[str, np.ndarray | int]) -> None:
+        """Copy whole columns (as many movements each, or one value for all) into the
+        blocks, after the last. Blocks start zeroed (pages the kernel maps on first
+        write), so a column of zeros is not written at all."""
+        sku = cols["sku"]
+        assert isinstance(sku, np.ndarray)
+        n = len(sku)
+        done = 0
+        while done < n:
+            b, off = divmod(self._in_blocks, LINE_BLOCK)
+            if b == len(self._blocks["sku"]):
+                for name, _code, dt in _LINE_COLUMNS:
+                    self._blocks[name].append(np.zeros(LINE_BLOCK, dtype=dt))
+            m = min(LINE_BLOCK - off, n - done)
+            for name, col in cols.items():
+                if isinstance(col, int):
+                    if col:
+                        self._blocks[name][b][off : off + m] = col
+                else:
+                    self._blocks[name][b][off : off + m] = col[done : done + m]
+            done += m
+            self._in_blocks += m
+
+    def _line(self, name: str, i: int) -> int:
+        """One line column's value at movement `i`."""
+        if i >= self._in_blocks:
+            return self._lines[name][i - self._in_blocks]
+        b, off = divmod(i, LINE_BLOCK)
+        return int(self._blocks[name][b][off])
+
     def _at(self, i: int) -> Movement:
-        c = self._lines
-        line = c["line"][i]
-        row = c["row"][i]
+        if i >= self._in_blocks:
+            c, j = self._lines, i - self._in_blocks
+            line, row, sku, qty = c["line"][j], c["row"][j], c["sku"][j], c["qty"][j]
+            cost, price = c["unit_cost_cents"][j], c["price_cents"][j]
+        else:
+            line, row, sku, qty = (self._line(n, i) for n in ("line", "row", "sku", "qty"))
+            cost, price = self._line("unit_cost_cents", i), self._line("price_cents", i)
         r = self._rows
         ev = self._events[row]
+        if isinstance(ev, EnvelopeRows):
+            eid = ev.event_id(row, i)
+        else:
+            eid = ev if line < 0 else f"{ev}#{line}"
         return Movement(
             i,
-            ev if line < 0 else f"{ev}#{line}",
+            eid,
             _KIND_OF[r["kind"][row]],
-            c["sku"][i],
+            sku,
             r["location"][row],
-            c["qty"][i],
+            qty,
             r["at"][row],
             r["recorded_at"][row],
-            c["unit_cost_cents"][i],
-            c["price_cents"][i],
+            cost,
+            price,
             r["counterparty"][row],
             _DISP_OF[r["disposition"][row]],
             self._strings[r["reason"][row]],
@@ -478,9 +605,42 @@ class MovementLog(Sequence[Movement]):
     def take(self, name: str, index: np.ndarray) -> np.ndarray:
         """One column at the movements in `index` (a gather, without copying the column)."""
         if name in _PER_EVENT:
-            rows = np.frombuffer(self._lines["row"], dtype=np.int32)[index]
+            rows = self._gather("row", index)
             return np.frombuffer(self._rows[name], dtype=_DTYPE[name])[rows]
-        return np.frombuffer(self._lines[name], dtype=_DTYPE[name])[index]
+        return self._gather(name, index)
+
+    def _gather(self, name: str, index: np.ndarray) -> np.ndarray:
+        tail = np.frombuffer(self._lines[name], dtype=_DTYPE[name])
+        nb = self._in_blocks
+        if not nb:
+            return tail[index]
+        idx = np.asarray(index, dtype=np.int64)
+        out = np.empty(len(idx), dtype=_DTYPE[name])
+        late = idx >= nb
+        out[late] = tail[idx[late] - nb]
+        early = np.flatnonzero(~late)
+        block = idx[early] // LINE_BLOCK
+        for b in np.unique(block).tolist():
+            here = early[block == b]
+            out[here] = self._blocks[name][b][idx[here] - b * LINE_BLOCK]
+        return out
+
+    def _line_column(self, name: str, start: int, stop: int | None) -> np.ndarray:
+        """A line column over [start, stop), a copy."""
+        start, stop, _ = slice(start, stop).indices(len(self))
+        nb, dt = self._in_blocks, _DTYPE[name]
+        tail = self._lines[name]
+        if not nb:
+            return np.frombuffer(tail[start:stop], dtype=dt)
+        parts = []
+        b = start // LINE_BLOCK
+        while b * LINE_BLOCK < min(stop, nb):
+            lo = b * LINE_BLOCK
+            parts.append(self._blocks[name][b][max(start - lo, 0) : min(stop, nb) - lo])
+            b += 1
+        if stop > nb:
+            parts.append(np.frombuffer(tail[max(start - nb, 0) : stop - nb], dtype=dt))
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=dt)
 
     def chunks(self, size: int | None = None) -> Iterator[tuple[int, int]]:
         """(start, stop) slices covering the log: whole-log checks read it a chunk at a
@@ -493,8 +653,8 @@ class MovementLog(Sequence[Movement]):
     def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One column, a value per movement, as a numpy array (a copy: the log grows on)."""
         if name not in _PER_EVENT:
-            return np.frombuffer(self._lines[name][start:stop], dtype=_DTYPE[name])
-        rows = np.frombuffer(self._lines["row"][start:stop], dtype=np.int32)
+            return self._line_column(name, start, stop)
+        rows = self._line_column("row", start, stop)
         if not rows.size:
             return np.zeros(0, dtype=_DTYPE[name])
         lo, hi = int(rows[0]), int(rows[-1]) + 1  # rows only grow along the log
@@ -528,7 +688,15 @@ class StockLedger:
         self.dips: list[tuple[int, int, float]] = []  # (sku, location, at): on-hand went < 0
         self.loss_rows = array("q")  # seqs of shrink, transit-loss and adjustment movements
         self._applied_ids: set[str] = set()
+        self._applied_keys: dict[str, set[int]] = {}  # envelope sub-streams, per source
         self.duplicate_applications = 0
+        # slot of each (location, sku) for envelopes: a dense [location, sku] array while
+        # the network fits DENSE_MAX_CELLS (-1: no position), else sorted packed keys;
+        # either is brought up to date with the table's new slots when an envelope reads it
+        self._map: np.ndarray | None = np.full((0, 0), -1, dtype=np.int64)
+        self._mapped = 0  # table slots already in the map
+        self._grid = False  # every map cell is a position and slot = location * width + sku
+        self._sparse: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64),) * 2
 
     def position(self, sku: int, location: int) -> Position:
         """The position, created empty on first use."""
@@ -711,6 +879,7 @@ class StockLedger:
                 i = self.position(s, location)._i
             if first[i] != first[i]:  # nan: its first movement
                 first[i] = at
+                t.unmoved -= 1
             if quarantine:
                 t.quarantined[i] += q
                 continue
@@ -726,6 +895,243 @@ class StockLedger:
             elif arrived:
                 t.in_transit[i] -= q
         return start
+
+    # -- envelopes ---------------------------------------------------------------------------
+    def slots_of(
+        self,
+        location: np.ndarray,
+        sku: np.ndarray,
+        extent: tuple[int, int] | None = None,
+        cells: Callable[[int], np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """The table slot of each (location[i], sku[i]), -1 where there is no position yet
+        (ids >= 0, below `extent` = (locations, skus) when given; a numpy look-up, no
+        position is created). `cells(width)`, when given, is location * width + sku."""
+        t = self.table
+        n = len(t)
+        if not len(sku):
+            return np.zeros(0, dtype=np.int64)
+        if extent is None:
+            hi_loc, hi_sku = int(location.max()), int(sku.max())
+        else:
+            hi_loc, hi_sku = extent[0] - 1, extent[1] - 1
+        m = self._map
+        if m is not None:
+            rows, cols = m.shape
+            new_loc = new_sku = None
+            if self._mapped < n:
+                new_loc = np.frombuffer(t.location, dtype=np.int64)[self._mapped : n]
+                new_sku = np.frombuffer(t.sku, dtype=np.int64)[self._mapped : n]
+                hi_loc = max(hi_loc, int(new_loc.max()))
+                hi_sku = max(hi_sku, int(new_sku.max()))
+            if hi_loc >= rows or hi_sku >= cols:  # grown to the catalog's extent, else by 1/4
+                more = 0 if extent is not None else 4
+                rows = max(hi_loc + 1, rows + (rows // more if more else 0))
+                cols = max(hi_sku + 1, cols + (cols // more if more else 0))
+                self._grid = False
+                if rows * cols > DENSE_MAX_CELLS:
+                    self._map = m = None
+                else:
+                    grown = np.full((rows, cols), -1, dtype=np.int64)
+                    grown[: m.shape[0], : m.shape[1]] = m
+                    self._map = m = grown
+            if m is not None:
+                if new_loc is not None:
+                    m[new_loc, new_sku] = np.arange(self._mapped, n)
+                    self._mapped = n
+                    self._grid = n == m.size and bool((m.reshape(-1) == np.arange(n)).all())
+                if cells is not None:
+                    flat = cells(cols)
+                else:
+                    flat = location * cols
+                    flat += sku
+                # positions laid out as the dense (location x sku) grid: the table's columns
+                # are [location, sku] arrays and a slot is its cell
+                return flat if self._grid else m.reshape(-1)[flat]
+        keys, slots = self._sparse
+        if len(keys) != n:  # rebuilt when positions were added since
+            packed = (np.frombuffer(t.location, dtype=np.int64) << 32) | np.frombuffer(
+                t.sku, dtype=np.int64
+            )
+            order = np.argsort(packed, kind="stable")
+            keys, slots = self._sparse = (packed[order], order)
+        want = (location << 32) | sku
+        i = np.minimum(np.searchsorted(keys, want), max(len(keys) - 1, 0))
+        if not len(keys):
+            return np.full(len(want), -1, dtype=np.int64)
+        return np.where(keys[i] == want, slots[i], -1)
+
+    def envelope_problem(
+        self,
+        env: Envelope,
+        upto: int | None = None,
+        extent: tuple[int, int] | None = None,
+    ) -> tuple[int, str] | None:
+        """The first of the envelope's lines (before `upto`) that its movement would refuse
+        if the lines were recorded one at a time, and why; None when every line is fine.
+        `extent`: (locations, skus) the caller has checked every id is below (and >= 0)."""
+        n = env.n_lines if upto is None else upto
+        if n <= 0:
+            return None
+        kind = env.kind
+        loc, sku, qty = env.location[:n], env.sku[:n], env.qty[:n]
+        cp = None if env.counterparty is None else env.counterparty[:n]
+        bucket = _HELD_BUCKET.get(kind)
+        if extent is not None and bucket is None and kind is not MovementKind.TRANSFER_OUT:
+            fine = np.count_nonzero(qty) == n if kind is MovementKind.ADJUSTMENT else qty.min() > 0
+            if fine:  # the usual case, in one pass
+                return None
+        bad = (loc < 0) | (sku < 0)
+        bad |= (qty == 0) if kind is MovementKind.ADJUSTMENT else (qty <= 0)
+        if kind is MovementKind.TRANSFER_OUT:
+            assert cp is not None
+            bad |= (cp < 0) | (cp == loc)
+        first = int(bad.argmax()) if bad.any() else n
+        if bucket is not None and first:
+            m = first  # earlier lines are fine on their own: check what they take, in turn
+            slots = self.slots_of(loc[:m], sku[:m], extent)
+            have = np.zeros(m, dtype=np.int64)
+            ok = slots >= 0
+            have[ok] = np.frombuffer(getattr(self.table, bucket), dtype=np.int64)[slots[ok]]
+            taken = _running_by_slot(slots, qty[:m])  # this line's and every earlier one's
+            short = np.flatnonzero(taken > have)
+            if len(short):
+                first = int(short[0])
+        if first >= n:
+            return None
+        return first, self._line_problem(env, first)
+
+    def _line_problem(self, env: Envelope, i: int) -> str:
+        """Why line `i` is refused, in the words of `record` (earlier lines applied)."""
+        kind = env.kind
+        loc, sku, q = int(env.location[i]), int(env.sku[i]), int(env.qty[i])
+        if loc < 0 or sku < 0:
+            return f"lines: sku and location are catalog indices >= 0 ({loc=}, {sku=})"
+        if kind is MovementKind.ADJUSTMENT:
+            if q == 0:
+                return "qty: an adjustment must change stock (got 0)"
+        elif q <= 0:
+            return f"qty: must be > 0 for {kind.name.lower()}, got {q}"
+        if kind is MovementKind.TRANSFER_OUT:
+            return "counterparty: a transfer needs another destination location"
+        bucket = _HELD_BUCKET[kind]
+        here = (env.location[:i] == loc) & (env.sku[:i] == sku)
+        p = self.positions.get((sku, loc))
+        have = (getattr(p, bucket) if p is not None else 0) - int(env.qty[:i][here].sum())
+        verb, where = _HELD_WORDS[kind]
+        return f"qty: {q} units {verb} but only {have} {where}"
+
+    def record_envelope(
+        self,
+        env: Envelope,
+        unit_cost: np.ndarray,
+        *,
+        recorded_at: float,
+        extent: tuple[int, int] | None = None,
+    ) -> int:
+        """Validate, append and apply an envelope's lines, all or none: the same positions,
+        log and anomaly records as the lines recorded one at a time, by array operations.
+        `unit_cost` is each line's standard cost; `extent` as in `envelope_problem`.
+        Returns the seq of its first line."""
+        problem = self.envelope_problem(env, extent=extent)
+        if problem is not None:
+            raise InvalidCommand(f"{env.describe(problem[0])}: {problem[1]}")
+        kind, n = env.kind, env.n_lines
+        keys = self._applied_keys.setdefault(env.source, set())
+        before = len(keys)
+        keys.update(env.key.tolist())
+        self.duplicate_applications += env.n_streams - (len(keys) - before)
+        start = len(self.movements)
+        if not n:
+            return start
+        loc, sku, qty, cp = env.location, env.sku, env.qty, env.counterparty
+        leaving = kind is MovementKind.TRANSFER_OUT
+        slots = self.slots_of(loc, sku, extent, env.cells)
+        to = self.slots_of(cp, sku, extent) if leaving and cp is not None else slots
+        if not self._grid and (slots.min() if not leaving else min(slots.min(), to.min())) < 0:
+            missing = (slots < 0) | (to < 0)  # new positions, made in per-command order
+            for i in np.flatnonzero(missing).tolist():
+                self.position(int(sku[i]), int(loc[i]))
+                if leaving and cp is not None:
+                    self.position(int(sku[i]), int(cp[i]))
+            slots = self.slots_of(loc, sku, extent, env.cells)
+            to = self.slots_of(cp, sku, extent) if leaving and cp is not None else slots
+        self.movements.extend_envelope(env, unit_cost, recorded_at)
+        t = self.table
+        if t.unmoved:
+            self._first_moves(env, slots)
+        on_hand = np.frombuffer(t.on_hand, dtype=np.int64)
+        if kind in _OUTBOUND or leaving:
+            np.subtract.at(on_hand, slots, qty)
+            after = on_hand[slots]
+            if after.min() < 0:  # on-hand only falls: only lines ending below 0 can dip
+                sub = np.flatnonzero(after < 0)
+                self._dips(env, sub, slots[sub], after[sub], -qty[sub], None)
+            if leaving:
+                np.add.at(np.frombuffer(t.in_transit, dtype=np.int64), to, qty)
+        elif kind is MovementKind.ADJUSTMENT:
+            was = on_hand[slots]
+            np.add.at(on_hand, slots, qty)
+            after = on_hand[slots]
+            shared = after - was != qty  # lines whose position another line also moves
+            if shared.any():
+                shared = np.isin(slots, slots[shared])
+            dip = ~shared & (was >= 0) & (after < 0)
+            sub = np.flatnonzero(shared | dip)
+            if len(sub):
+                self._dips(env, sub, slots[sub], after[sub], qty[sub], was[sub])
+        elif kind is MovementKind.RETURN_IN:
+            np.add.at(np.frombuffer(t.quarantined, dtype=np.int64), slots, qty)
+        elif kind is MovementKind.DISPOSITION:
+            np.subtract.at(np.frombuffer(t.quarantined, dtype=np.int64), slots, qty)
+            if env.disposition in SELLABLE_DISPOSITIONS:
+                np.add.at(on_hand, slots, qty)
+        else:  # receipts, openings, transfers in and losses in transit
+            if kind is MovementKind.TRANSFER_IN or kind is MovementKind.TRANSIT_LOSS:
+                np.subtract.at(np.frombuffer(t.in_transit, dtype=np.int64), slots, qty)
+            if kind is not MovementKind.TRANSIT_LOSS:
+                np.add.at(on_hand, slots, qty)
+        del on_hand  # no view may outlive this call: the table's arrays must stay growable
+        if kind in LOSS_KINDS:
+            self.loss_rows.frombytes(np.arange(start, start + n, dtype=np.int64).tobytes())
+        return start
+
+    def _first_moves(self, env: Envelope, slots: np.ndarray) -> None:
+        """Positions moving for the first time take the time of their first line."""
+        t = self.table
+        first = np.frombuffer(t.first_moved_at, dtype=np.float64)
+        new = np.isnan(first[slots])
+        if new.any():
+            lines = np.flatnonzero(new)
+            fresh, at = np.unique(slots[lines], return_index=True)
+            first[fresh] = env.at[env.line_stream(lines[at])]
+            t.unmoved -= len(fresh)
+
+    def _dips(
+        self,
+        env: Envelope,
+        lines: np.ndarray,
+        slots: np.ndarray,
+        after: np.ndarray,
+        delta: np.ndarray,
+        was: np.ndarray | None,
+    ) -> None:
+        """On-hand of `lines` walked in line order (`after`: each slot's value after the
+        envelope; `was`: before it, or None to work it out): note every fall below 0."""
+        if was is None:
+            total: dict[int, int] = {}
+            for s, d in zip(slots.tolist(), delta.tolist(), strict=True):
+                total[s] = total.get(s, 0) + d
+            now = {s: a - total[s] for s, a in zip(slots.tolist(), after.tolist(), strict=True)}
+        else:
+            now = dict(zip(slots.tolist(), was.tolist(), strict=True))
+        at = env.at[env.line_stream(lines)].tolist()
+        sku, loc = env.sku[lines].tolist(), env.location[lines].tolist()
+        for j, (s, d) in enumerate(zip(slots.tolist(), delta.tolist(), strict=True)):
+            v = now[s]
+            now[s] = w = v + d
+            if v >= 0 > w:
+                self.dips.append((sku[j], loc[j], at[j]))
 
     def _check_held(
         self,
@@ -758,6 +1164,7 @@ class StockLedger:
             i = slots[s]  # validated: the position holds these units in quarantine
             if first[i] != first[i]:  # pragma: no cover - it moved when they arrived
                 first[i] = at
+                t.unmoved -= 1
             quarantined[i] -= q
             if sellable:
                 on_hand[i] += q
@@ -945,6 +1352,33 @@ class StockLedger:
             if p.quarantined:
                 out[("quarantined", loc, sku)] = p.quarantined * c
         return out
+
+
+#: what a kind takes out of a bucket that must hold it (refused otherwise), and the words
+_HELD_BUCKET = {
+    MovementKind.TRANSFER_IN: "in_transit",
+    MovementKind.TRANSIT_LOSS: "in_transit",
+    MovementKind.DISPOSITION: "quarantined",
+}
+_HELD_WORDS = {
+    MovementKind.TRANSFER_IN: ("received", "in transit to location"),
+    MovementKind.TRANSIT_LOSS: ("lost", "in transit to location"),
+    MovementKind.DISPOSITION: ("disposed", "in quarantine"),
+}
+#: cells of the dense (location, sku) slot map before envelopes look slots up sparsely
+DENSE_MAX_CELLS = 1 << 23
+
+
+def _running_by_slot(slots: np.ndarray, qty: np.ndarray) -> np.ndarray:
+    """Per line, its qty plus every earlier line's at the same slot (qty > 0)."""
+    order = np.argsort(slots, kind="stable")
+    s, q = slots[order], qty[order]
+    total = np.cumsum(q)
+    group = np.r_[True, s[1:] != s[:-1]]
+    before = np.maximum.accumulate(np.where(group, total - q, 0))
+    out = np.empty_like(total)
+    out[order] = total - before
+    return out
 
 
 _FLOW_TERMS = ("opening", "received", "sold", "shipped", "scrapped", "shrink")
