@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .envelope import Envelope
 from .errors import InvalidCommand
 from .ledger import LINE_KINDS, Disposition, Movement, MovementKind, StockLedger
 
@@ -66,6 +67,9 @@ RECONCILED = tuple(INVENTORY_ACCOUNTS)  # an index into this names an inventory 
 
 
 BalanceKey = tuple[Account, int, int]  # (account, location or -1, sku)
+Extent = tuple[int, int]  # (rows, skus) a dense account array must span
+Cells = Callable[[int], np.ndarray] | None  # width -> location * width + sku per line
+Block = tuple[Account, np.ndarray | int, np.ndarray, np.ndarray, int, Extent, Cells]
 
 
 class Balances(MutableMapping[BalanceKey, int]):
@@ -82,15 +86,23 @@ class Balances(MutableMapping[BalanceKey, int]):
         # read: single lines as (account, location, sku, value) ...
         self._pending: list[tuple[Account, int, int, int]] = []
         # ... and batch entries' lines still in their journal's LineStore as (account,
-        # location, store, start, n, sign), gathered straight from the store's arrays
+        # location, store, start, n, sign), gathered straight from the store's arrays ...
         self._spans: list[tuple[Account, int, LineStore, int, int, int]] = []
+        # ... and envelope entries' columns: (account, location per line or -1 for every
+        # line, skus, values, sign, (rows, cols) the array must span, cells or None)
+        self._blocks: list[Block] = []
 
     @property
     def _arr(self) -> dict[Account, np.ndarray]:
         """The dense arrays, with every pending batch line added in."""
-        if self._pending or self._spans:
+        if self._pending or self._spans or self._blocks:
             self._settle()
         return self._dense
+
+    def settle(self) -> None:
+        """Add every pending posting into the arrays now (reads do it on their own)."""
+        if self._pending or self._spans or self._blocks:
+            self._settle()
 
     def _grow(self, acct: Account, rows: int, cols: int) -> np.ndarray:
         a = self._dense.get(acct)
@@ -104,11 +116,25 @@ class Balances(MutableMapping[BalanceKey, int]):
         return a
 
     def _array(self, acct: Account, rows: int, cols: int) -> np.ndarray:
-        if self._pending or self._spans:
+        if self._pending or self._spans or self._blocks:
             self._settle()
         return self._grow(acct, rows, cols)
 
     def _settle(self) -> None:
+        blocks, self._blocks = self._blocks, []
+        for acct, rows, skus, vals, sign, (n_rows, n_cols), cells in blocks:
+            a = self._grow(acct, n_rows, n_cols)
+            add = np.add.at if sign > 0 else np.subtract.at
+            if isinstance(rows, int):
+                add(a[rows + 1], skus, vals)
+            else:  # by location: row location + 1, from the flat array past row 0
+                width = a.shape[1]
+                if cells is not None:
+                    flat = cells(width)
+                else:
+                    flat = rows * width
+                    flat += skus
+                add(a.reshape(-1)[width:], flat, vals)
         spans, self._spans = self._spans, []
         groups: dict[tuple[Account, int], list[tuple[Account, int, LineStore, int, int, int]]]
         groups = {}
@@ -142,6 +168,23 @@ class Balances(MutableMapping[BalanceKey, int]):
 
     def add(self, acct: Account, loc: int, sku: int, value: int) -> None:
         self._pending.append((acct, loc, sku, value))
+
+    def add_block(
+        self,
+        acct: Account,
+        rows: np.ndarray | int,
+        skus: np.ndarray,
+        values: np.ndarray,
+        sign: int,
+        extent: Extent,
+        cells: Cells = None,
+    ) -> None:
+        """Add `sign * values` at (acct, rows, skus) on the next read: `rows` is the
+        location per line (or one for every line, -1 for accounts not kept by location),
+        `extent` the (rows, skus) the account's array must span, `cells(width)` (when
+        given) rows * width + skus."""
+        if len(skus):
+            self._blocks.append((acct, rows, skus, values, sign, extent, cells))
 
     def add_span(
         self, acct: Account, loc: int, store: LineStore, start: int, n: int, sign: int
@@ -439,7 +482,131 @@ class BatchJournalEntry:
         ]
 
 
-AnyEntry = JournalEntry | BatchJournalEntry
+#: an envelope's rule per kind: the batch rules, and losses in transit
+ENVELOPE_POSTINGS: dict[MovementKind, tuple[tuple[Account, str, int], ...]] = {
+    **LINE_POSTINGS,
+    MovementKind.TRANSIT_LOSS: ((Account.SHRINK, "", 1), (Account.IN_TRANSIT, "loc", -1)),
+}
+#: a receipt off standard cost: inventory at standard, GRNI at the price paid, the
+#: difference to purchase-price variance ("v": value column, "paid", "ppv": paid - v)
+_RECEIPT_PAID = (
+    (Account.INVENTORY, "loc", 1, "v"),
+    (Account.GRNI, "", -1, "paid"),
+    (Account.PPV, "", 1, "ppv"),
+)
+
+
+@dataclass(slots=True)
+class EnvelopeJournalEntry:
+    """One journal entry for a whole envelope: each line's double entry, by column (a
+    value per line), posted into the balances with one numpy call per account."""
+
+    id: int
+    movement_seq: int  # seq of the first line; the lines are consecutive movements
+    event_id: str
+    kind: MovementKind
+    location: np.ndarray  # per line
+    counterparty: np.ndarray | None  # per line, transfers
+    skus: np.ndarray  # per line
+    values: np.ndarray  # per line: value at standard cost, in cents
+    paid: np.ndarray | None  # receipts with a price: what was paid per line, in cents
+    at: np.ndarray  # per sub-stream: when its lines happened
+    counts: np.ndarray  # per sub-stream: how many lines
+    extent: Extent  # (1 + the largest location or counterparty + 1, 1 + the largest sku)
+    movement_at: float
+    created_at: float
+    posted_at: float = math.nan
+    disposition: Disposition = Disposition.NONE
+    cells: Cells = None  # the envelope's `cells`, until the entry first posts
+
+    def postings(self) -> list[tuple[Account, str, int, np.ndarray]]:
+        """(account, kept at, sign, value per line) of every posting of every line."""
+        if self.paid is not None:
+            cols = {"v": self.values, "paid": self.paid, "ppv": self.paid - self.values}
+            return [(a, at, sign, cols[c]) for a, at, sign, c in _RECEIPT_PAID]
+        rule = ENVELOPE_POSTINGS.get(self.kind) or DISPOSITION_POSTINGS[self.disposition]
+        return [(a, at, sign, self.values) for a, at, sign in rule]
+
+    def _where(self, at: str) -> np.ndarray | int:
+        """Location per line of a posting kept at `at`, or -1 (not kept by location)."""
+        if at == "loc":
+            return self.location
+        if at == "cp":
+            assert self.counterparty is not None
+            return self.counterparty
+        return -1
+
+    @property
+    def lines(self) -> tuple[JournalLine, ...]:
+        out = []
+        skus = self.skus.tolist()
+        for acct, at, sign, vals in self.postings():
+            where = self._where(at)
+            locs = [where] * len(skus) if isinstance(where, int) else where.tolist()
+            line = _dr if sign > 0 else _cr
+            out.extend(
+                line(acct, lc, s, v)
+                for lc, s, v in zip(locs, skus, vals.tolist(), strict=True)
+                if v or acct is not Account.PPV
+            )
+        return tuple(out)
+
+    @property
+    def balanced(self) -> bool:
+        """Debits equal credits: their difference is the signed sum of every posting."""
+        return sum(sign * int(vals.sum()) for _a, _at, sign, vals in self.postings()) == 0
+
+    @property
+    def posted(self) -> bool:
+        return not math.isnan(self.posted_at)
+
+    @property
+    def n_movements(self) -> int:
+        return len(self.skus)
+
+    def post_into(self, bal: Balances, sign: int = 1) -> None:
+        """Add the entry's lines to `bal` (`sign` -1: a reversal)."""
+        cells, self.cells = self.cells, None  # not kept: it holds the envelope
+        for acct, at, rule_sign, vals in self.postings():
+            where = self._where(at)
+            mine = cells if at == "loc" else None
+            bal.add_block(acct, where, self.skus, vals, sign * rule_sign, self.extent, mine)
+
+    def inventory_arrays(self) -> list[tuple[Account, np.ndarray, np.ndarray]]:
+        """(inventory account, location per line, signed value per line) of each posting
+        that touches an inventory account."""
+        return [
+            (acct, self._where(at), sign * vals)  # type: ignore[misc]
+            for acct, at, sign, vals in self.postings()
+            if acct in INVENTORY_ACCOUNTS
+        ]
+
+    def inventory_lines(self) -> set[tuple[Account, int]]:
+        """The (inventory account, location) lines the entry touches."""
+        return {
+            (acct, loc)
+            for acct, locs, _v in self.inventory_arrays()
+            for loc in np.unique(locs).tolist()
+        }
+
+    def value_cents(self) -> int:
+        """Its size: the absolute value of its lines."""
+        return int(np.abs(self.values).sum())
+
+    def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
+        skus = self.skus.tolist()
+        return [
+            ((acct, lc, s), v)
+            for acct, locs, vals in self.inventory_arrays()
+            for lc, s, v in zip(locs.tolist(), skus, vals.tolist(), strict=True)
+        ]
+
+    def delays(self) -> np.ndarray:
+        """Seconds from each line's movement to the posting."""
+        return np.repeat(self.posted_at - self.at, self.counts)
+
+
+AnyEntry = JournalEntry | BatchJournalEntry | EnvelopeJournalEntry
 
 
 class Fate(IntEnum):
@@ -719,6 +886,41 @@ class GeneralLedger:
         self._enter(e, now)
         return e
 
+    def record_envelope(
+        self,
+        env: Envelope,
+        values: np.ndarray,
+        *,
+        first_seq: int,
+        now: float,
+        extent: Extent,
+    ) -> EnvelopeJournalEntry:
+        """One entry for an envelope's lines (`values`: each line at standard cost, in
+        cents); a receipt envelope with prices puts the difference in price variance."""
+        kind = env.kind
+        if kind not in ENVELOPE_POSTINGS and kind is not MovementKind.DISPOSITION:
+            raise InvalidCommand(f"kind: no envelope posting rule for {kind.name.lower()}")
+        e = EnvelopeJournalEntry(
+            len(self.entries),
+            first_seq,
+            env.event_id,
+            kind,
+            env.location,
+            env.counterparty,
+            env.sku,
+            values,
+            None if env.price is None else env.qty * env.price,
+            env.at,
+            np.diff(env.start),
+            extent,
+            float(env.at[0]),
+            now,
+            disposition=env.disposition,
+            cells=env.cells,
+        )
+        self._enter(e, now)
+        return e
+
     def _enter(self, e: AnyEntry, now: float) -> None:
         self.entries.append(e)
         limit = self.auto_approve_max_cents
@@ -871,7 +1073,11 @@ class GeneralLedger:
         """Seconds from each movement to its posting (a batch entry's delay once per line)."""
         out: list[float] = []
         for e in self.entries:
-            if e.posted:
+            if not e.posted:
+                continue
+            if isinstance(e, EnvelopeJournalEntry):
+                out.extend(e.delays().tolist())
+            else:
                 out.extend([e.posted_at - e.movement_at] * e.n_movements)
         return out
 
@@ -900,25 +1106,55 @@ class GeneralLedger:
     def drain_posted(self, before_seq: int) -> set[tuple[Account, int, int]]:
         """(account, location, sku) of every inventory line posted since the last drain,
         for entries of movements before `before_seq` (later ones the caller has already)."""
-        out: set[tuple[Account, int, int]] = set()
+        accounts, locs, skus = self.drain_posted_lines(before_seq)
+        return set(
+            zip(
+                [RECONCILED[a] for a in accounts.tolist()],
+                locs.tolist(),
+                skus.tolist(),
+                strict=True,
+            )
+        )
+
+    def drain_posted_lines(self, before_seq: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`drain_posted` as arrays (index into `RECONCILED`, location, sku), repeats
+        allowed: an envelope's lines are read by column."""
+        keys: list[tuple[Account, int, int]] = []
+        arrays: list[tuple[Account, np.ndarray | int, np.ndarray]] = []
         if self.posted_since is None:  # the first drain: from now on, postings are noted
             self.posted_since = []
         for e in self.posted_since:
             if e.movement_seq >= before_seq:
                 continue
-            if isinstance(e, BatchJournalEntry):
+            if isinstance(e, EnvelopeJournalEntry):
+                arrays.extend((acct, locs, e.skus) for acct, locs, _v in e.inventory_arrays())
+            elif isinstance(e, BatchJournalEntry):
                 for acct, at, _sign in e.rule:
                     if acct in INVENTORY_ACCOUNTS:
                         loc = e._where(at)
-                        out.update((acct, loc, s) for s in e.skus)
+                        keys.extend((acct, loc, s) for s in e.skus)
             else:
-                out.update(
+                keys.extend(
                     (ln.account, ln.location, ln.sku)
                     for ln in e.lines
                     if ln.account in INVENTORY_ACCOUNTS
                 )
         self.posted_since.clear()
-        return out
+        parts = [
+            (
+                np.array([RECONCILED.index(a) for a, _l, _s in keys], dtype=np.int64),
+                np.array([lc for _a, lc, _s in keys], dtype=np.int64),
+                np.array([s for _a, _l, s in keys], dtype=np.int64),
+            )
+        ]
+        for acct, locs, skus in arrays:
+            a = np.full(len(skus), RECONCILED.index(acct), dtype=np.int64)
+            parts.append((a, np.broadcast_to(locs, skus.shape), skus))
+        return (
+            np.concatenate([p[0] for p in parts]),
+            np.concatenate([p[1] for p in parts]).astype(np.int64),
+            np.concatenate([p[2] for p in parts]).astype(np.int64),
+        )
 
     def reconcile_lines(
         self,
@@ -969,24 +1205,34 @@ class GeneralLedger:
         t = ledger.table
         sku, loc = t.column("sku"), t.column("location")
         cost = np.asarray(std_cost, dtype=np.int64)
-        pend: dict[tuple[Account, int, int], int] = {}
+        # entries not posted yet, per inventory account: (location, sku, signed value)
+        pend: dict[Account, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
         if include_pending:
+            singles: list[tuple[tuple[Account, int, int], int]] = []
             for e in self.outstanding():
-                for key, v in e.inventory_deltas():
-                    pend[key] = pend.get(key, 0) + v
+                if isinstance(e, EnvelopeJournalEntry):
+                    for acct, locs, vals in e.inventory_arrays():
+                        pend.setdefault(acct, []).append((locs, e.skus, vals))
+                else:
+                    singles.extend(e.inventory_deltas())
+            for acct in INVENTORY_ACCOUNTS:
+                mine = [(lc, sk, v) for (a, lc, sk), v in singles if a == acct]
+                if mine:
+                    lc, sk, v = (np.array(c, dtype=np.int64) for c in zip(*mine, strict=True))
+                    pend.setdefault(acct, []).append((lc, sk, v))
         bal = self.balances
         diffs = []
         for acct, bucket in INVENTORY_ACCOUNTS.items():
             held = bal.array(acct)
-            extra = [k for k in pend if k[0] == acct]
+            extra = pend.get(acct, [])
             rows = max(held.shape[0], int(loc.max()) + 2 if len(loc) else 0, 1)
             cols = max(held.shape[1], int(sku.max()) + 1 if len(sku) else 0, 1)
-            for _a, lc, sk in extra:
-                rows, cols = max(rows, lc + 2), max(cols, sk + 1)
+            for lc, sk, _v in extra:
+                rows, cols = max(rows, int(lc.max()) + 2), max(cols, int(sk.max()) + 1)
             got = np.zeros((rows, cols), dtype=np.int64)
             got[: held.shape[0], : held.shape[1]] = held
-            for key in extra:
-                got[key[1] + 1, key[2]] += pend[key]
+            for lc, sk, v in extra:
+                np.add.at(got, (lc + 1, sk), v)
             want = np.zeros((rows, cols), dtype=np.int64)
             want[loc + 1, sku] = t.column(bucket) * cost[sku]
             r, c = np.nonzero(got != want)
