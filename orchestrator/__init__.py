@@ -10,6 +10,7 @@ from .bus import BusCounters, DeadLetter, InventoryEvent, MessageBus, Publisher
 from .catalog import Catalog, Channel, ChannelKind, Location, LocationKind, Sku
 from .clock import DAY, HOUR, Clock, ManualClock, WallClock
 from .core import LineResult, Orchestrator, OrderLine, ReservationResult
+from .envelope import Envelope, EnvelopePublisher
 from .errors import (
     IdempotencyConflict,
     InvalidCommand,
@@ -92,6 +93,8 @@ __all__ = [
     "Demand",
     "Difference",
     "Disposition",
+    "Envelope",
+    "EnvelopePublisher",
     "EventKind",
     "EventLog",
     "ExceptionQueue",

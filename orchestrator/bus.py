@@ -13,6 +13,13 @@ side, `MessageBus.deliver`, applies each event exactly once:
 
 Nothing here sleeps: time comes from the `Clock`, and `poll()` runs whatever is
 due (retries, hold time-outs); `next_due()` tells a scheduler when to call it.
+
+`deliver_envelope` does the same for an `Envelope` (many locations' lines at once),
+sub-stream by sub-stream but with array operations: each sub-stream is one event of
+the KPI contract (stream = source × stream code, sequence numbers from 1, idempotency
+keys unique per source). The sub-streams that are next in their streams are applied
+together, as one envelope; duplicates are dropped, streams ahead are held (as
+envelopes of one sub-stream), late ones are dead-lettered, each counted per sub-stream.
 """
 
 from __future__ import annotations
@@ -22,7 +29,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .clock import Clock
+from .envelope import Envelope, EnvelopePublisher
 from .errors import InvalidCommand, InvalidEvent
 
 SCHEMA_VERSION = 1
@@ -190,11 +200,36 @@ class BusCounters:
 
 @dataclass(slots=True)
 class DeadLetter:
-    event: InventoryEvent
+    event: InventoryEvent | Envelope
     reason: str
     at: float
     attempts: int
     replayed_at: float | None = None
+
+    @property
+    def n_events(self) -> int:
+        """Events it holds: one, or an envelope's sub-streams."""
+        return self.event.n_streams if isinstance(self.event, Envelope) else 1
+
+
+@dataclass(slots=True)
+class _Source:
+    """The bus's state of one envelope source: next seq per stream code and the keys seen."""
+
+    expected: np.ndarray = field(default_factory=lambda: np.ones(0, dtype=np.int64))
+    applied: set[int] = field(default_factory=set)
+    waiting: set[int] = field(default_factory=set)  # held or waiting for a retry
+    dead: set[int] = field(default_factory=set)  # in the dead-letter queue (replayed or not)
+    held: dict[tuple[int, int], Envelope] = field(default_factory=dict)  # (code, seq)
+
+    def grow(self, codes: np.ndarray) -> None:
+        top = int(codes.max()) + 1
+        if top > len(self.expected):
+            more = np.ones(top - len(self.expected), dtype=np.int64)
+            self.expected = np.concatenate([self.expected, more])
+
+    def seen(self, key: int) -> bool:
+        return key in self.applied or key in self.waiting or key in self.dead
 
 
 @dataclass(slots=True)
@@ -236,6 +271,10 @@ class Publisher:
 
 
 Handler = Callable[[InventoryEvent], None]
+EnvelopeHandler = Callable[[Envelope], object]
+
+
+_OUTCOMES = ("applied", "duplicate", "held", "dead-lettered", "retrying")
 
 
 class MessageBus:
@@ -254,6 +293,7 @@ class MessageBus:
         hold_timeout_s: float = 3600.0,
         max_attempts: int = 4,
         backoff_s: float = 30.0,
+        envelope_handler: EnvelopeHandler | None = None,
     ) -> None:
         if hold_timeout_s <= 0:
             raise ValueError(f"hold_timeout_s: must be > 0, got {hold_timeout_s}")
@@ -277,10 +317,25 @@ class MessageBus:
         self._tiebreak = 0
         self._attempts: dict[str, int] = {}
         self._subscribers: list[Handler] = []
+        self.envelope_handler = envelope_handler
+        self._sources: dict[str, _Source] = {}
+        self._envelope_publishers: dict[str, EnvelopePublisher] = {}
+        self._envelope_subscribers: list[Callable[[Envelope], None]] = []
 
     def subscribe(self, fn: Handler) -> None:
         """Call `fn(event)` after every event the handler applies, in the order applied."""
         self._subscribers.append(fn)
+
+    def subscribe_envelopes(self, fn: Callable[[Envelope], None]) -> None:
+        """Call `fn(envelope)` after every envelope the handler applies, in that order."""
+        self._envelope_subscribers.append(fn)
+
+    def envelope_publisher(self, source: str) -> EnvelopePublisher:
+        """The envelope outbox of `source` (one per source: keys and seqs never repeat)."""
+        pub = self._envelope_publishers.get(source)
+        if pub is None:
+            pub = self._envelope_publishers[source] = EnvelopePublisher(source, self.counters)
+        return pub
 
     def publisher(self, source: str) -> Publisher:
         """The outbox of `source` (one per source, so ids and sequence numbers never repeat)."""
@@ -361,13 +416,155 @@ class MessageBus:
             if self._attempt(nxt, st) != "applied":
                 return  # retrying (stream waits) or dead-lettered (already advanced)
 
-    def _dead_letter(self, ev: InventoryEvent, reason: str, attempts: int) -> None:
-        self.dead_letters[ev.event_id] = DeadLetter(ev, reason, self.clock.now(), attempts)
-        self.counters.dead_lettered += 1
+    def _dead_letter(self, ev: InventoryEvent | Envelope, reason: str, attempts: int) -> None:
+        dl = DeadLetter(ev, reason, self.clock.now(), attempts)
+        self.dead_letters[ev.event_id] = dl
+        self.counters.dead_lettered += dl.n_events
 
-    def _timer(self, due: float, kind: int, ev: InventoryEvent) -> None:
+    def _timer(self, due: float, kind: int, ev: Any) -> None:
         self._tiebreak += 1
         heapq.heappush(self._timers, (due, self._tiebreak, kind, ev))
+
+    # -- envelopes -------------------------------------------------------------------
+    def deliver_envelope(self, env: Envelope) -> dict[str, int]:
+        """Hand one envelope to the consumer; returns how many of its sub-streams were
+        applied, dropped as duplicates, held, dead-lettered or left waiting for a retry."""
+        if self.envelope_handler is None:
+            raise InvalidCommand("envelope_handler: this bus has none to apply envelopes")
+        src = self._sources.get(env.source)
+        if src is None:
+            src = self._sources[env.source] = _Source()
+        out = dict.fromkeys(_OUTCOMES, 0)
+        codes = env.stream
+        src.grow(codes)
+        keys = env.key.tolist()
+        k = len(keys)
+        if (
+            (env.seq == src.expected[codes]).all()
+            and len(set(codes.tolist())) == k
+            and len(set(keys)) == k
+            and src.applied.isdisjoint(keys)
+            and (not src.waiting or src.waiting.isdisjoint(keys))
+            and (not src.dead or src.dead.isdisjoint(keys))
+        ):  # the usual case: every sub-stream is next in its stream
+            out[self._attempt_envelope(env, src, keys)] += k
+            if src.held:
+                self._release(src, out)
+            return out
+        return self._sort_out(env, src, out)
+
+    def _sort_out(self, env: Envelope, src: _Source, out: dict[str, int]) -> dict[str, int]:
+        """Sub-stream by sub-stream: drop duplicates, dead-letter late ones, hold those
+        ahead, apply the rest together (a stream's sub-streams in sequence order)."""
+        codes, seqs, keys = env.stream.tolist(), env.seq.tolist(), env.key.tolist()
+        first: dict[int, int] = {}
+        for i, c in enumerate(codes):
+            first.setdefault(c, i)
+        order = sorted(range(len(codes)), key=lambda i: (first[codes[i]], seqs[i]))
+        expect: dict[int, int] = {}
+        seen: set[int] = set()
+        ready: list[int] = []
+        for i in order:
+            c, q, key = codes[i], seqs[i], keys[i]
+            if key in seen or src.seen(key):
+                self.counters.duplicates_dropped += 1
+                out["duplicate"] += 1
+                continue
+            seen.add(key)
+            nxt = expect.get(c, int(src.expected[c]))
+            if q < nxt:
+                self._dead_letter(env.take([i]), f"late: stream already past seq {q}", 0)
+                src.dead.add(key)
+                out["dead-lettered"] += 1
+            elif q > nxt:
+                if (c, q) in src.held:
+                    reason = f"sequence conflict: seq {q} already held"
+                    self._dead_letter(env.take([i]), reason, 0)
+                    src.dead.add(key)
+                    out["dead-lettered"] += 1
+                    continue
+                part = src.held[(c, q)] = env.take([i])
+                src.waiting.add(key)
+                self.counters.out_of_order_held += 1
+                out["held"] += 1
+                self._timer(self.clock.now() + self.hold_timeout_s, 2, (env.source, c, q, part))
+            else:
+                expect[c] = q + 1
+                ready.append(i)
+        if ready:
+            out[self._attempt_envelope(env.take(ready), src)] += len(ready)
+        if src.held:
+            self._release(src, out)
+        return out
+
+    def _attempt_envelope(self, env: Envelope, src: _Source, keys: list[int] | None = None) -> str:
+        """Apply the sub-streams (each next in its stream); on failure retry the whole
+        envelope with backoff (its streams wait), then dead-letter it (they move on)."""
+        eid = env.event_id
+        if keys is None:
+            keys = env.key.tolist()
+        assert self.envelope_handler is not None
+        try:
+            self.envelope_handler(env)
+        except Exception as exc:  # the handler is foreign code: any failure is retried
+            n = self._attempts.get(eid, 0) + 1
+            self._attempts[eid] = n
+            if n >= self.max_attempts:
+                self._attempts.pop(eid, None)
+                src.waiting.difference_update(keys)
+                src.dead.update(keys)
+                self._dead_letter(env, f"handler failed {n}x: {exc}", n)
+                np.maximum.at(src.expected, env.stream, env.seq + 1)  # its streams move on
+                return "dead-lettered"
+            src.waiting.update(keys)
+            self._timer(self.clock.now() + self.backoff_s * 2 ** (n - 1), 3, (env.source, env))
+            return "retrying"
+        self._attempts.pop(eid, None)
+        if src.waiting:
+            src.waiting.difference_update(keys)
+        src.applied.update(keys)
+        self.counters.applied += len(keys)
+        np.maximum.at(src.expected, env.stream, env.seq + 1)
+        for fn in self._envelope_subscribers:
+            fn(env)
+        return "applied"
+
+    def _release(self, src: _Source, out: dict[str, int] | None = None) -> None:
+        """Apply held sub-streams that are now next in their streams, in turn."""
+        exp = src.expected
+        while True:
+            due = [cs for cs in src.held if cs[1] == exp[cs[0]]]
+            if not due:
+                return
+            for cs in sorted(due):
+                part = src.held.pop(cs)
+                outcome = self._attempt_envelope(part, src)
+                if out is not None:
+                    out[outcome] += 1
+            exp = src.expected
+
+    def _envelope_timer(self, kind: int, payload: Any) -> None:
+        """A hold time-out (kind 2) or a retry (kind 3) of an envelope, now due."""
+        if kind == 3:
+            source, env = payload
+            src = self._sources[source]
+            if src.waiting.issuperset(env.key.tolist()):
+                self._attempt_envelope(env, src)
+                self._release(src)
+            return
+        source, code, seq, part = payload
+        src = self._sources[source]
+        if src.held.get((code, seq)) is not part:
+            return  # released in order before its time-out
+        gap = int(src.expected[code])
+        for c, q in sorted(cs for cs in src.held if cs[0] == code and cs[1] <= seq):
+            late = src.held.pop((c, q))
+            keys = late.key.tolist()
+            src.waiting.difference_update(keys)
+            src.dead.update(keys)
+            self._dead_letter(late, f"held {self.hold_timeout_s:g}s waiting for seq {gap}", 0)
+        src.expected[code] = max(gap, seq + 1)
+        self._release(src)
 
     # -- time ----------------------------------------------------------------------
     def next_due(self) -> float | None:
@@ -379,6 +576,10 @@ class MessageBus:
         n = 0
         while self._timers and self._timers[0][0] <= now:
             _due, _tb, kind, ev = heapq.heappop(self._timers)
+            if kind >= 2:
+                self._envelope_timer(kind, ev)
+                n += 1
+                continue
             st = self._streams[ev.stream]
             if kind == 0:
                 if st.held.get(ev.seq) is not ev:
@@ -430,6 +631,9 @@ class MessageBus:
             if dl.replayed_at is not None:
                 continue
             ev = dl.event
+            if isinstance(ev, Envelope):
+                n += self._replay_envelope(dl, ev)
+                continue
             if ev.event_id in self._applied:
                 dl.replayed_at = self.clock.now()
                 continue
@@ -447,13 +651,35 @@ class MessageBus:
                 fn(ev)
         return n
 
+    def _replay_envelope(self, dl: DeadLetter, env: Envelope) -> int:
+        """Apply a dead-lettered envelope again, whole; returns 1 if it applied now."""
+        src = self._sources[env.source]
+        keys = env.key.tolist()
+        if src.applied.issuperset(keys):
+            dl.replayed_at = self.clock.now()
+            return 0
+        assert self.envelope_handler is not None
+        try:
+            self.envelope_handler(env)
+        except Exception as exc:
+            dl.reason = f"replay failed: {exc}"
+            return 0
+        src.applied.update(keys)
+        self.counters.applied += len(keys)
+        self.counters.replayed += len(keys)
+        dl.replayed_at = self.clock.now()
+        for fn in self._envelope_subscribers:
+            fn(env)
+        return 1
+
     # -- accounting ------------------------------------------------------------------
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        """Events held or waiting for a retry (an envelope's sub-streams one each)."""
+        return len(self._in_flight) + sum(len(s.waiting) for s in self._sources.values())
 
     def events_lost(self) -> int:
         """Emitted events neither applied, nor waiting in the bus, nor in the dead-letter queue."""
-        waiting = len(self._in_flight) + len(self.outstanding_dead_letters())
+        waiting = self.in_flight() + sum(d.n_events for d in self.outstanding_dead_letters())
         return self.counters.emitted - self.counters.applied - waiting
 
     def has_applied(self, event_id: str) -> bool:

@@ -20,7 +20,8 @@ from .allocation import AllocationPolicy, Pooled
 from .bus import InventoryEvent, MessageBus
 from .catalog import Catalog, Ref
 from .clock import Clock, ManualClock
-from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent
+from .envelope import Envelope
+from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent, UnknownReference
 from .events import EventKind, EventLog
 from .exceptions import ExceptionQueue
 from .gl import RECONCILED, Account, AnyEntry, Difference, GeneralLedger, Mismatch
@@ -127,6 +128,7 @@ class Orchestrator:
             hold_timeout_s=bus_hold_timeout_s,
             max_attempts=bus_max_attempts,
             backoff_s=bus_backoff_s,
+            envelope_handler=self.apply_envelope,
         )
         self._idem: dict[str, tuple[tuple[Any, ...], ReservationResult]] = {}
         self._cmd = 0
@@ -134,6 +136,7 @@ class Orchestrator:
         self._recon_from = 0  # movements already covered by `reconcile_recent`
         self._recon_open = np.zeros(0, dtype=np.int64)  # GL lines that differed then (packed)
         self._std = [s.std_cost_cents for s in catalog.skus]
+        self._std_np = np.asarray(self._std, dtype=np.int64)
 
     # -- helpers -----------------------------------------------------------------------
     def _event_id(self, event_id: str | None) -> str:
@@ -146,6 +149,13 @@ class Orchestrator:
         if len(self._std) != len(self.catalog.skus):  # catalog grew after construction
             self._std = [s.std_cost_cents for s in self.catalog.skus]
         return self._std
+
+    def _std_array(self) -> np.ndarray:
+        """Standard cost per sku id, as numpy (for envelopes)."""
+        std = self._std_table()
+        if len(self._std_np) != len(std):
+            self._std_np = np.asarray(std, dtype=np.int64)
+        return self._std_np
 
     def _std_cost(self, sku: int) -> int:
         std = self._std if sku < len(self._std) else self._std_table()
@@ -257,6 +267,26 @@ class Orchestrator:
         return self.move_lines(
             MovementKind.SALE, location, skus, qtys, event_id=event_id, at=at, actor="pos"
         )
+
+    def apply_envelope(self, env: Envelope) -> int:
+        """Apply an envelope (the bus's handler for them): every line is checked against
+        the catalog and the ledger first, as if recorded one command at a time; then the
+        ledger records them by column and the GL books one entry. A bad line refuses the
+        whole envelope, naming it, and nothing changes. Returns the first line's seq."""
+        n_sku, n_loc = len(self.catalog.skus), len(self.catalog.locations)
+        bad = _first_unknown(env, n_sku, n_loc)
+        if bad < env.n_lines:
+            problem = self.ledger.envelope_problem(env, upto=bad, extent=(n_loc, n_sku))
+            if problem is not None:
+                raise InvalidCommand(f"{env.describe(problem[0])}: {problem[1]}")
+            raise UnknownReference(f"{env.describe(bad)}: {_unknown(env, bad, n_sku, n_loc)}")
+        unit_cost = self._std_array()[env.sku]
+        now = self.clock.now()
+        start = self.ledger.record_envelope(env, unit_cost, recorded_at=now, extent=(n_loc, n_sku))
+        self.gl.record_envelope(
+            env, env.qty * unit_cost, first_seq=start, now=now, extent=(n_loc + 1, n_sku)
+        )
+        return start
 
     # -- stock commands ------------------------------------------------------------------
     def opening(
@@ -748,10 +778,9 @@ class Orchestrator:
         log = self.ledger.movements
         start, self._recon_from = self._recon_from, len(log)
         parts = [self._recon_open]
-        posted = self.gl.drain_posted(before_seq=start)
-        if posted:
-            a, lc, sk = zip(*posted, strict=True)
-            parts.append(_line_keys(np.array([RECONCILED.index(x) for x in a]), lc, sk))
+        a, lc, sk = self.gl.drain_posted_lines(before_seq=start)
+        if len(sk):
+            parts.append(_line_keys(a, lc, sk))
         if start < len(log):
             kind = log.column("kind", start)
             sku = log.column("sku", start)
@@ -891,6 +920,31 @@ class Check:
     invariants: dict[str, Any]
     ledger_problems: list[str]
     differences: list[Difference]
+
+
+def _first_unknown(env: Envelope, n_sku: int, n_loc: int) -> int:
+    """The first line naming a sku or location the catalog does not hold, or n_lines."""
+    u = np.uint64  # a negative id reads as a huge one
+    cp = env.counterparty
+    if not env.n_lines or (
+        env.sku.view(u).max() < n_sku
+        and env.location.view(u).max() < n_loc
+        and (cp is None or cp.view(u).max() < n_loc)
+    ):
+        return env.n_lines
+    bad = (env.sku.view(u) >= n_sku) | (env.location.view(u) >= n_loc)
+    if cp is not None:
+        bad |= cp.view(u) >= n_loc
+    return int(bad.argmax())
+
+
+def _unknown(env: Envelope, i: int, n_sku: int, n_loc: int) -> str:
+    """The catalog's words for line i's unknown reference, in the per-command order
+    (a transfer's other location, then the sku, then the location)."""
+    cp = env.counterparty
+    checks = [] if cp is None else [("location", int(cp[i]), n_loc)]
+    checks += [("sku", int(env.sku[i]), n_sku), ("location", int(env.location[i]), n_loc)]
+    return next(f"{what}: no {what} with id {v}" for what, v, n in checks if not 0 <= v < n)
 
 
 def _attr(ev: InventoryEvent, name: str) -> Any:
