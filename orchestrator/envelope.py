@@ -14,9 +14,10 @@ Layout (k sub-streams, n lines, every array int64 except `at`):
     start                   k + 1 offsets: sub-stream i owns lines start[i]:start[i+1]
     location, sku, qty      one value per line (+ counterparty, price when the kind needs)
 
-A movement recorded from an envelope line has the event id `<source>:<key>#<j>`, `key`
+A movement recorded from an envelope line has the event id `<source>/<key>#<j>`, `key`
 its sub-stream's idempotency key and `j` the line's place in that sub-stream: the same
-however the sub-streams were packed into envelopes.
+however the sub-streams were packed into envelopes (`/`, not the `:` of a single
+event's id, so the two never meet in the bus's dead-letter queue).
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Envelope:
     disposition: Disposition = Disposition.NONE  # dispositions only: one for every line
     reason: str | None = None  # None: the kind's default (DEFAULT_ACTOR_REASON)
     actor: str | None = None
-    #: `<source>:<key>` of its first sub-stream (`+<k-1>` when it holds k > 1)
+    #: `<source>/<key>` of its first sub-stream (`+<k-1>` when it holds k > 1)
     event_id: str = field(init=False, default="")
     _cells: list[tuple[int, np.ndarray]] = field(init=False, default_factory=list, repr=False)
 
@@ -137,7 +138,7 @@ class Envelope:
             if b is not None:
                 b.flags.writeable = False
         more = f"+{k - 1}" if k > 1 else ""
-        put(self, "event_id", f"{self.source}:{int(self.key[0])}{more}")
+        put(self, "event_id", f"{self.source}/{int(self.key[0])}{more}")
 
     # -- reading -------------------------------------------------------------------------
     @property

@@ -341,7 +341,7 @@ LINE_BLOCK = 1 << 20  # movements per numpy block of the log's line columns
 @dataclass(slots=True, frozen=True, eq=False)
 class EnvelopeRows:
     """The log rows of one applied envelope: whose they are, so a movement's event id
-    (`<source>:<key>#<j>`) is made only when someone reads it."""
+    (`<source>/<key>#<j>`) is made only when someone reads it."""
 
     first_row: int
     first_seq: int  # the movement of the envelope's first line
@@ -351,7 +351,7 @@ class EnvelopeRows:
 
     def event_id(self, row: int, seq: int) -> str:
         r = row - self.first_row
-        return f"{self.source}:{int(self.key[r])}#{seq - self.first_seq - int(self.base[r])}"
+        return f"{self.source}/{int(self.key[r])}#{seq - self.first_seq - int(self.base[r])}"
 
 
 class MovementLog(Sequence[Movement]):
