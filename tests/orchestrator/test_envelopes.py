@@ -363,12 +363,12 @@ def envelope_cases(draw: st.DrawFn) -> dict[str, Any]:
     pool = draw(st.lists(st.tuples(loc, sku), min_size=1, max_size=3))
     if held:
         pool = draw(st.lists(st.sampled_from(held), min_size=1, max_size=2))
-    n = draw(st.integers(1, 8))
+    n = draw(st.integers(1, 4 if held else 8))
     lines = []
     for _ in range(n):
-        if draw(st.integers(0, 3)):
+        if draw(st.integers(0, 9 if held else 3)):
             where, what = draw(st.sampled_from(pool))
-            q = draw(st.integers(low, 3))
+            q = draw(st.integers(low, 2 if held else 3))
         else:
             where, what, q = draw(loc), draw(sku), draw(st.integers(low, 6))
         lines.append(
