@@ -436,11 +436,15 @@ class MessageBus:
             src = self._sources[env.source] = _Source()
         out = dict.fromkeys(_OUTCOMES, 0)
         codes = env.stream
-        src.grow(codes)
+        try:
+            expected = src.expected[codes]
+        except IndexError:  # a stream the bus has not seen yet
+            src.grow(codes)
+            expected = src.expected[codes]
         keys = env.key.tolist()
         k = len(keys)
         if (
-            (env.seq == src.expected[codes]).all()
+            (env.seq == expected).all()
             and len(set(codes.tolist())) == k
             and len(set(keys)) == k
             and src.applied.isdisjoint(keys)

@@ -911,7 +911,7 @@ class GeneralLedger:
             values,
             None if env.price is None else env.qty * env.price,
             env.at,
-            np.diff(env.start),
+            env.start[1:] - env.start[:-1],
             extent,
             float(env.at[0]),
             now,

@@ -482,7 +482,7 @@ class MovementLog(Sequence[Movement]):
             run[1:n] |= cp[1:] != cp[:-1]
         run[env.start[:-1]] = True
         run[n] = True
-        bounds = np.flatnonzero(run)  # row starts, then n
+        bounds = run.nonzero()[0]  # row starts, then n
         first = bounds[:-1]
         n_rows = len(first)
         stream = np.searchsorted(env.start, first, side="right")
@@ -507,7 +507,7 @@ class MovementLog(Sequence[Movement]):
         const("actor", "i", self._intern(actor_reason[0]))
         rows = EnvelopeRows(base, len(self), env.source, env.key[stream], env.start[stream])
         self._events.extend([rows] * n_rows)
-        row = np.repeat(np.arange(base, base + n_rows, dtype=np.int32), np.diff(bounds))
+        row = np.repeat(np.arange(base, base + n_rows, dtype=np.int32), bounds[1:] - first)
         price: np.ndarray | int = 0
         if kind is MovementKind.RECEIPT:
             price = unit_cost if env.price is None else env.price
