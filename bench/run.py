@@ -35,7 +35,7 @@ from .common import (
     markdown_table,
 )
 
-ORDER = ("peer", "engine", "scale", "growth", "scaleout", "load")
+ORDER = ("peer", "engine", "engine_envelope", "scale", "growth", "scaleout", "load")
 DEFAULT_OUT = RESULTS / "bench.md"
 
 

@@ -19,7 +19,7 @@ SIZES = [45, 90, 180, 360]
 
 def test_a_quick_run_writes_every_section_and_the_growth_plot(tmp_path: Path) -> None:
     out = tmp_path / "bench.md"
-    names = ["engine", "scale", "growth", "scaleout"]
+    names = ["engine", "engine_envelope", "scale", "growth", "scaleout"]
     code = main(["--quick", "--repeats", "1", "--only", *names, "--out", str(out)])
     assert code == 0
     text = out.read_text(encoding="utf-8")
