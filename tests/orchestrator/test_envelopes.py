@@ -23,6 +23,7 @@ from orchestrator import (
     Disposition,
     Envelope,
     EnvelopePublisher,
+    Fate,
     GeneralLedger,
     InvalidCommand,
     ManualClock,
@@ -493,3 +494,50 @@ def same_as_one_command_at_a_time(case: dict[str, Any]) -> None:
     assert a.check().invariants == b.check().invariants
     assert a.check().invariants["gl_balanced"] and a.check().invariants["units_conserved"]
     assert a.ledger.rebuild_matches() == []
+
+
+# -- an envelope's one journal entry along the ERP's path and finance's close -------------------
+
+
+class Fated:
+    """An ERP answering 1 s after each send with the scripted fates in turn (then POSTED)."""
+
+    def __init__(self, *fates: Fate) -> None:
+        self.fates = list(fates)
+
+    def send(self, now: float, n: int) -> list[tuple[float, Fate]]:
+        return [(now + 1.0, self.fates.pop(0) if self.fates else Fate.POSTED) for _ in range(n)]
+
+
+def gl_core(gl: GeneralLedger) -> Orchestrator:
+    core = build_core()
+    core.gl = gl
+    core.gl.on_rejected = core._posting_rejected
+    return core
+
+
+def test_a_count_envelope_over_the_approval_limit_waits_for_finance_as_one_entry():
+    core = gl_core(GeneralLedger(auto_approve_max_cents=5000))
+    core.opening(0, 1, 10)
+    core.apply_envelope(emit(core, K.ADJUSTMENT, [(1, 0, -3), (2, 1, 20), (3, 2, -1)]))
+    assert core.gl.unposted == 3
+    found = core.close_period()
+    assert sorted((m.kind, m.location) for m in found) == [
+        ("count_adjustment", loc) for loc in L[1:]
+    ]
+    assert core.gl.unposted == 0 and core.reconcile() == []
+
+
+def test_an_envelope_entry_rejected_or_posted_twice_is_put_right_at_the_close():
+    core = gl_core(GeneralLedger(path=Fated(Fate.REJECTED, Fate.DUPLICATED)))
+    core.apply_envelope(emit(core, K.RECEIPT, [(1, 0, 4), (2, 1, 2)]))
+    core.apply_envelope(emit(core, K.SALE, [(1, 0, 1)]))
+    core.clock.advance(1.0)
+    core.poll()
+    assert core.gl.rejected and core.gl.duplicates
+    assert len(core.exceptions.open()) == 1
+    assert core.reconcile() != []
+    kinds = sorted({m.kind for m in core.close_period()})
+    assert kinds == ["duplicate_posting", "failed_posting"]
+    assert core.reconcile() == [] and core.check().invariants["gl_reconciled"]
+    assert core.exceptions.open() == []
