@@ -49,6 +49,9 @@ class Counts:
     # a store position's need visible to the system → units on its shelf (measured window)
     store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
+    lost_margin_cents: int = 0  # price − cost of every unit demanded and never served
+    positions_counted: int = 0  # (sku, location) counts a person made at the shelf
+    store_picking_h: float = 0.0  # store associates' hours picking online orders
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0
     snapshots_accurate: int = 0
@@ -103,6 +106,13 @@ class Metrics:
         self.day_mean_ats = math.nan
         self.day_posting_p95 = math.nan
         self._posted_seen = 0
+        self.margin_cents: np.ndarray = np.zeros(0, dtype=np.int64)  # per sku, set by the model
+
+    def lost(self, skus: Any, units: Any) -> None:
+        """Units demanded and never served: their margin is lost (the money block)."""
+        self.counts.lost_margin_cents += int(
+            np.dot(self.margin_cents[np.asarray(skus, dtype=np.intp)], np.asarray(units))
+        )
 
     def start(self) -> None:
         """Measurements restart at the end of the warm-up, if there is one."""

@@ -26,6 +26,7 @@ from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
 
 from .model import RetailTwin
+from .money import inputs_of, money_of
 
 KPI_KEYS = (
     "fill_rate",
@@ -102,6 +103,7 @@ class RunResult:
     series: dict[str, list[float]] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    money: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the result object of KPIS.md (what `--json` prints)."""
@@ -110,6 +112,7 @@ class RunResult:
             "kpis": self.kpis,
             "invariants": self.invariants,
             "events": self.events,
+            "money": self.money,
         }
 
     def series_frame(self) -> Any:
@@ -264,7 +267,8 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     series["fill_rate"] = [
         by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
     ]
-    return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems)
+    money = money_of(inputs_of(model), scenario.economics)
+    return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems, money)
 
 
 def broken(result: RunResult) -> list[str]:

@@ -275,16 +275,18 @@ class OrderBook:
         metrics = self.model.metrics
         units = sum(order.lines[i][1] for i in line_nos)
         metrics.counts.online_lost += units
+        metrics.lost([order.lines[i][0] for i in line_nos], [order.lines[i][1] for i in line_nos])
         metrics.day_lost += units
         if oversell:
             self.oversold(order)
         if len(line_nos) == len(order.lines) and order.open_lines == 0:
             self.done(order)
 
-    def lose(self, order: Order, qty: int) -> None:
+    def lose(self, order: Order, sku: int, qty: int) -> None:
         """Units of a promised line that cannot be served after all: lost and oversold."""
         metrics = self.model.metrics
         metrics.counts.online_lost += qty
+        metrics.lost([sku], [qty])
         metrics.day_lost += qty
         self.oversold(order)
 

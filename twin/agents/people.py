@@ -204,6 +204,7 @@ class InventoryControlAgent(mesa.Agent):
         if model.stores.unsynced(loc):
             return
         pos = model.core.ledger.position(sku, loc)
+        model.metrics.counts.positions_counted += 1
         counted = int(model.physical.shelf[sku, loc])
         err = model.scenario.physical.count_error_rate
         if err:  # a miscount: one unit over or under (never below zero)

@@ -174,7 +174,10 @@ class OrderPicking:
             if order.cancel_h <= env.now:
                 model.orders.cancel_line(order, rid)
                 return
-            yield env.timeout(float(sample(where.pick_time_min, model.streams.people)) / 60.0)
+            picking_h = float(sample(where.pick_time_min, model.streams.people)) / 60.0
+            yield env.timeout(picking_h)
+            if loc < net.n_store:
+                counts.store_picking_h += picking_h
         if model.scenario.faults.wms_confirmation_delay_h:
             yield env.timeout(model.scenario.faults.wms_confirmation_delay_h)
         r = core.reservations.get(rid)
@@ -210,7 +213,7 @@ class OrderPicking:
         model = self.model
         env = model.env
         if order.pickup_store >= 0:
-            model.orders.lose(order, qty)
+            model.orders.lose(order, sku, qty)
             return False
         oid = f"{order.id}:r{line_no}:{env.now:.4f}"
         res = model.core.reserve(
@@ -222,7 +225,7 @@ class OrderPicking:
         )
         ln = res.lines[0]
         if ln.reservation_id is None:
-            model.orders.lose(order, qty)
+            model.orders.lose(order, sku, qty)
             return False
         eta = env.now + model.carrier.mean_to_customer_h(
             from_store=ln.location < model.network.n_store

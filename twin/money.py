@@ -1,0 +1,173 @@
+"""What a run's figures are worth: the `money` block beside `kpis` (KPIS.md).
+
+A run measures quantities (units never served and their margin, oversold orders, hours
+of each role's work, the stock held, expedited and re-sourced orders, events carried);
+the scenario's `economics` section prices them. Every figure is for the measured window
+and annualised (`…_per_year`, × 365 ÷ window days), in the scenario's currency.
+Comparisons add the net benefit per year against the baseline policy and the months a
+programme takes to pay back.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scenarios.schema import Economics
+
+#: the roles whose hours a run measures, in report order
+ROLES = ("reconciliation", "approvals", "counts", "exceptions", "store_picking")
+#: the cost lines of the money block, in report order (each also `…_per_year`)
+COSTS = (
+    "lost_margin",
+    "oversell_cost",
+    "labour_cost",
+    "carrying_cost",
+    "expedite_cost",
+    "running_cost",
+)
+DAYS_PER_YEAR = 365.0
+DAYS_PER_MONTH = DAYS_PER_YEAR / 12.0
+
+
+@dataclass(frozen=True, slots=True)
+class MoneyInputs:
+    """What a run measured that money is made of, over its measured window."""
+
+    window_days: float
+    on_platform: bool  # does any capability run on the orchestration platform
+    lost_margin: float = 0.0  # margin of every demanded unit never served (price − cost)
+    oversold_orders: float = 0.0
+    labour_hours: Mapping[str, float] = field(default_factory=dict)  # role → hours
+    mean_inventory_value: float = 0.0  # stock held, valued at cost, averaged over the window
+    expedited_pos: float = 0.0
+    resourced_pos: float = 0.0
+    events: float = 0.0  # events the orchestration core applied
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "window_days": self.window_days,
+            "on_platform": self.on_platform,
+            "lost_margin": self.lost_margin,
+            "oversold_orders": self.oversold_orders,
+            "labour_hours": dict(self.labour_hours),
+            "mean_inventory_value": self.mean_inventory_value,
+            "expedited_pos": self.expedited_pos,
+            "resourced_pos": self.resourced_pos,
+            "events": self.events,
+        }
+
+
+def money_of(inputs: MoneyInputs, economics: Economics) -> dict[str, Any]:
+    """The money block of one run: every cost line for the window and per year, labour
+    by role (hours and cost) and the total."""
+    days = inputs.window_days
+    if days <= 0:
+        raise ValueError("window_days: must be > 0")
+    hours = {role: float(inputs.labour_hours.get(role, 0.0)) for role in ROLES}
+    labour_by_role = {role: hours[role] * getattr(economics.labour_rates, role) for role in ROLES}
+    running = 0.0
+    if inputs.on_platform:
+        running = economics.platform_cost_per_month * days / DAYS_PER_MONTH
+        running += economics.platform_cost_per_event * inputs.events
+    horizon = {
+        "lost_margin": inputs.lost_margin,
+        "oversell_cost": inputs.oversold_orders * economics.oversell_cost,
+        "labour_cost": sum(labour_by_role.values()),
+        "carrying_cost": inputs.mean_inventory_value
+        * economics.carrying_cost_rate
+        * days
+        / DAYS_PER_YEAR,
+        "expedite_cost": inputs.expedited_pos * economics.expedite_cost_per_po
+        + inputs.resourced_pos * economics.resource_cost_per_po,
+        "running_cost": running,
+    }
+    horizon["total_cost"] = sum(horizon[k] for k in COSTS)
+    # what running the business costs, the orchestration platform apart: a roadmap values
+    # each step on this, and the platform once, as a fixed cost the first step brings
+    horizon["operating_cost"] = sum(horizon[k] for k in COSTS if k != "running_cost")
+    year = DAYS_PER_YEAR / days
+    out: dict[str, Any] = {"currency": economics.currency, "window_days": days}
+    for key, value in horizon.items():
+        out[key] = value
+        out[f"{key}_per_year"] = value * year
+    out["labour_hours_by_role"] = hours
+    out["labour_cost_by_role"] = labour_by_role
+    out["labour_hours_by_role_per_year"] = {r: h * year for r, h in hours.items()}
+    return out
+
+
+#: money keys that are numbers (means and intervals over replications, paired differences)
+MONEY_KEYS = tuple(
+    k for c in (*COSTS, "total_cost", "operating_cost") for k in (c, f"{c}_per_year")
+)
+
+
+def net_benefit_per_year(baseline: Mapping[str, Any], other: Mapping[str, Any]) -> float:
+    """What `other` saves a year against `baseline`: the baseline's total cost per year
+    less the other's (positive: the other costs less)."""
+    return float(baseline["total_cost_per_year"]) - float(other["total_cost_per_year"])
+
+
+def payback_months(net_per_year: float, programme_cost: float) -> float | None:
+    """Months for a yearly net benefit to repay the one-off programme cost; None when
+    there is no benefit to repay it with."""
+    if net_per_year <= 0 or not math.isfinite(net_per_year):
+        return None
+    return programme_cost / (net_per_year / 12.0)
+
+
+def mean_money(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The mean money block over replications (numbers and per-role maps averaged)."""
+    first = blocks[0]
+    n = len(blocks)
+    out: dict[str, Any] = {"currency": first["currency"], "window_days": first["window_days"]}
+    for key in MONEY_KEYS:
+        out[key] = sum(float(b[key]) for b in blocks) / n
+    for key in ("labour_hours_by_role", "labour_cost_by_role", "labour_hours_by_role_per_year"):
+        out[key] = {r: sum(float(b[key][r]) for b in blocks) / n for r in ROLES}
+    return out
+
+
+def inputs_of(model: Any) -> MoneyInputs:
+    """What a finished twin measured that money is made of, over its measured window:
+    margins of unserved units and picking hours from the twin's counters, manual approvals,
+    exceptions worked by a person and expedited or re-sourced orders from the core's own
+    records, the platform from the knobs in force."""
+    from scenarios.policies import on_platform
+
+    counts = model.metrics.counts
+    scenario = model.scenario
+    minutes = scenario.economics.task_minutes
+    w_s, end_s = model.warmup_h * 3600.0, model.horizon_h * 3600.0
+    approvals = sum(
+        1
+        for t in model.transfers.transfers
+        if t.decided_by.startswith("approver:") and w_s <= t.decided_at <= end_s
+    )
+    worked = sum(
+        1
+        for e in model.core.exceptions.items
+        if w_s <= e.opened_at <= end_s and e.resolved_by not in ("system", "rule")
+    )
+    pos = [po for po in model.procurement.pos if w_s <= po.raised_at <= end_s]
+    value = counts.inventory_value
+    return MoneyInputs(
+        window_days=(model.horizon_h - model.warmup_h) / 24.0,
+        on_platform=on_platform(model.policy),
+        lost_margin=counts.lost_margin_cents / 100.0,
+        oversold_orders=counts.oversells,
+        labour_hours={
+            "reconciliation": counts.manual_recon_h,
+            "approvals": approvals * minutes.approval / 60.0,
+            "counts": counts.positions_counted * minutes.count / 60.0,
+            "exceptions": worked * minutes.exception / 60.0,
+            "store_picking": counts.store_picking_h,
+        },
+        mean_inventory_value=(sum(value) / len(value) / 100.0) if value else 0.0,
+        expedited_pos=sum(1 for po in pos if po.expedited),
+        resourced_pos=sum(1 for po in pos if po.replaces is not None),
+        events=model.core.bus.counters.applied,
+    )
