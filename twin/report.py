@@ -294,6 +294,7 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
         "",
         f"![{cmp.scenario} comparison]({bar})",
         "",
+        *_money_section(cmp),
         "## Over time",
         "",
         *[f"![{p}]({p})\n" for p in plots],
@@ -314,6 +315,28 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
     path = out / "report.md"
     path.write_text("\n".join(text))
     return path
+
+
+def _money_section(cmp: Comparison) -> list[str]:
+    """What the figures are worth a year (the scenario's `economics`), and the business
+    case against the baseline."""
+    from .report_money import benefit_lines, money_rows
+
+    first = next(iter(cmp.policies.values())).result
+    if "money" not in first:
+        return []
+    currency = first["money"]["currency"]
+    return [
+        "## Money",
+        "",
+        f"Per year, in {currency}, from the scenario's `economics` section (every price"
+        " assumed unless the scenario cites it; see `omnitwin scenarios show --resolved`).",
+        "",
+        markdown_table(*money_rows(cmp.policies)),
+        "",
+        *benefit_lines(cmp, currency),
+        "",
+    ]
 
 
 def write_run(agg: Aggregate, out: Path, description: str = "") -> Path:
