@@ -20,7 +20,17 @@ from .errors import (
 )
 from .events import EventKind, EventLog
 from .exceptions import EXCEPTION_KINDS, ExceptionQueue, OpsException
-from .gl import ACCOUNT_NAMES, Account, Difference, GeneralLedger, JournalEntry
+from .gl import (
+    ACCOUNT_NAMES,
+    MISMATCH_KINDS,
+    Account,
+    Difference,
+    Fate,
+    GeneralLedger,
+    JournalEntry,
+    Mismatch,
+    PostingPath,
+)
 from .governance import AuditTrail, Decision, RuleBook, RuleVersion, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .replenishment import (
@@ -57,6 +67,7 @@ __all__ = [
     "DAY",
     "EXCEPTION_KINDS",
     "HOUR",
+    "MISMATCH_KINDS",
     "REPLENISHMENT_POLICIES",
     "RQ",
     "RS",
@@ -84,6 +95,7 @@ __all__ = [
     "EventKind",
     "EventLog",
     "ExceptionQueue",
+    "Fate",
     "GeneralLedger",
     "IdempotencyConflict",
     "InvalidCommand",
@@ -98,6 +110,7 @@ __all__ = [
     "LocationKind",
     "ManualClock",
     "MessageBus",
+    "Mismatch",
     "Movement",
     "MovementKind",
     "Nearest",
@@ -107,6 +120,7 @@ __all__ = [
     "OrderLine",
     "Pooled",
     "Position",
+    "PostingPath",
     "ProcurementWorkflow",
     "Publisher",
     "PurchaseOrder",

@@ -2,12 +2,19 @@
 
 A policy only proposes a number; the core clamps it to available-to-sell, so a
 policy written in a notebook cannot make the core oversell.
+
+A policy may also offer `promisable_grid(ats, locations, channel)`: the same numbers for
+every sku at many locations at once, from the available-to-sell grid [sku, location]
+(a channel's availability feed reads the whole network on a cadence); None when it
+cannot, and the caller asks `promisable` position by position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
+
+import numpy as np
 
 from .catalog import Channel, ChannelKind, Location
 from .errors import InvalidCommand
@@ -37,6 +44,11 @@ class Pooled:
     def promisable(self, position: Position, location: Location, channel: Channel) -> int:
         return position.ats
 
+    def promisable_grid(
+        self, ats: np.ndarray, locations: Sequence[Location], channel: Channel
+    ) -> np.ndarray:
+        return ats
+
 
 class Siloed:
     """Fixed channel quotas (the legacy practice): each channel owns a share of the stock.
@@ -57,6 +69,12 @@ class Siloed:
         self.quotas = dict(quotas)
         self.default_share = default_share
 
+    def promisable_grid(
+        self, ats: np.ndarray, locations: Sequence[Location], channel: Channel
+    ) -> None:
+        """Quotas read each position's reservations by channel: position by position."""
+        return None
+
     def promisable(self, position: Position, location: Location, channel: Channel) -> int:
         share = _lookup(self.quotas, channel, self.default_share)
         base = position.on_hand - position.safety
@@ -72,12 +90,16 @@ class Buffered:
 
     `channel_buffers` maps a channel code or kind to units that channel may not take;
     `store_buffer` protects the last units on a store's shelf from online channels.
+    With `quotas` (as `Siloed`'s), a channel also stays within its quota.
     """
 
     name = "buffered"
 
     def __init__(
-        self, channel_buffers: Mapping[str, int] | None = None, store_buffer: int = 0
+        self,
+        channel_buffers: Mapping[str, int] | None = None,
+        store_buffer: int = 0,
+        quotas: Mapping[str, float] | None = None,
     ) -> None:
         channel_buffers = dict(channel_buffers or {})
         for key, units in channel_buffers.items():
@@ -87,13 +109,28 @@ class Buffered:
             raise InvalidCommand(f"store_buffer: must be >= 0, got {store_buffer}")
         self.channel_buffers = channel_buffers
         self.store_buffer = store_buffer
+        self.quotas = Siloed(quotas) if quotas else None
 
-    def promisable(self, position: Position, location: Location, channel: Channel) -> int:
+    def _buffer(self, location: Location, channel: Channel) -> int:
         buffer = int(_lookup(self.channel_buffers, channel, 0))
         if location.is_store and channel.kind is not ChannelKind.STORE:
             buffer += self.store_buffer
-        left = position.ats - buffer
+        return buffer
+
+    def promisable(self, position: Position, location: Location, channel: Channel) -> int:
+        left = position.ats - self._buffer(location, channel)
+        if self.quotas is not None:
+            quota = self.quotas.promisable(position, location, channel)
+            left = quota if quota < left else left
         return left if left > 0 else 0
+
+    def promisable_grid(
+        self, ats: np.ndarray, locations: Sequence[Location], channel: Channel
+    ) -> np.ndarray | None:
+        if self.quotas is not None:
+            return None
+        buffers = np.array([self._buffer(loc, channel) for loc in locations], dtype=np.int64)
+        return np.maximum(ats - buffers[None, :], 0)
 
 
 ALLOCATION_POLICIES: dict[str, type] = {"pooled": Pooled, "siloed": Siloed, "buffered": Buffered}

@@ -26,6 +26,12 @@ absolute deviation ``1.2533·MeanAD`` is used (Iglewicz & Hoaglin), and the scal
 never goes below `min_scale_units`, so one lost unit is never an anomaly. The
 thresholds are the versioned rule ``anomaly_detection`` (assumed defaults).
 
+`RecordRisk` is the nightly count ranking: for every position, the chance its record
+is wrong, from what the core's own log says about it (prior and after-count error
+shares, units handled since the last count, a run of days without the sales its
+demand should have made, on-hand below zero), so a count budget goes where errors
+are; it learns nothing about the shelf until a count reports what was found.
+
 `ActionGate` runs the actions anomaly detection leads to. Each action has a risk
 level from the versioned rule ``action_risk``: low-risk ones (scheduling a cycle
 count, small adjustments) execute at once; high-risk ones (allocation overrides,
@@ -61,6 +67,23 @@ DEFAULT_ANOMALY_RULES: dict[str, Any] = {
     "min_scale_units": 1.0,  # a robust scale below one unit per day is noise
     "min_negative": 2,  # dips below zero within the window that make a pattern
     "stale_days": 30,  # a position not counted for this long is stale
+}
+
+DEFAULT_RECORD_RISK: dict[str, Any] = {
+    # records wrong before any count: 60–65% (DeHoratius & Raman 2008, CALIBRATION)
+    "prior_wrong_share": 0.6,
+    # right after a manual count ~85% (University of Arkansas RFID studies, CALIBRATION)
+    "after_count_wrong_share": 0.15,
+    # assumed: the chance one unit handled at a position (sold, received, shipped, written
+    # off) leaves its record wrong; with the twin's shrink and receiving errors a count's
+    # ~85% falls to ~65% in about three weeks at an average position, as CALIBRATION says
+    "wrong_per_unit_handled": 0.01,
+    # a position is flagged NO_SALE when a right record would have had this chance or less
+    # of selling nothing for so long (Poisson demand at its forecast): phantom stock, the
+    # freeze of Kang & Gershwin (2005); strict, as thousands of positions are looked at
+    "no_sale_max_chance": 0.01,
+    # assumed: the share of wrong records whose shelf is in fact empty (they sell nothing)
+    "empty_share_of_wrong": 0.1,
 }
 
 DEFAULT_ACTION_RISK: dict[str, Any] = {
@@ -352,6 +375,125 @@ def recommend_cycle_counts(
         CountRecommendation(k[0], k[1], round(scores[k], 6), tuple(reasons[k]))
         for k in ranked[: max(top_n, 0)]
     ]
+
+
+# -- the nightly count ranking ----------------------------------------------------------------
+_HANDLED = np.array(
+    [
+        _K.RECEIPT,
+        _K.SALE,
+        _K.SHIPMENT,
+        _K.TRANSFER_OUT,
+        _K.TRANSFER_IN,
+        _K.SHRINK,
+        _K.DISPOSITION,
+    ],
+    dtype=np.int8,
+)
+_DEMAND = np.array([_K.SALE, _K.SHIPMENT, _K.TRANSFER_OUT], dtype=np.int8)
+_STOCKED = np.array([_K.RECEIPT, _K.TRANSFER_IN, _K.OPENING], dtype=np.int8)
+
+
+class RecordRisk:
+    """The chance each (sku, location) record is wrong, kept up to date from the movement
+    log (read incrementally: each night only the movements since the last reading), and
+    the counts that reset it.
+
+    `score()` gives, per position, `p = 1 − (1 − p0)·exp(−h·units handled since the last
+    count)` with p0 the prior share of wrong records (never counted) or the after-count
+    one; where the system shows stock, that updated by Bayes' rule with the evidence of
+    T days without a demand movement: a right record is that quiet with chance
+    `s = exp(−λT)` (λ the position's forecast a day), a wrong one with `e + (1 − e)·s`
+    (e: the share of wrong records whose shelf is empty); 1 where the on-hand went below
+    zero since the last count.
+    `daily_demand` [sku, location] is the forecast; without it λ is what the log sold.
+    """
+
+    def __init__(self, core: Orchestrator, daily_demand: np.ndarray | None = None) -> None:
+        self.core = core
+        core.rules.ensure("record_risk", DEFAULT_RECORD_RISK, note="cited and assumed values")
+        self.daily_demand = daily_demand
+        self._seen = 0  # movements read so far
+        self._dips_seen = 0
+        shape = (len(core.catalog.skus), len(core.catalog.locations))
+        self.handled = np.zeros(shape)  # units handled since the last count
+        self.demand_units = np.zeros(shape)  # units that left for demand, ever
+        self.last_demand = np.full(shape, -np.inf)  # s: the last demand movement
+        self.last_stocked = np.full(shape, -np.inf)  # s: the last receipt or opening
+        self.counted_at = np.full(shape, -np.inf)  # s: the last count (-inf: never)
+        self.negative = np.zeros(shape, dtype=bool)  # on-hand went below 0 since the count
+        self.start = math.nan  # s: the first movement
+
+    def rule(self, at: float | None = None) -> RuleVersion:
+        return self.core.rules.current("record_risk", self.core.clock.now() if at is None else at)
+
+    def update(self) -> None:
+        """Read the movements logged since the last reading."""
+        log = self.core.ledger.movements
+        n = len(log)
+        if n > self._seen:
+            a = self._seen
+            kind = log.column("kind", a, n)
+            sku = log.column("sku", a, n).astype(np.intp)
+            loc = log.column("location", a, n).astype(np.intp)
+            qty = np.abs(log.column("qty", a, n)).astype(float)
+            at = log.column("at", a, n)
+            if math.isnan(self.start):
+                self.start = float(at.min())
+            h = np.isin(kind, _HANDLED)
+            np.add.at(self.handled, (sku[h], loc[h]), qty[h])
+            d = np.isin(kind, _DEMAND)
+            np.add.at(self.demand_units, (sku[d], loc[d]), qty[d])
+            np.maximum.at(self.last_demand, (sku[d], loc[d]), at[d])
+            st = np.isin(kind, _STOCKED)
+            np.maximum.at(self.last_stocked, (sku[st], loc[st]), at[st])
+            self._seen = n
+        dips = self.core.ledger.dips
+        for k, loc_, t in dips[self._dips_seen :]:
+            if not t < self.counted_at[k, loc_]:
+                self.negative[k, loc_] = True
+        self._dips_seen = len(dips)
+
+    def counted(self, sku: int, location: int, at: float | None = None) -> None:
+        """A count of the position (whatever it found): its record starts afresh."""
+        self.update()
+        self.handled[sku, location] = 0.0
+        self.negative[sku, location] = False
+        self.counted_at[sku, location] = self.core.clock.now() if at is None else at
+
+    def score(self, now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(chance each record is wrong [sku, location], NO_SALE or NEGATIVE flag)."""
+        self.update()
+        t = self.core.clock.now() if now is None else now
+        p = self.rule(t)
+        h = float(p["wrong_per_unit_handled"])
+        p0 = np.where(
+            np.isinf(self.counted_at),
+            float(p["prior_wrong_share"]),
+            float(p["after_count_wrong_share"]),
+        )
+        risk = 1.0 - (1.0 - p0) * np.exp(-h * self.handled)
+        n_sku, n_loc = risk.shape
+        on_hand = self.core.ledger.dense(n_sku, n_loc).on_hand
+        if self.daily_demand is not None:
+            lam = np.asarray(self.daily_demand, dtype=float)
+        else:
+            days = max((t - self.start) / DAY, 1.0) if not math.isnan(self.start) else 1.0
+            lam = self.demand_units / days
+        quiet_since = np.maximum(np.maximum(self.last_demand, self.last_stocked), self.counted_at)
+        if not math.isnan(self.start):
+            quiet_since = np.maximum(quiet_since, self.start)
+        quiet_d = np.where(np.isinf(quiet_since), 0.0, np.maximum(t - quiet_since, 0.0) / DAY)
+        silent = np.exp(-lam * quiet_d)  # P(no demand so long | right record)
+        e = float(p["empty_share_of_wrong"])
+        quiet_if_wrong = risk * (e + (1.0 - e) * silent)
+        total = quiet_if_wrong + (1.0 - risk) * silent
+        posterior = np.divide(quiet_if_wrong, total, out=risk.copy(), where=total > 0)
+        risk = np.where(on_hand > 0, posterior, risk)
+        no_sale = (on_hand > 0) & (silent <= float(p["no_sale_max_chance"]))
+        negative = self.negative | (on_hand < 0)
+        risk = np.where(negative, 1.0, risk)
+        return risk, no_sale | negative
 
 
 # -- the human-in-the-loop gate ---------------------------------------------------------------

@@ -23,7 +23,7 @@ from .clock import Clock, ManualClock
 from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent
 from .events import EventKind, EventLog
 from .exceptions import ExceptionQueue
-from .gl import RECONCILED, Account, Difference, GeneralLedger
+from .gl import RECONCILED, Account, AnyEntry, Difference, GeneralLedger, Mismatch
 from .governance import AuditTrail, RuleBook, default_rules
 from .ledger import Disposition, Movement, MovementKind, Position, StockLedger
 from .reservations import GroupRequest, Reservation, ReservationBook
@@ -118,6 +118,7 @@ class Orchestrator:
         self.rules = rules if rules is not None else default_rules()
         self.audit = AuditTrail()
         self.exceptions = ExceptionQueue(self.rules, self.clock, self.audit)
+        self.gl.on_rejected = self._posting_rejected
         self.ledger = StockLedger()
         self.reservations = ReservationBook(self.ledger, catalog, self.log)
         self.bus = MessageBus(
@@ -708,6 +709,29 @@ class Orchestrator:
 
     def flush_postings(self) -> int:
         return self.gl.flush(self.clock.now())
+
+    def _posting_rejected(self, e: AnyEntry) -> None:
+        """The ERP rejected a journal entry: a failed posting for finance to repost."""
+        self.exceptions.raise_(
+            "failed_posting", f"journal:{e.id}", f"ERP rejected the entry of {e.event_id}"
+        )
+
+    def close_period(self) -> list[Mismatch]:
+        """Finance's close, after the period's postings: every GL line that disagrees with
+        the ledger for the period and why (`GeneralLedger.mismatches`), then each worked by
+        hand — the period's variances approved, rejected entries reposted (their
+        failed-posting exceptions resolved), double postings reversed. Entries still on
+        their way post when they arrive."""
+        now = self.clock.now()
+        gl = self.gl
+        found = gl.mismatches(now)
+        gl.approve(now, upto=gl.cutoff(now))
+        for e in gl.repost(now):
+            self.exceptions.resolve_subject(
+                "failed_posting", f"journal:{e.id}", "reposted by hand", actor="finance"
+            )
+        gl.reverse_duplicates(now)
+        return found
 
     def reconcile(self, *, include_pending: bool = False) -> list[Difference]:
         return self.gl.reconcile(self.ledger, self._std_table(), include_pending=include_pending)

@@ -15,6 +15,8 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from .clock import Clock
 from .errors import InvalidCommand, InvalidTransition
 from .governance import AuditTrail, RuleBook
@@ -76,6 +78,9 @@ class ExceptionQueue:
         self.open_count = 0
         self.backlog_peak = 0
         self.backlog_series: list[tuple[float, int]] = []  # (time, open count) at each change
+        # the same per kind: open now, and (time, open count of the kind) at each change
+        self.open_by_kind: dict[str, int] = {}
+        self.backlog_series_by_kind: dict[str, list[tuple[float, int]]] = {}
 
     def raise_(
         self, kind: str, subject: str, detail: str = "", *, priority: int | None = None
@@ -113,7 +118,7 @@ class ExceptionQueue:
         self.items.append(ex)
         self._open_by_key[key] = ex.id
         heapq.heappush(self._due, (ex.due_at, ex.id, 0))
-        self._count(now, +1)
+        self._count(now, +1, kind)
         self.audit.record(
             now,
             "exception.raised",
@@ -136,7 +141,7 @@ class ExceptionQueue:
         ex.resolution = resolution
         ex.resolved_by = actor
         self._open_by_key.pop((ex.kind, ex.subject), None)
-        self._count(now, -1)
+        self._count(now, -1, ex.kind)
         self.audit.record(
             now, "exception.resolved", f"exception:{ex.id}", resolution, rule=ex.rule, actor=actor
         )
@@ -149,11 +154,13 @@ class ExceptionQueue:
         i = self._open_by_key.get((kind, subject))
         return None if i is None else self.resolve(i, resolution, actor=actor)
 
-    def _count(self, now: float, delta: int) -> None:
+    def _count(self, now: float, delta: int, kind: str) -> None:
         self.open_count += delta
         if self.open_count > self.backlog_peak:
             self.backlog_peak = self.open_count
         self.backlog_series.append((now, self.open_count))
+        n = self.open_by_kind[kind] = self.open_by_kind.get(kind, 0) + delta
+        self.backlog_series_by_kind.setdefault(kind, []).append((now, n))
 
     # -- time ----------------------------------------------------------------------
     def next_due(self) -> float | None:
@@ -192,6 +199,39 @@ class ExceptionQueue:
     # -- reading ---------------------------------------------------------------------
     def open(self) -> list[OpsException]:
         return [e for e in self.items if e.is_open]
+
+    def backlog(self, since: float = 0.0, kind: str | None = None) -> tuple[int, int]:
+        """(peak, now) of the open exceptions (of one `kind`, or all) over the window from
+        `since`: the peak counts the backlog the window starts with and every change in it."""
+        series = self.backlog_series if kind is None else self.backlog_series_by_kind.get(kind, [])
+        at_start = 0
+        after = []
+        for t, n in series:
+            if t < since:
+                at_start = n
+            else:
+                after.append(n)
+        now = series[-1][1] if series else 0
+        return max([at_start, *after]), now
+
+    def by_kind(self, now: float, since: float = 0.0) -> dict[str, dict[str, float | int | None]]:
+        """Per kind (those of `EXCEPTION_KINDS`, then any other raised): backlog peak over the
+        window from `since`, backlog now, and the 95th percentile age in hours of the
+        exceptions opened in the window (resolved: at resolution; open: now)."""
+        kinds = [*EXCEPTION_KINDS, *sorted(set(self.backlog_series_by_kind) - set(EXCEPTION_KINDS))]
+        ages: dict[str, list[float]] = {k: [] for k in kinds}
+        for e in self.items:
+            if e.opened_at >= since:
+                ages[e.kind].append(e.age(now) / 3600.0)
+        out: dict[str, dict[str, float | int | None]] = {}
+        for k in kinds:
+            peak, end = self.backlog(since, k)
+            out[k] = {
+                "backlog_peak": peak,
+                "backlog_end": end,
+                "age_p95_h": float(np.percentile(ages[k], 95)) if ages[k] else None,
+            }
+        return out
 
     def ages_h(self, now: float) -> list[float]:
         """Age in hours of every exception: at resolution, or now if still open (the KPI)."""

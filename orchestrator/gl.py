@@ -1,19 +1,28 @@
 """ERP general-ledger postings under a perpetual-inventory chart of accounts.
 
 Every stock movement becomes one balanced journal entry in integer cents. In
-`immediate` mode it posts at once; in `batch` mode it waits for the next run
+`immediate` mode it is sent at once; in `batch` mode it waits for the next run
 (every N hours, or nightly at a set hour) and the delay is recorded per entry.
+Without a `PostingPath` a sent entry posts at once; with one (the integration
+middleware and the ERP's API) it posts when the ERP answers, and the ERP may reject
+it (a failed posting, waiting for finance) or post it twice (a duplicate).
+Reason-coded adjustments (count adjustments, write-offs, receipts short) above the
+auto-approval limit wait for finance's approval before they are sent.
+
 `reconcile` compares the GL inventory accounts with the ledger's valuation,
-sub-ledger by sku, and lists every difference.
+sub-ledger by sku, and lists every difference; `mismatches` lists, at a period's
+close, every journal entry that keeps the GL from the ledger and why.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 from array import array
-from collections.abc import Iterator, MutableMapping, Sequence
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Protocol
 
 import numpy as np
 
@@ -242,6 +251,7 @@ class JournalEntry:
     movement_at: float
     created_at: float
     posted_at: float = math.nan
+    kind: MovementKind | None = None
 
     @property
     def balanced(self) -> bool:
@@ -255,9 +265,18 @@ class JournalEntry:
     def n_movements(self) -> int:
         return 1
 
-    def post_into(self, bal: Balances) -> None:
+    def post_into(self, bal: Balances, sign: int = 1) -> None:
+        """Add the entry's lines to `bal` (`sign` -1: a reversal)."""
         for ln in self.lines:
-            bal.add(ln.account, ln.location, ln.sku, ln.debit - ln.credit)
+            bal.add(ln.account, ln.location, ln.sku, sign * (ln.debit - ln.credit))
+
+    def inventory_lines(self) -> set[tuple[Account, int]]:
+        """The (inventory account, location) lines the entry touches."""
+        return {(ln.account, ln.location) for ln in self.lines if ln.account in INVENTORY_ACCOUNTS}
+
+    def value_cents(self) -> int:
+        """Its size: the debits (= the credits) of a balanced entry."""
+        return sum(ln.debit for ln in self.lines)
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
@@ -398,9 +417,18 @@ class BatchJournalEntry:
     def n_movements(self) -> int:
         return self.n
 
-    def post_into(self, bal: Balances) -> None:
-        for acct, at, sign in self.rule:
-            bal.add_span(acct, self._where(at), self.store, self.start, self.n, sign)
+    def post_into(self, bal: Balances, sign: int = 1) -> None:
+        """Add the entry's lines to `bal` (`sign` -1: a reversal)."""
+        for acct, at, rule_sign in self.rule:
+            bal.add_span(acct, self._where(at), self.store, self.start, self.n, sign * rule_sign)
+
+    def inventory_lines(self) -> set[tuple[Account, int]]:
+        """The (inventory account, location) lines the entry touches."""
+        return {(acct, self._where(at)) for acct, at, _s in self.rule if acct in INVENTORY_ACCOUNTS}
+
+    def value_cents(self) -> int:
+        """Its size: the absolute value of its lines."""
+        return sum(map(abs, self.values))
 
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         return [
@@ -412,6 +440,49 @@ class BatchJournalEntry:
 
 
 AnyEntry = JournalEntry | BatchJournalEntry
+
+
+class Fate(IntEnum):
+    """What the ERP does with a posting that reaches it."""
+
+    POSTED = 0
+    REJECTED = 1  # an error response: the entry waits in the ERP's error queue
+    DUPLICATED = 2  # posted twice (a time-out retried by the middleware, posted both times)
+
+
+class PostingPath(Protocol):
+    """The integration path from the core's journal to the ERP (middleware, the ERP's API,
+    their outages): for `n` entries sent at `now` (seconds), when the ERP answers each and
+    what it does."""
+
+    def send(self, now: float, n: int) -> Sequence[tuple[float, Fate]]: ...
+
+
+#: movements whose entries are reason-coded adjustments: above the auto-approval limit
+#: they wait for finance's approval, and each is a reconciling item until then
+VARIANCE_KINDS: dict[MovementKind, str] = {
+    MovementKind.ADJUSTMENT: "count_adjustment",
+    MovementKind.SHRINK: "write_off",
+    MovementKind.TRANSIT_LOSS: "receiving",  # received short of what was shipped
+}
+#: why an entry keeps the GL from the ledger at a close
+MISMATCH_KINDS = (
+    *VARIANCE_KINDS.values(),
+    "failed_posting",  # rejected by the ERP, in its error queue
+    "duplicate_posting",  # posted twice
+    "late_posting",  # of the period, still on its way to the ERP at the close
+)
+
+
+@dataclass(slots=True, frozen=True)
+class Mismatch:
+    """An (inventory account, location) line of the GL that disagrees with the ledger at a
+    close, because of journal entry `entry`, for the reason `kind` (MISMATCH_KINDS)."""
+
+    kind: str
+    account: Account
+    location: int
+    entry: int
 
 
 def _dr(acct: Account, loc: int, sku: int, v: int) -> JournalLine:
@@ -493,7 +564,19 @@ class Difference:
 
 
 class GeneralLedger:
-    """Journal entries, pending and posted, and account balances by (account, location, sku)."""
+    """Journal entries, pending and posted, and account balances by (account, location, sku).
+
+    An entry is created when its movement is recorded and posted when the ERP takes it:
+
+    - variances (`VARIANCE_KINDS`) worth more than `auto_approve_max_cents` are `parked`
+      until finance approves them at a close (`approve`); `None`: none wait;
+    - in `batch` mode an entry is `pending` until the next run sends it; in `immediate`
+      mode it is sent at once (unless `suspend`ed);
+    - a sent entry posts at once, or with a `path` when the ERP answers: until then it is
+      `in_flight`; the ERP may reject it (`rejected`, until finance reposts it by hand,
+      `repost`) or post it twice (`duplicates`, until finance reverses the copy,
+      `reverse_duplicates`).
+    """
 
     def __init__(
         self,
@@ -501,6 +584,9 @@ class GeneralLedger:
         batch_every_h: float | None = None,
         nightly_at_h: float | None = None,
         start: float = 0.0,
+        *,
+        path: PostingPath | None = None,
+        auto_approve_max_cents: int | None = None,
     ) -> None:
         if mode not in ("immediate", "batch"):
             raise InvalidCommand(f"posting.mode: must be 'immediate' or 'batch', got {mode!r}")
@@ -515,16 +601,31 @@ class GeneralLedger:
                 raise InvalidCommand(
                     f"posting.nightly_at_h: must be within 0..24, got {nightly_at_h}"
                 )
+        if auto_approve_max_cents is not None and auto_approve_max_cents < 0:
+            raise InvalidCommand(
+                f"posting.auto_approve_max_cents: must be >= 0, got {auto_approve_max_cents}"
+            )
         self.mode = mode
         self.batch_every_s = batch_every_h * 3600.0 if batch_every_h else None
         self.nightly_at_s = nightly_at_h * 3600.0 if nightly_at_h is not None else None
+        self.path = path
+        self.auto_approve_max_cents = auto_approve_max_cents
         self.entries: list[AnyEntry] = []
         self.line_store = LineStore()  # the lines of every batch entry
-        self.pending: list[AnyEntry] = []
+        self.pending: list[AnyEntry] = []  # waiting for a batch run (or the ERP to resume)
+        self.parked: list[AnyEntry] = []  # variances waiting for finance's approval
+        self.in_flight: list[tuple[float, int, Fate, AnyEntry]] = []  # heap: (due, id, ...)
+        self.rejected: list[AnyEntry] = []  # the ERP's error queue
+        self.duplicates: list[AnyEntry] = []  # posted twice, the copy not yet reversed
+        #: finance's corrections: (time, "approved" / "reposted" / "reversed", entry id)
+        self.corrections: list[tuple[float, str, int]] = []
+        self.on_rejected: Callable[[AnyEntry], None] | None = None  # the core raises it
         self.balances = Balances()
-        self.posted_since: list[AnyEntry] = []  # posted since `reconcile_keys` last drained it
+        # posted since `drain_posted` last ran (None until it first runs: nobody asked)
+        self.posted_since: list[AnyEntry] | None = None
         self.suspended = False
         self.next_run: float | None = self._first_run(start) if mode == "batch" else None
+        self.last_run = start  # the cut-off of the last batch run (batch mode)
 
     def _first_run(self, start: float) -> float:
         if self.batch_every_s is not None:
@@ -539,7 +640,7 @@ class GeneralLedger:
         self.suspended = True
 
     def resume(self, now: float) -> int:
-        """The ERP is back: immediate mode posts the queue now; batch mode waits for its run."""
+        """The ERP is back: immediate mode sends the queue now; batch mode waits for its run."""
         self.suspended = False
         if self.mode == "immediate":
             return self.flush(now)
@@ -548,6 +649,7 @@ class GeneralLedger:
         # batch runs missed during the outage run once, now
         while self.next_run <= now:
             self.next_run += self.batch_every_s if self.batch_every_s else 86400.0
+        self.last_run = now
         return self.flush(now)
 
     def record(self, m: Movement, now: float) -> AnyEntry:
@@ -573,7 +675,9 @@ class GeneralLedger:
                 disposition=m.disposition,
             )
         else:
-            e = JournalEntry(len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now)
+            e = JournalEntry(
+                len(self.entries), m.seq, m.event_id, journal_lines(m), m.at, now, kind=m.kind
+            )
         self._enter(e, now)
         return e
 
@@ -617,26 +721,71 @@ class GeneralLedger:
 
     def _enter(self, e: AnyEntry, now: float) -> None:
         self.entries.append(e)
+        limit = self.auto_approve_max_cents
+        if limit is not None and e.kind in VARIANCE_KINDS and e.value_cents() > limit:
+            self.parked.append(e)
+        else:
+            self._release(e, now)
+
+    def _release(self, e: AnyEntry, now: float) -> None:
+        """An entry free to go: sent at once in immediate mode, else it waits for a run."""
         if self.mode == "immediate" and not self.suspended:
-            self._post(e, now)
+            self._send([e], now)
         else:
             self.pending.append(e)
+
+    def _send(self, entries: Sequence[AnyEntry], now: float) -> None:
+        """Entries leave for the ERP: posted now, or on their way along the path (their
+        answers are taken by `settle`, at the time each was due)."""
+        if self.path is None:
+            for e in entries:
+                self._post(e, now)
+            return
+        heap = self.in_flight
+        for e, (due, fate) in zip(entries, self.path.send(now, len(entries)), strict=True):
+            heapq.heappush(heap, (max(due, now), e.id, fate, e))
 
     def _post(self, e: AnyEntry, now: float) -> None:
         e.post_into(self.balances)
         e.posted_at = now
-        self.posted_since.append(e)
+        if self.posted_since is not None:
+            self.posted_since.append(e)
+
+    def settle(self, now: float) -> int:
+        """The ERP's answers due by `now`, in the order they came: postings, rejections and
+        double postings; returns how many were answered."""
+        n = 0
+        heap = self.in_flight
+        while heap and heap[0][0] <= now:
+            due, _id, fate, e = heapq.heappop(heap)
+            n += 1
+            if fate is Fate.REJECTED:
+                self.rejected.append(e)
+                if self.on_rejected is not None:
+                    self.on_rejected(e)
+                continue
+            self._post(e, due)
+            if fate is Fate.DUPLICATED:
+                e.post_into(self.balances)
+                self.duplicates.append(e)
+                if self.posted_since is not None:
+                    self.posted_since.append(e)
+        return n
 
     def poll(self, now: float) -> int:
-        """Run every batch that is due by `now`; returns entries posted."""
+        """Take the ERP's answers due by `now` and run every batch that is due; returns
+        entries sent by the batch runs."""
+        self.settle(now)
         n = 0
         while self.next_run is not None and self.next_run <= now and not self.suspended:
+            self.last_run = self.next_run
             n += self.flush(self.next_run)
             self.next_run += self.batch_every_s if self.batch_every_s else 86400.0
+        self.settle(now)
         return n
 
     def flush(self, now: float) -> int:
-        """Post everything pending that was recorded by `now` (a batch run at `now`).
+        """Send everything pending that was recorded by `now` (a batch run at `now`).
 
         `poll` catching up on overdue runs calls this with each run's time, so an entry
         recorded after a run waits for the next one instead of being posted before it existed.
@@ -647,9 +796,72 @@ class GeneralLedger:
             pending.clear()
         else:
             pending[:] = [e for e in pending if e.created_at > now]
-        for e in due:
-            self._post(e, now)
+        self._send(due, now)
         return len(due)
+
+    # -- finance's close -----------------------------------------------------------
+    def cutoff(self, now: float) -> float:
+        """Where the period a close at `now` reconciles ends: the last batch run (batch
+        mode: the day's postings are the night's run), or the close itself (immediate)."""
+        return self.last_run if self.mode == "batch" else now
+
+    def mismatches(self, now: float) -> list[Mismatch]:
+        """At a close at `now`, after the ERP's answers due by then: every (inventory account,
+        location) line of every entry that keeps the GL from the ledger for the period up
+        to `cutoff(now)` — a variance awaiting approval, a posting the ERP rejected or
+        posted twice, or one still on its way (late for the period)."""
+        self.settle(now)
+        cut = self.cutoff(now)
+        found: list[tuple[str, AnyEntry]] = [
+            (VARIANCE_KINDS[e.kind], e)  # type: ignore[index]  # parked: a variance kind
+            for e in self.parked
+            if e.created_at <= cut
+        ]
+        found += [("failed_posting", e) for e in self.rejected]
+        found += [("duplicate_posting", e) for e in self.duplicates]
+        waiting = [e for _due, _id, _f, e in self.in_flight] + self.pending
+        found += [("late_posting", e) for e in waiting if e.created_at <= cut]
+        return [
+            Mismatch(kind, acct, loc, e.id)
+            for kind, e in found
+            for acct, loc in sorted(e.inventory_lines())
+        ]
+
+    def approve(self, now: float, upto: float | None = None) -> list[AnyEntry]:
+        """Finance approves the parked variances recorded by `upto` (default: all): they go
+        to the ERP like any entry."""
+        cut = math.inf if upto is None else upto
+        go = [e for e in self.parked if e.created_at <= cut]
+        self.parked = [e for e in self.parked if e.created_at > cut]
+        for e in go:
+            self.corrections.append((now, "approved", e.id))
+            self._release(e, now)
+        return go
+
+    def repost(self, now: float) -> list[AnyEntry]:
+        """Finance corrects every rejected entry and posts it by hand in the ERP, now."""
+        done, self.rejected = self.rejected, []
+        for e in done:
+            self._post(e, now)
+            self.corrections.append((now, "reposted", e.id))
+        return done
+
+    def reverse_duplicates(self, now: float) -> list[AnyEntry]:
+        """Finance reverses the second posting of every entry the ERP posted twice."""
+        done, self.duplicates = self.duplicates, []
+        for e in done:
+            e.post_into(self.balances, -1)
+            if self.posted_since is not None:
+                self.posted_since.append(e)
+            self.corrections.append((now, "reversed", e.id))
+        return done
+
+    def outstanding(self) -> Iterator[AnyEntry]:
+        """Every entry not posted yet: waiting for a run, parked, in flight or rejected."""
+        yield from self.pending
+        yield from self.parked
+        yield from (e for _due, _id, _f, e in self.in_flight)
+        yield from self.rejected
 
     # -- reading -------------------------------------------------------------------
     def account_total(self, account: Account | int) -> int:
@@ -665,8 +877,9 @@ class GeneralLedger:
 
     @property
     def unposted(self) -> int:
-        """Movements whose journal entry is still waiting to post."""
-        return sum(e.n_movements for e in self.pending)
+        """Movements whose journal entry is not posted: waiting for a run or an approval, on
+        its way to the ERP or in its error queue."""
+        return sum(e.n_movements for e in self.outstanding())
 
     def all_balanced(self) -> bool:
         """Every entry's debits equal its credits.
@@ -688,6 +901,8 @@ class GeneralLedger:
         """(account, location, sku) of every inventory line posted since the last drain,
         for entries of movements before `before_seq` (later ones the caller has already)."""
         out: set[tuple[Account, int, int]] = set()
+        if self.posted_since is None:  # the first drain: from now on, postings are noted
+            self.posted_since = []
         for e in self.posted_since:
             if e.movement_seq >= before_seq:
                 continue
@@ -747,15 +962,16 @@ class GeneralLedger:
     ) -> list[Difference]:
         """Every (account, location, sku) where GL inventory ≠ ledger valuation.
 
-        With `include_pending`, entries still waiting for a batch count as if posted:
-        the check "once postings are flushed" without flushing them.
+        With `include_pending`, entries not posted yet (waiting for a batch or an approval,
+        in flight, rejected) count as if posted: the check "once postings are flushed"
+        without flushing them.
         """
         t = ledger.table
         sku, loc = t.column("sku"), t.column("location")
         cost = np.asarray(std_cost, dtype=np.int64)
         pend: dict[tuple[Account, int, int], int] = {}
         if include_pending:
-            for e in self.pending:
+            for e in self.outstanding():
                 for key, v in e.inventory_deltas():
                     pend[key] = pend.get(key, 0) + v
         bal = self.balances

@@ -15,11 +15,19 @@ positions and numpy arrays alike, each built-in policy's `order_qtys` is its
 `order_quantities` applies a policy by name to a whole network's positions.
 
 `ProcurementWorkflow` turns an order into a `PurchaseOrder` with a supplier,
-follows advance shipping notices (ASNs) and receipts (partial, short), posts the
-receipts through `Orchestrator.receive` (which makes the GL postings), and
-handles supplier delays: a slipped ASN or an overdue PO raises a `supplier_delay`
-exception whose priority comes from the stock at risk, and the versioned
-`supplier_escalation` rule decides to re-source, expedite or wait. Every step is
+follows the supplier's order acknowledgement, advance shipping notices (ASNs) and
+receipts (partial, short), posts the receipts through `Orchestrator.receive` (which
+makes the GL postings), and handles supplier delays. A PO carries the date it was
+promised and the date its goods are now *expected* (the promise, then what the
+supplier confirms or notifies, then a fresh estimate each time that passes without
+the goods). A confirmation or ASN later than the promise, or an expected date that
+passes, raises a `supplier_delay` exception whose priority comes from the stock at
+risk until the expected date, and the versioned `supplier_escalation` rule compares
+the options with that expected arrival: re-source the remainder to an alternate
+supplier (its lead time from now), expedite (the remaining wait cut by a factor),
+or wait; the preferred option is taken if it brings the goods at least `min_gain_h`
+sooner, else the other if it does. Workflows that
+move goods learn of re-sourced and expedited POs through `subscribe`. Every step is
 noted on the core's timeline as `(at, "po.<step>", "po:<id>")`.
 """
 
@@ -215,6 +223,19 @@ REPLENISHMENT_POLICIES: dict[str, type] = {
 }
 
 
+def policy_from_levels(name: str, s: int, S: int) -> ReplenishmentPolicy:
+    """The scalar policy `name` for one position with reorder point `s` and order-up-to
+    level `S`, as `order_quantities` reads them: `s-S` as SS(s, S), `r-Q` as RQ(r=s,
+    Q=S−s), `base-stock` (and `R-S` at a review the caller schedules) as BaseStock(S)."""
+    if name == "s-S":
+        return SS(s, S)
+    if name == "r-Q":
+        return RQ(s, S - s)
+    if name in ("base-stock", "R-S"):
+        return BaseStock(S)
+    raise InvalidCommand(f"policy: one of {', '.join(REPLENISHMENT_POLICIES)}, got {name!r}")
+
+
 def order_quantities(name: str, level: np.ndarray, s: np.ndarray, S: np.ndarray) -> np.ndarray:
     """Units to order for many positions under the policy `name`, each with its reorder
     point `s` and order-up-to level `S`: `s-S` as SS(s, S); `r-Q` as RQ(r=s, Q=S−s);
@@ -234,8 +255,10 @@ def order_quantities(name: str, level: np.ndarray, s: np.ndarray, S: np.ndarray)
 class Supplier:
     """A supplier: lead time, reliability (share of POs on time, 0..1), alternates and price.
 
-    `unit_price_cents` None means the sku's standard cost. `alternates` names the
-    suppliers an escalation may re-source to, in order of preference.
+    `unit_price_cents` None means the sku's standard cost times `price_factor` (an
+    alternate is often dearer). `alternates` names the
+    suppliers an escalation may re-source to, in order of preference; `can_expedite`
+    says whether the supplier offers to expedite a late order (premium freight).
     """
 
     code: str
@@ -243,6 +266,8 @@ class Supplier:
     reliability: float = 1.0
     alternates: tuple[str, ...] = ()
     unit_price_cents: int | None = None
+    can_expedite: bool = True
+    price_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.code:
@@ -259,6 +284,10 @@ class Supplier:
         if p is not None and (not isinstance(p, int) or isinstance(p, bool) or p < 0):
             raise InvalidCommand(
                 f"suppliers[{self.code}].unit_price_cents: must be a whole number >= 0, got {p!r}"
+            )
+        if not self.price_factor > 0:
+            raise InvalidCommand(
+                f"suppliers[{self.code}].price_factor: must be > 0, got {self.price_factor}"
             )
         if isinstance(self.alternates, str):
             raise InvalidCommand(
@@ -308,6 +337,7 @@ class PurchaseOrder:
     unit_price_cents: int
     raised_at: float
     promised_at: float
+    expected_at: float = math.nan  # when the goods are now expected (NaN: the promise)
     state: POState = POState.OPEN
     received_qty: int = 0
     receipts: list[Receipt] = field(default_factory=list)
@@ -317,7 +347,6 @@ class PurchaseOrder:
     replaces: int | None = None  # the delayed PO this one re-sources
     resourced_to: int | None = None  # the PO that took over this one's remainder
     policy: str = ""
-    _flagged_for: float = math.nan  # promised date already reported as overdue
 
     @property
     def subject(self) -> str:
@@ -341,10 +370,13 @@ SUPPLIER_ESCALATION_DEFAULTS: dict[str, object] = {
     "default_daily_demand": 1.0,  # units/day when the caller supplies no demand figure
     "act_max_priority": 2,  # delays at this priority or more urgent are acted on; others wait
     "prefer": "alternate",  # "alternate" (re-source first) or "expedite" (expedite first)
-    "expedite_lead_time_factor": 0.5,  # expedited lead time = factor x supplier lead time
+    "expedite_lead_time_factor": 0.5,  # expediting cuts the remaining wait to this share
     "expedite_surcharge_pct": 15.0,  # unit price uplift paid for expediting
-    "overdue_grace_h": 0.0,  # an open PO is overdue this long after its promised date
-    "overdue_assumed_wait_d": 2.0,  # expected further wait for an overdue PO with no new ASN
+    "min_gain_h": 24.0,  # an option must bring the goods at least this much earlier
+    "overdue_grace_h": 0.0,  # an open PO is overdue this long after its expected date
+    # an overdue PO with no word from its supplier is expected as many days later again as
+    # it is already late (at least this many): a long silence is not one more day away
+    "overdue_assumed_wait_d": 2.0,
 }
 
 
@@ -388,6 +420,7 @@ class ProcurementWorkflow:
         self.default_supplier = next(iter(self.suppliers))
         self.backorders = backorders
         self.daily_demand = daily_demand
+        self._listeners: list[Callable[[str, PurchaseOrder], None]] = []
         self.pos: list[PurchaseOrder] = []
         self._on_order: dict[Key, int] = {}
         self._reviews: dict[Key, tuple[RS, float]] = {}  # periodic policies' next review
@@ -396,6 +429,11 @@ class ProcurementWorkflow:
             SUPPLIER_ESCALATION_DEFAULTS,
             note="assumed: re-source or expedite delays at priority 1-2, otherwise wait",
         )
+
+    def subscribe(self, fn: Callable[[str, PurchaseOrder], None]) -> None:
+        """Call `fn(action, po)` when an escalation acts: `("resourced", the new PO)` or
+        `("expedited", the PO)`, so whoever moves the goods can ship or hurry them."""
+        self._listeners.append(fn)
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, po_id: int) -> PurchaseOrder:
@@ -458,23 +496,31 @@ class ProcurementWorkflow:
         )
 
     def lead_times_d(self, since: float = -math.inf) -> list[float]:
-        """Days from PO raised to its last receipt, for fully received POs raised at or
-        after `since` (the KPI input)."""
-        return [
-            (po.receipts[-1].at - po.raised_at) / DAY
-            for po in self.pos
-            if po.state is POState.RECEIVED and po.receipts and po.raised_at >= since
-        ]
+        """Days from a PO raised to the last receipt of the goods it asked for, for POs
+        raised at or after `since` by a review or a buyer (the KPI input): received in
+        full, closed short after part came, or re-sourced (then up to the last receipt of
+        the POs that took over its remainder). Still open, or nothing ever received: left
+        out."""
+        out = []
+        for po in self.pos:
+            if po.replaces is not None or po.raised_at < since:
+                continue
+            last, chain = -math.inf, po
+            while True:
+                if chain.receipts:
+                    last = max(last, chain.receipts[-1].at)
+                if chain.resourced_to is None:
+                    break
+                chain = self.pos[chain.resourced_to]
+            if not chain.is_open and last > -math.inf:
+                out.append((last - po.raised_at) / DAY)
+        return out
 
     def next_due(self) -> float:
         """The earliest time `poll` (an overdue PO) or a periodic review wants to run."""
         now = self.core.clock.now()
         grace = float(self._rule(now)["overdue_grace_h"]) * HOUR
-        times = [
-            po.promised_at + grace
-            for po in self.pos
-            if po.is_open and po._flagged_for != po.promised_at
-        ]
+        times = [po.expected_at + grace for po in self.pos if po.is_open]
         times.extend(t for _, t in self._reviews.values())
         return min(times) if times else math.inf
 
@@ -546,12 +592,32 @@ class ProcurementWorkflow:
             )
         po.asns.append(Asn(now, qty, float(promised_at)))
         self.core.log.note(now, "po.asn", po.subject)
-        if promised_at > po.promised_at:
-            old = po.promised_at
-            po.promised_at = float(promised_at)
-            self.core.log.note(now, "po.slipped", po.subject)
-            self._delay(po, now, wait_s=po.promised_at - now, why=f"ASN slipped from {old:g}")
+        self._expect(po, float(promised_at), now, "ASN")
         return po
+
+    def acknowledge(self, po_id: int, promised_at: float) -> PurchaseOrder:
+        """The supplier confirms a PO with the date its goods will arrive; a date later
+        than promised is a supplier delay, judged against that confirmed date."""
+        po = self._open(po_id, "a confirmation")
+        if not isinstance(promised_at, int | float) or promised_at < po.raised_at:
+            raise InvalidCommand(
+                f"promised_at: must be a time not before the PO was raised ({po.raised_at}),"
+                f" got {promised_at!r}"
+            )
+        now = self.core.clock.now()
+        self.core.log.note(now, "po.acknowledged", po.subject)
+        self._expect(po, float(promised_at), now, "confirmation")
+        return po
+
+    def _expect(self, po: PurchaseOrder, at: float, now: float, what: str) -> None:
+        """The supplier's word on when the goods arrive becomes the expected date; later
+        than promised, it is a slip: a supplier delay judged against that date."""
+        po.expected_at = at
+        if at > po.promised_at:
+            old = po.promised_at
+            po.promised_at = at
+            self.core.log.note(now, "po.slipped", po.subject)
+            self._delay(po, now, why=f"{what} slipped from {old:g}")
 
     def receive(
         self, po_id: int, qty: int, at: float | None = None, *, event_id: str | None = None
@@ -601,17 +667,21 @@ class ProcurementWorkflow:
         return po
 
     def poll(self) -> list[OpsException]:
-        """Report every open PO past its promised date (plus grace) as a supplier delay once."""
+        """Report every open PO past its expected date (plus grace) as a supplier delay: its
+        goods are now expected as many days later again as the PO is already late (at
+        least `overdue_assumed_wait_d`), and the escalation rule is asked again."""
         now = self.core.clock.now()
         rule = self._rule(now)
         grace = float(rule["overdue_grace_h"]) * HOUR
-        wait = float(rule["overdue_assumed_wait_d"]) * DAY
+        least = float(rule["overdue_assumed_wait_d"]) * DAY
         out = []
         for po in list(self.pos):
-            if po.is_open and po._flagged_for != po.promised_at and now >= po.promised_at + grace:
-                po._flagged_for = po.promised_at
-                late_h = (now - po.promised_at) / HOUR
-                out.append(self._delay(po, now, wait_s=wait, why=f"overdue by {late_h:g} h"))
+            if po.is_open and now >= po.expected_at + grace:
+                late = now - po.promised_at
+                po.expected_at = now + max(least, late)
+                wait_d = (po.expected_at - now) / DAY
+                why = f"overdue by {late / HOUR:g} h, now expected in {wait_d:g} d"
+                out.append(self._delay(po, now, why=why))
         return out
 
     # -- internals -------------------------------------------------------------------------
@@ -642,10 +712,11 @@ class ProcurementWorkflow:
         replaces: int | None = None,
     ) -> PurchaseOrder:
         price = (
-            self.core.catalog.skus[sku].std_cost_cents
+            round(self.core.catalog.skus[sku].std_cost_cents * sup.price_factor)
             if sup.unit_price_cents is None
             else sup.unit_price_cents
         )
+        promised = now + sup.lead_time_days * DAY
         po = PurchaseOrder(
             len(self.pos),
             sku,
@@ -654,7 +725,8 @@ class ProcurementWorkflow:
             qty,
             price,
             now,
-            now + sup.lead_time_days * DAY,
+            promised,
+            promised,
             policy=policy,
             replaces=replaces,
         )
@@ -694,9 +766,11 @@ class ProcurementWorkflow:
                 break
         return prio, f"cover {cover_d:.1f} d (ATS {ats}) vs wait {wait_d:.1f} d"
 
-    def _delay(self, po: PurchaseOrder, now: float, *, wait_s: float, why: str) -> OpsException:
+    def _delay(self, po: PurchaseOrder, now: float, *, why: str) -> OpsException:
+        """A supplier delay of `po`, judged against its expected date: the exception (one
+        per PO, counted again on each new occurrence) and the escalation rule's decision."""
         rule = self._rule(now)
-        prio, risk = self._priority(po, rule, wait_s)
+        prio, risk = self._priority(po, rule, po.expected_at - now)
         cat = self.core.catalog
         detail = (
             f"{po.subject} from {po.supplier}: {po.remaining} x {cat.skus[po.sku].code}"
@@ -728,12 +802,22 @@ class ProcurementWorkflow:
         sup = self.suppliers[po.supplier]
         alts = [self.suppliers[c] for c in sup.alternates]
         alt = min(alts, key=lambda a: (a.lead_time_days, -a.reliability), default=None)
-        alt_at = math.inf if alt is None else now + alt.lead_time_days * DAY
-        exp_at = now + sup.lead_time_days * float(rule["expedite_lead_time_factor"]) * DAY
-        prefer_expedite = rule["prefer"] == "expedite"
-        order = ("expedite", "alternate") if prefer_expedite else ("alternate", "expedite")
-        for action in order:
-            if action == "alternate" and alt is not None and alt_at < po.promised_at:
+        # each option's arrival against the goods' expected arrival, not a promise long past
+        options: list[tuple[int, float, str]] = []
+        rank = {"alternate": 0, "expedite": 1}
+        if rule["prefer"] == "expedite":
+            rank = {"expedite": 0, "alternate": 1}
+        if alt is not None:
+            options.append((rank["alternate"], now + alt.lead_time_days * DAY, "alternate"))
+        if sup.can_expedite and not po.expedited:
+            factor = float(rule["expedite_lead_time_factor"])
+            options.append((rank["expedite"], now + (po.expected_at - now) * factor, "expedite"))
+        gain = float(rule["min_gain_h"]) * HOUR
+        better = sorted(o for o in options if o[1] + gain <= po.expected_at)
+        if better:
+            _rank, at, action = better[0]
+            ahead = f"{(po.expected_at - at) / DAY:.1f} d sooner than expected"
+            if action == "alternate" and alt is not None:
                 new = self._raise(
                     po.sku,
                     po.location,
@@ -745,17 +829,25 @@ class ProcurementWorkflow:
                 )
                 po.resourced_to = new.id
                 self.core.log.note(now, "po.resourced", po.subject)
-                decided(f"resourced to {new.subject} ({alt.code})", f"priority {prio}; {risk}")
-                self._close(po, POState.CLOSED_SHORT, now, "re-sourced")
-                return
-            if action == "expedite" and exp_at < po.promised_at and not po.expedited:
-                pct = float(rule["expedite_surcharge_pct"])
-                po.unit_price_cents = round(po.unit_price_cents * (1 + pct / 100))
-                po.promised_at = exp_at
-                po.expedited = True
-                self.core.log.note(now, "po.expedited", po.subject)
                 decided(
-                    f"expedited to {exp_at:g}", f"priority {prio}; {risk}; +{pct:g}% unit price"
+                    f"resourced to {new.subject} ({alt.code})",
+                    f"priority {prio}; {risk}; {ahead}",
                 )
+                self._close(po, POState.CLOSED_SHORT, now, "re-sourced")
+                self._tell("resourced", new)
                 return
+            pct = float(rule["expedite_surcharge_pct"])
+            po.unit_price_cents = round(po.unit_price_cents * (1 + pct / 100))
+            po.promised_at = po.expected_at = at
+            po.expedited = True
+            self.core.log.note(now, "po.expedited", po.subject)
+            decided(
+                f"expedited to {at:g}", f"priority {prio}; {risk}; {ahead}; +{pct:g}% unit price"
+            )
+            self._tell("expedited", po)
+            return
         decided("wait", f"priority {prio}; no faster option; {risk}")
+
+    def _tell(self, action: str, po: PurchaseOrder) -> None:
+        for fn in self._listeners:
+            fn(action, po)

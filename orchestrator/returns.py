@@ -14,6 +14,10 @@ quantity. Each decision is audited with the rule version (``disposition_rules@v2
 and named on the timeline (``return.received``, ``return.inspected``,
 ``return.disposed``, ``return.refurbished``) under the subject ``return:{id}``.
 
+A return's clock starts when the customer hands it over (at a store's desk, or to the
+carrier), which may be days before it is received where it is inspected
+(`handed_over_at`); returns-to-available counts from then.
+
 A location's returns of a day can travel as one batch (`receive_lines`) and be settled
 together (`inspect_lines`): one receipt event, one disposition event per disposition,
 and otherwise the same cases, decisions and audit records as case by case.
@@ -79,11 +83,14 @@ class ReturnCase:
     refurbish_due_at: float = math.nan
     refurbished_at: float = math.nan
     resolved_at: float = math.nan  # every unit sellable again or gone from the network
+    handed_over_at: float = math.nan  # the customer handed it over (nan: when received)
     # "return:<id>", made once: the case's audit, timeline and movements all cite it
     subject: str = field(init=False, repr=False, compare=False, default="")
 
     def __post_init__(self) -> None:
         self.subject = f"return:{self.id}"
+        if math.isnan(self.handed_over_at):
+            self.handed_over_at = self.received_at
 
     @property
     def status(self) -> str:
@@ -122,14 +129,16 @@ class ReturnsWorkflow:
         channel: Ref | None = None,
         event_id: str | None = None,
         reason: str = "",
+        handed_over_at: float = math.nan,
     ) -> ReturnCase:
-        """A return arrives: its units go into quarantine (not sellable)."""
+        """A return arrives: its units go into quarantine (not sellable). `handed_over_at`:
+        when the customer handed it over, if before now (seconds)."""
         core = self.core
         s, loc = core.catalog.sku(sku), core.catalog.location(location)
         ch = None if channel is None else core.catalog.channel(channel)
         cid = len(self.cases)
         now = core.clock.now()
-        case = ReturnCase(cid, s, loc, qty, ch, now)
+        case = ReturnCase(cid, s, loc, qty, ch, now, handed_over_at=handed_over_at)
         core.return_in(
             s,
             loc,
@@ -149,9 +158,11 @@ class ReturnsWorkflow:
         *,
         channel: Ref | None = None,
         event_id: str | None = None,
+        handed_over_at: float = math.nan,
     ) -> list[ReturnCase]:
         """A location's returns of a period as one batch event (a returns desk's batch, as a
-        till's sales are): one case per (sku, qty) line, every unit into quarantine.
+        till's sales are): one case per (sku, qty) line, every unit into quarantine;
+        `handed_over_at` as in `receive`.
 
         The same cases and stock as one `receive` per line; the movements share one event
         (`<event_id>#<line>`, line i is the i-th case) whose reason names the case range.
@@ -173,7 +184,7 @@ class ReturnsWorkflow:
         )
         now = core.clock.now()
         cases = [
-            ReturnCase(first + i, sk, loc, q, ch, now)
+            ReturnCase(first + i, sk, loc, q, ch, now, handed_over_at=handed_over_at)
             for i, (sk, q) in enumerate(zip(ids, qtys, strict=True))
         ]
         self.cases.extend(cases)
@@ -424,13 +435,15 @@ class ReturnsWorkflow:
             c.refurbish_pending if not math.isnan(c.disposed_at) else c.qty for c in self.cases
         )
 
-    def returns_to_available_h(self, since: float = -math.inf) -> list[float]:
-        """Hours from receipt to every unit sellable again or disposed, per resolved case
-        received at or after `since`."""
+    def returns_to_available_h(
+        self, since: float = -math.inf, until: float = math.inf
+    ) -> list[float]:
+        """Hours from the customer's hand-over to every unit sellable again or disposed,
+        per resolved case handed over in [`since`, `until`]."""
         return [
-            (c.resolved_at - c.received_at) / HOUR
+            (c.resolved_at - c.handed_over_at) / HOUR
             for c in self.cases
-            if not math.isnan(c.resolved_at) and c.received_at >= since
+            if not math.isnan(c.resolved_at) and since <= c.handed_over_at <= until
         ]
 
     def returns_to_available_p50_h(self) -> float | None:

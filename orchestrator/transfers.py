@@ -465,12 +465,21 @@ class TransferWorkflow:
             if t.decided and t.requested_at >= since
         ]
 
-    def cycle_times_h(self) -> list[float]:
-        """Requested → received at the destination, hours, for every received transfer."""
+    def share_decided_by_people(self, since: float = -math.inf) -> float:
+        """Of the transfers requested at or after `since` and decided, the share a person
+        decided (the rest the rules decided at once); NaN if none was decided."""
+        decided = [t for t in self.transfers if t.decided and t.requested_at >= since]
+        if not decided:
+            return math.nan
+        return sum(t.decided_by.startswith("approver:") for t in decided) / len(decided)
+
+    def cycle_times_h(self, since: float = -math.inf) -> list[float]:
+        """Requested → received at the destination, hours, for every received transfer
+        requested at or after `since`."""
         return [
             (t.received_at - t.requested_at) / HOUR_S
             for t in self.transfers
-            if t.state is TransferState.RECEIVED
+            if t.state is TransferState.RECEIVED and t.requested_at >= since
         ]
 
     # -- stock balancing -------------------------------------------------------------------

@@ -7,58 +7,107 @@ and are exposed as knobs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .schema import Dist, Policy, Replenishment
+from orchestrator import ALLOCATION_POLICIES
+
+from .schema import ChannelSpec, Dist, Policy, Replenishment, quota_shares
+
+#: knobs with one default under every bundle: what a channel may promise (no buffer, no
+#: quota, no safety stock: each is a knob to try under either model), where orders ship
+#: from, the own-feed cadences (only a channel that sells against its own feed uses
+#: them) and the outage fallback (only central reservation uses it)
+SHARED: dict[str, Any] = {
+    "store_buffer": 0,  # assumed: no units of a store's shelf held back from online channels
+    "channel_buffers": {},  # assumed: no channel leaves units for the others
+    "channel_quotas": {},  # assumed: no channel owns a share; one pool for every channel
+    "safety_stock_units": 0,  # assumed: no units of a position protected from every channel
+    "sourcing": "nearest",  # the comparison isolates orchestration itself
+    "sourcing_params": {},
+    "web_import_min": 15.0,  # assumed: the web shop passes its orders on every 15 minutes
+    "marketplace_import_min": 60.0,  # assumed: marketplace orders imported hourly
+    # count intensity (only the choice of positions differs): assumed a quarterly store
+    # cycle, with which legacy's store records stay 35–40 % right as in the field
+    # (DeHoratius & Raman 2008: 60–65 % wrong), and a monthly DC cycle (assumed)
+    "count_cycle_days": 90.0,
+    "dc_count_cycle_days": 30.0,
+    "counts_per_store_day": None,  # None: from count_cycle_days
+    # the transfer approval rule's thresholds (under e-mail approval every transfer waits
+    # for a person anyway): assumed, a store manager's sign-off limit
+    "transfer_auto_max_units": 6,
+    "transfer_auto_max_value_cents": 10_000,
+    "outage_fallback_buffer": 2,  # assumed protective buffer during a middleware outage
+    "reconciliation_min_per_line": 10.0,  # assumed: minutes to match one account by hand
+}
+
+#: the knobs where the seed article's legacy and orchestrated models differ, each with the
+#: difference the article names; every other knob has one default (`SHARED`), and
+#: `tests/twin/test_channels.py` checks that the bundles differ in exactly these
+SEED_DIFFERENCES: dict[str, str] = {
+    "sync_interval_min": "stores sync stock in 30-minute batches vs real-time events",
+    "store_receipts": "receipts ride the batch sync vs post through the API",
+    "web_reservation": "channels reserve against their own stale figures vs one service",
+    "marketplace_reservation": "marketplace reservations processed separately vs one service",
+    "approval_mode": "transfers approved by e-mail vs versioned rules",
+    "email_approval_h": "a person answers e-mail in hours to days vs a human task",
+    "posting_mode": "the ERP posts overnight vs near-real-time postings",
+    "returns_mode": "returns posted after batch inspection vs classified by rules",
+    "cycle_counts": "random counts vs anomaly detection prioritising counts",
+    "auto_approve_adjustments_cents": "every variance a manual journal vs rules approving"
+    " small ones, finance above a threshold",
+    "dead_letter_replay_h": "exceptions worked by hand when someone looks vs routed and"
+    " replayed on an operator's cadence",
+}
 
 BUNDLES: dict[str, dict[str, Any]] = {
     "legacy": {
-        "allocation": "siloed",
-        "allocation_params": {"quotas": {"web": 0.6, "marketplace": 0.4}},
-        "sourcing": "nearest",
-        "sourcing_params": {},
+        **SHARED,
         "sync_interval_min": 30.0,  # stores sync every 30 minutes (the seed article)
-        "marketplace_reservation": "own_feed",  # marketplaces sell against their own feed
-        "marketplace_import_min": 60.0,  # assumed: orders imported hourly
+        "store_receipts": "middleware",  # receipts ride the store's batch sync
+        # the web shop and the marketplaces sell against their own feeds, refreshed every
+        # `channels[].feed_refresh_min`; their orders reach the core afterwards
+        "web_reservation": "own_feed",
+        "marketplace_reservation": "own_feed",
         "approval_mode": "email",
         "email_approval_h": Dist(dist="gamma", mean=10.0, cv=0.8),  # assumed: hours to days
         "posting_mode": "batch",  # the ERP posts overnight (at timetable.erp_posting_h)
         "returns_mode": "batch",  # returns posted after a daily batch inspection
-        "store_receipts": "middleware",  # receipts ride the store's batch sync
         "cycle_counts": "random",
-        "counts_per_store_day": 10,  # assumed
-        "outage_fallback_buffer": 0,
-        "reconciliation_min_per_line": 10.0,  # assumed: minutes to match one account by hand
+        # every count adjustment, write-off and receipt short is a manual journal finance
+        # approves at the close (assumed)
+        "auto_approve_adjustments_cents": 0,
+        # assumed: the integration team looks at the dead-letter queue once a day (and
+        # after a middleware outage)
+        "dead_letter_replay_h": 24.0,
     },
     "orchestrated": {
-        # one reservation service for every channel, pooled, keeping the last units of a
-        # store's shelf from online channels (click and collect) against phantom stock
-        "allocation": "buffered",
-        "allocation_params": {"store_buffer": 2},  # assumed
-        "sourcing": "nearest",  # as legacy: the comparison isolates orchestration itself
-        "sourcing_params": {},
+        **SHARED,
         "sync_interval_min": 0.0,  # real-time events through governed APIs
-        "marketplace_reservation": "central",  # one reservation service for every channel
-        "marketplace_import_min": 1.0,
+        "store_receipts": "api",  # scanned receipts post through the governed API at once
+        # one reservation service for every channel, in real time
+        "web_reservation": "central",
+        "marketplace_reservation": "central",
         "approval_mode": "rules",
         "email_approval_h": Dist(dist="gamma", mean=1.0, cv=0.5),  # human tasks above thresholds
         "posting_mode": "immediate",
         "returns_mode": "rules",
-        "store_receipts": "api",  # scanned receipts post through the governed API at once
         "cycle_counts": "anomaly",
-        "counts_per_store_day": 10,
-        "outage_fallback_buffer": 2,  # assumed protective buffer during an outage
-        "reconciliation_min_per_line": 10.0,
+        # assumed: versioned rules approve variances up to 50.00; above, finance at the close
+        "auto_approve_adjustments_cents": 5000,
+        "dead_letter_replay_h": 4.0,  # assumed: an operator replays dead letters every 4 h
     },
 }
 
-#: allocation settings of the `orchestrated-<allocation>` variants (assumed)
+#: allocation knobs of the `orchestrated-<allocation>` variants (assumed), for research
 ALLOCATION_VARIANTS: dict[str, dict[str, Any]] = {
-    "siloed": {"quotas": {"web": 0.6, "marketplace": 0.4}},  # the legacy quotas
+    # the old legacy quotas: the web shop 60%, the marketplaces 40% between them
+    "siloed": {"channel_quotas": {"web": 0.6, "marketplace": 0.4}},
     "pooled": {},
     "buffered": {"channel_buffers": {"marketplace": 2}, "store_buffer": 2},
 }
+ALLOCATION_KNOBS = ("store_buffer", "channel_buffers", "channel_quotas", "safety_stock_units")
 
 #: policy names a user can run: the two bundles and allocation variants of `orchestrated`
 POLICY_NAMES = (
@@ -91,18 +140,25 @@ ROADMAP_STEPS: tuple[RoadmapStep, ...] = (
     ),
     RoadmapStep(
         "central-reservation",
-        ("allocation", "allocation_params", "marketplace_reservation", "marketplace_import_min"),
-        "one reservation service for every channel instead of quotas and stale feeds",
+        ("web_reservation", "marketplace_reservation"),
+        "one real-time reservation service for every channel instead of each selling"
+        " against its own stale feed",
     ),
     RoadmapStep(
         "rule-based-approvals",
         ("approval_mode", "email_approval_h"),
-        "transfers approved by versioned rules, a person only above thresholds",
+        "transfers approved by versioned rules, a person (as a human task) only above thresholds",
     ),
     RoadmapStep(
         "real-time-postings",
         ("posting_mode",),
         "stock movements posted to the ERP as they happen, not overnight",
+    ),
+    RoadmapStep(
+        "rules-approve-adjustments",
+        ("auto_approve_adjustments_cents",),
+        "versioned rules approve small stock variances; finance journals only those above"
+        " a threshold",
     ),
     RoadmapStep(
         "returns-by-rules",
@@ -115,9 +171,10 @@ ROADMAP_STEPS: tuple[RoadmapStep, ...] = (
         "cycle counts ranked by anomaly detection instead of chosen at random",
     ),
     RoadmapStep(
-        "outage-fallback",
-        ("outage_fallback_buffer",),
-        "channels hold back a buffer when they sell on the last known figure in an outage",
+        "exception-routing",
+        ("dead_letter_replay_h",),
+        "dead letters routed to an operator who replays them every few hours, not when"
+        " someone looks",
     ),
 )
 
@@ -136,12 +193,18 @@ class ResolvedPolicy:
 
     name: str
     operating_model: str
-    allocation: str
+    allocation: str  # the core's allocation class (named from the knobs unless set)
     allocation_params: dict[str, Any]
+    store_buffer: int
+    channel_buffers: dict[str, int]
+    channel_quotas: dict[str, float]
+    safety_stock_units: int
     sourcing: str
     sourcing_params: dict[str, Any]
     sync_interval_min: float
+    web_reservation: str
     marketplace_reservation: str
+    web_import_min: float
     marketplace_import_min: float
     approval_mode: str
     email_approval_h: Dist
@@ -149,9 +212,15 @@ class ResolvedPolicy:
     returns_mode: str
     store_receipts: str
     cycle_counts: str
-    counts_per_store_day: int
+    count_cycle_days: float
+    dc_count_cycle_days: float
+    counts_per_store_day: int | None
+    transfer_auto_max_units: int
+    transfer_auto_max_value_cents: int
     outage_fallback_buffer: int
     reconciliation_min_per_line: float
+    auto_approve_adjustments_cents: int
+    dead_letter_replay_h: float
     replenishment: Replenishment
 
     def as_dict(self) -> dict[str, Any]:
@@ -162,9 +231,25 @@ class ResolvedPolicy:
         return out
 
 
+def allocation_named(knobs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The core's allocation class and parameters the allocation knobs make: quotas are
+    siloed (kind keys still to be split between channels, `allocation_for`), buffers are
+    buffered (over the quotas, if both), neither is pooled."""
+    quotas, buffers = knobs["channel_quotas"], knobs["channel_buffers"]
+    store_buffer = knobs["store_buffer"]
+    if buffers or store_buffer:
+        params: dict[str, Any] = {"channel_buffers": dict(buffers), "store_buffer": store_buffer}
+        if quotas:
+            params["quotas"] = dict(quotas)
+        return "buffered", params
+    if quotas:
+        return "siloed", {"quotas": dict(quotas)}
+    return "pooled", {}
+
+
 def resolve(policy: Policy, name: str | None = None) -> ResolvedPolicy:
     """Fill a scenario's `policy` from its bundle; `name` (a POLICY_NAMES entry) switches
-    the bundle and, for `orchestrated-<allocation>`, the allocation policy."""
+    the bundle and, for `orchestrated-<allocation>`, the allocation knobs."""
     p = policy
     model = p.operating_model
     allocation_override = None
@@ -172,17 +257,36 @@ def resolve(policy: Policy, name: str | None = None) -> ResolvedPolicy:
         if name not in POLICY_NAMES:
             raise ValueError(f"policy: must be one of {', '.join(POLICY_NAMES)}, got {name!r}")
         model, _, allocation_override = name.partition("-")
-    bundle = dict(BUNDLES[model])
+    bundle = copy.deepcopy(BUNDLES[model])  # a run's policy never shares the bundles' dicts
     for key in bundle:
         v = getattr(p, key)
         if v is not None:
             bundle[key] = v
-    if allocation_override:
-        bundle["allocation"] = allocation_override
-        bundle["allocation_params"] = ALLOCATION_VARIANTS[allocation_override]
+    if allocation_override:  # the variant's allocation knobs only (safety stock stays)
+        bundle.update({k: SHARED[k] for k in ALLOCATION_KNOBS if k != "safety_stock_units"})
+        bundle.update(copy.deepcopy(ALLOCATION_VARIANTS[allocation_override]))
+    if p.allocation is not None and not allocation_override:
+        allocation, params = p.allocation, dict(p.allocation_params or {})
+    else:
+        allocation, params = allocation_named(bundle)
     return ResolvedPolicy(
-        name=name or model, operating_model=model, replenishment=p.replenishment, **bundle
+        name=name or model,
+        operating_model=model,
+        allocation=allocation,
+        allocation_params=params,
+        replenishment=p.replenishment,
+        **bundle,
     )
+
+
+def allocation_for(policy: ResolvedPolicy, channels: list[ChannelSpec]) -> Any:
+    """The core's allocation object for a run: the policy's class and parameters, with
+    quotas set per channel code (`quota_shares`: a kind's share split between its
+    channels, never adding up to more than 100%)."""
+    params = dict(policy.allocation_params)
+    if params.get("quotas"):
+        params["quotas"] = quota_shares(dict(params["quotas"]), channels)  # type: ignore[arg-type]
+    return ALLOCATION_POLICIES[policy.allocation](**params)
 
 
 def flipped(policy: Policy, steps: tuple[str, ...] | list[str]) -> dict[str, Any]:

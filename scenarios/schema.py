@@ -19,6 +19,7 @@ NonNeg = Annotated[float, Field(ge=0)]
 Share = Annotated[float, Field(ge=0, le=1)]
 Count = Annotated[int, Field(ge=0)]
 PosInt = Annotated[int, Field(gt=0)]
+Weekday = Annotated[int, Field(ge=0, le=6)]  # a day of the week, 0 = Monday
 
 
 class Strict(BaseModel):
@@ -57,13 +58,18 @@ class Stores(Strict):
     count: Count = 20
     opening_hour: Hour = 9.0
     closing_hour: Annotated[float, Field(gt=0, le=24)] = 21.0
-    pickers: PosInt = 2  # staff picking online orders in a store (assumed)
+    pickers: PosInt = 2  # staff picking online orders in a store, in opening hours (assumed)
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=6, cv=0.5))
+    # a picked line staged for pick-up (click and collect) or packed for the carrier (assumed)
+    stage_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=5, cv=0.5))
     initial_cover_days: NonNeg = 10.0  # assumed
     initial_units: Count | None = None  # opening stock per sku and store in units (None: S)
     size_cv: NonNeg = 0.3  # spread of store sizes (demand scale), lognormal (assumed)
     delivery_days: list[Annotated[int, Field(ge=0, le=6)]] = [0, 2, 4]
     # ^ store deliveries per week: "assume 2–3 per week" (CALIBRATION: assumed rows)
+    returns_pickup_days: list[Weekday] = [2]
+    # ^ days (0 = Monday) the carrier takes a store's returns cage to its region's returns
+    #   centre, at timetable.store_returns_pickup_h: weekly, consolidated (assumed)
 
     @model_validator(mode="after")
     def _hours(self) -> Stores:
@@ -79,6 +85,9 @@ class FulfilmentCentre(Strict):
     region: str
     pickers: PosInt = 12  # assumed
     pick_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=4, cv=0.5))
+    packers: PosInt = 6  # pack stations: each picked line is packed for the carrier (assumed)
+    pack_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=3, cv=0.5))
+    # ^ assumed
     initial_cover_days: NonNeg = 21.0  # assumed
     initial_units: Count | None = None  # opening stock per sku in units (None: initial_cover_days)
     ships_online: bool = True
@@ -86,8 +95,21 @@ class FulfilmentCentre(Strict):
 
 
 class ReturnsCentre(Strict):
-    inspectors: PosInt = 4  # assumed
+    """Each region's returns centre (at the DC restocking its stores): online returns come
+    by carrier, store returns on the weekly pickup; inspectors work a shift, each unit
+    takes `inspect_time_min`."""
+
+    inspectors: PosInt = 4  # per returns centre (assumed)
     inspect_time_min: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=8, cv=0.5))
+    # ^ per unit (assumed)
+    shift_start_h: Hour = 6.0  # inspectors' working day: two shifts, 06:00–22:00 (assumed)
+    shift_end_h: Annotated[float, Field(gt=0, le=24)] = 22.0  # assumed
+
+    @model_validator(mode="after")
+    def _shift(self) -> ReturnsCentre:
+        if self.shift_end_h <= self.shift_start_h:
+            raise ValueError("shift_end_h: must be after shift_start_h")
+        return self
 
 
 class SupplierSpec(Strict):
@@ -99,6 +121,10 @@ class SupplierSpec(Strict):
     short_ship_fraction: Share = 0.2  # share of a late/short PO not shipped (assumed)
     price_factor: Pos = 1.0  # PO price ÷ standard cost
     alternates: list[str] = []
+    # a DC's PO is confirmed with its planned arrival this long after it is raised (an
+    # order acknowledgement; assumed: a day)
+    confirms_after_h: NonNeg = 24.0
+    can_expedite: bool = True  # the supplier hurries a late PO on request (assumed)
 
 
 class Lanes(Strict):
@@ -107,6 +133,9 @@ class Lanes(Strict):
     dc_to_store_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.2))
     dc_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=40, cv=0.3))
     store_to_customer_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=20, cv=0.3))
+    # a customer's parcel return, dropped off → at the returns centre: ground, consolidated,
+    # about 3–7 days (assumed)
+    customer_return_h: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=120, cv=0.3))
     cross_region_extra_h: NonNeg = 24.0  # assumed
     cost_cents_per_unit_dc: NonNeg = 450.0  # assumed
     cost_cents_per_unit_store: NonNeg = 650.0  # assumed: store picking costs more
@@ -183,8 +212,36 @@ class ChannelSpec(Strict):
     promise_h: Pos = 72.0  # promised delivery, hours after the order (assumed)
     cancel_rate: Share = 0.02  # customer cancellations before shipping (assumed)
     return_rate: Share = 0.176  # online 17.6% (NRF & Appriss 2023, CALIBRATION)
-    feed_refresh_min: Pos = 30.0  # marketplaces: how often the listing feed refreshes
+    # a channel that sells against its own feed (`policy.web_reservation` /
+    # `marketplace_reservation: own_feed`): how often the feed is refreshed from the core;
+    # assumed: the seed article's 30-minute batch cadence
+    feed_refresh_min: Pos = 30.0
     bopis_share: Share = 0.0  # 18–25% of online orders (Adobe; sensitivity range)
+
+
+def quota_shares(quotas: dict[str, float], channels: list[ChannelSpec]) -> dict[str, float]:
+    """Each channel's share of a location's stock under `quotas` (keyed by channel code or
+    kind; the code wins): a kind's share is one share for all its channels, split between
+    them by orders per day (equally if none has any). Channels not named get none. Shares
+    may not add up to more than 100%: quotas that overlap would promise the same units
+    twice, which is what a quota exists to prevent."""
+    out: dict[str, float] = {}
+    by_kind: dict[str, list[ChannelSpec]] = {}
+    for ch in channels:
+        if ch.code in quotas:
+            out[ch.code] = float(quotas[ch.code])
+        elif ch.kind in quotas:
+            by_kind.setdefault(ch.kind, []).append(ch)
+    for kind, members in by_kind.items():
+        volume = sum(ch.orders_per_day for ch in members)
+        for ch in members:
+            weight = ch.orders_per_day / volume if volume > 0 else 1.0 / len(members)
+            out[ch.code] = float(quotas[kind]) * weight
+    total = sum(out.values())
+    if total > 1.0 + 1e-9:
+        detail = ", ".join(f"{c} {v:.0%}" for c, v in out.items())
+        raise ValueError(f"policy.channel_quotas: shares add up to {total:.0%} (> 100%): {detail}")
+    return out
 
 
 def _default_channels() -> list[ChannelSpec]:
@@ -217,6 +274,13 @@ class Demand(Strict):
     seasonality_amplitude: Annotated[float, Field(ge=0, lt=1)] = 0.0
     seasonality_peak_day: NonNeg = 0.0
     seasonality_period_days: Pos = 365.0
+    # online orders by hour of day (00:00..23:00), relative weights scaled to mean 1: quiet
+    # overnight, rising through the day, an evening peak 19:00–22:00 (assumed: the shape
+    # e-commerce traffic is usually reported with; CALIBRATION.md has no intraday figure)
+    online_hourly: list[Pos] = [
+        0.45, 0.3, 0.2, 0.15, 0.15, 0.2, 0.4, 0.65, 0.85, 1.0, 1.1, 1.15,
+        1.25, 1.2, 1.1, 1.1, 1.15, 1.25, 1.45, 1.65, 1.8, 1.75, 1.35, 0.85,
+    ]  # fmt: skip
     store_return_rate: Share = 0.10  # in store 10.0% (NRF & Appriss 2023, CALIBRATION)
     return_delay_days: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=9, cv=0.5))
     events: list[DemandEvent] = []
@@ -224,9 +288,19 @@ class Demand(Strict):
     @field_validator("day_of_week")
     @classmethod
     def _seven(cls, v: list[float]) -> list[float]:
-        if len(v) != 7:
-            raise ValueError(f"needs 7 values (Mon..Sun), got {len(v)}")
-        return v
+        return _one_a_slot(v, 7, "Mon..Sun")
+
+    @field_validator("online_hourly")
+    @classmethod
+    def _twenty_four(cls, v: list[float]) -> list[float]:
+        return _one_a_slot(v, 24, "00:00..23:00")
+
+
+def _one_a_slot(v: list[float], n: int, slots: str) -> list[float]:
+    """A weight for each of the `n` days of the week or hours of the day."""
+    if len(v) != n:
+        raise ValueError(f"needs {n} values ({slots}), got {len(v)}")
+    return v
 
 
 # ---------------------------------------------------------------------------- policy
@@ -237,8 +311,10 @@ class Replenishment(Strict):
     the days of cover: `store_S_units` alone is a base stock (s = S − 1);
     `store_s_units` with it is an (s, S) pair. The same holds for `dc_S_units` and
     `dc_s_units`. `None` keeps the days of cover. `store_review: continuous` reorders
-    one-for-one straight from a supplier (`store_source: supplier`); stores restocked
-    by a DC are reviewed `daily` or on `delivery_days`.
+    after every sale straight from a supplier (`store_source: supplier`) under
+    `store_policy` s-S, base-stock or r-Q (r = s, Q = S − s; R-S is periodic and refused
+    here); stores restocked by a DC are reviewed `daily` or on `delivery_days`. Sites
+    review nightly under `dc_policy`, read from their (s, S) the same way.
     """
 
     store_policy: Literal["s-S", "base-stock", "r-Q", "R-S"] = "s-S"
@@ -260,6 +336,12 @@ class Replenishment(Strict):
             raise ValueError("store_s_days: must be < store_S_days")
         if self.dc_s_days >= self.dc_S_days:
             raise ValueError("dc_s_days: must be < dc_S_days")
+        if self.store_review == "continuous" and self.store_policy == "R-S":
+            raise ValueError(
+                "store_policy: 'R-S' orders up to S at each periodic review; with "
+                "store_review 'continuous' use s-S, base-stock or r-Q (or store_review: "
+                "daily or delivery_days for R-S)"
+            )
         if self.store_review == "continuous" and self.store_source == "dc":
             # continuous review orders one-for-one from a supplier; stores fed by a DC are
             # reviewed on a schedule, so this pair would mean stores never reorder
@@ -287,22 +369,42 @@ class Policy(Strict):
     """
 
     operating_model: Literal["legacy", "orchestrated"] = "orchestrated"
+    # what each channel may promise: store buffer, channel buffers and quotas, safety
+    # stock (the same defaults under both bundles; `scenarios.policies`)
+    store_buffer: Count | None = None  # units of a store's shelf online channels never promise
+    channel_buffers: dict[str, Count] | None = None  # per channel code or kind: units left
+    # per channel code or kind: its share of each location's stock; a kind's share is split
+    # between that kind's channels by orders per day, and the shares may not exceed 100%
+    channel_quotas: dict[str, Share] | None = None
+    safety_stock_units: Count | None = None  # units of every position no channel promises
+    # a researcher's pick of the core's allocation class with its parameters, as given
+    # (instead of the knobs above)
     allocation: Literal["pooled", "siloed", "buffered"] | None = None
     allocation_params: dict[str, object] | None = None
     sourcing: Literal["nearest", "ship-from-store", "cost"] | None = None
     sourcing_params: dict[str, object] | None = None
     sync_interval_min: NonNeg | None = None  # 0 = real time
+    # how channels reserve: through the one central reservation service, or against their
+    # own feed refreshed every `channels[].feed_refresh_min`, with orders imported later
+    web_reservation: Literal["own_feed", "central"] | None = None
     marketplace_reservation: Literal["own_feed", "central"] | None = None
-    marketplace_import_min: Pos | None = None  # legacy: marketplace orders imported every N min
+    web_import_min: NonNeg | None = None  # own feed: web orders reach the core (0: at once)
+    marketplace_import_min: Pos | None = None  # own feed: marketplace orders imported every N min
     approval_mode: Literal["email", "rules"] | None = None
     email_approval_h: Dist | None = None
     posting_mode: Literal["batch", "immediate"] | None = None
     returns_mode: Literal["batch", "rules"] | None = None
     store_receipts: Literal["api", "middleware"] | None = None  # how store receipts reach the core
     cycle_counts: Literal["random", "anomaly"] | None = None
-    counts_per_store_day: Count | None = None
+    count_cycle_days: Pos | None = None  # a store counts each record once in so many days
+    dc_count_cycle_days: Pos | None = None  # a DC counts each record once in so many days
+    counts_per_store_day: Count | None = None  # fixed counts a store a night (0: none)
+    transfer_auto_max_units: Count | None = None  # rules approve transfers up to this size
+    transfer_auto_max_value_cents: Count | None = None  # ... and this value at standard cost
     outage_fallback_buffer: Count | None = None
     reconciliation_min_per_line: NonNeg | None = None
+    auto_approve_adjustments_cents: Count | None = None  # variances up to this post by rule
+    dead_letter_replay_h: Pos | None = None  # an operator replays dead letters every N hours
     replenishment: Replenishment = Field(default_factory=Replenishment)
 
     @model_validator(mode="before")
@@ -320,12 +422,14 @@ class Timetable(Strict):
     Hours of the day (`_h`, 0 <= h < 24, simulated time from midnight) and cadences
     (`_min`). No published figure exists for any of them: every default is assumed.
 
-    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` the returns desk
-      inspects the returns waiting since the last batch, all at once.
+    - `returns_inspection_h` 06:00: under `policy.returns_mode: batch` each returns
+      centre's daily batch: the returns that arrived before it are inspected (in the
+      inspectors' shift); their dispositions are posted in the ERP's overnight run
+      (`erp_posting_h`) after the whole batch is done.
     - `dc_dispatch_h` 06:00: DCs ship the store orders of the last store review,
       picked overnight.
-    - `finance_close_h` 18:00: finance closes the day, matching by hand every account
-      and location where the GL and the stock ledger disagree.
+    - `finance_close_h` 18:00: finance closes the day after the period's postings,
+      matching by hand every true mismatch between the GL and the stock ledger.
     - `store_review_h` 22:00: the periodic store review (daily or on delivery days).
     - `site_review_h` 23:00: DCs and other sites review their stock against (s, S)
       and raise purchase orders.
@@ -338,7 +442,16 @@ class Timetable(Strict):
     - `approvals_check_min` 30: approvers look for transfers waiting on them.
     - `till_retry_min` 15: a real-time till that was offline retries sending.
     - `dead_letter_replay_after_h` 1: operations replay dead letters this long after a
-      middleware outage ends.
+      middleware outage ends (besides the operator's `policy.dead_letter_replay_h`).
+    - `store_pick_every_min` 60: store staff pick the online lines waiting every hour from
+      opening, within opening hours (`network.stores`); 0: as each line comes.
+    - `dc_waves_h` 06:00 to 20:00 every 2 h: a site's pick waves over two shifts; a wave
+      picks the online lines that arrived before it ([]: as each line comes).
+    - `carrier_cutoff_h` 17:00: the carrier collects the day's parcels; a parcel packed
+      after it leaves with the next collection (null: handed over as soon as it is packed).
+    - `carrier_days` Monday to Saturday: the days (0 = Monday) the carrier collects.
+    - `store_returns_pickup_h` 14:00: on `network.stores.returns_pickup_days` the carrier
+      takes each store's returns to its region's returns centre.
 
     In-store returns come back at the stores' closing hour (`network.stores`).
     """
@@ -354,6 +467,11 @@ class Timetable(Strict):
     approvals_check_min: Pos = 30.0  # assumed
     till_retry_min: Pos = 15.0  # assumed
     dead_letter_replay_after_h: NonNeg = 1.0  # assumed
+    store_pick_every_min: NonNeg = 60.0  # assumed: ready "in about an hour" (CALIBRATION)
+    dc_waves_h: list[Hour] = [6.0, 8.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0]  # assumed
+    carrier_cutoff_h: Hour | None = 17.0  # assumed
+    carrier_days: list[Weekday] = [0, 1, 2, 3, 4, 5]  # assumed
+    store_returns_pickup_h: Hour = 14.0  # assumed
 
 
 # ---------------------------------------------------------------------------- faults
@@ -389,6 +507,12 @@ class Faults(Strict):
     middleware_latency_s: Dist = Field(default_factory=lambda: Dist(dist="exponential", mean=2))
     duplicate_rate: Share = 0.002  # assumed
     reorder_rate: Share = 0.002  # assumed
+    # the ERP's API behind the middleware, for journal postings (all assumed: no published
+    # figure): its latency, the share of postings it rejects (an error response: the entry
+    # waits for finance) and the share it posts twice (a time-out retried, posted both times)
+    erp_api_latency_s: Dist = Field(default_factory=lambda: Dist(dist="gamma", mean=1, cv=0.5))
+    erp_error_rate: Share = 0.001  # assumed
+    erp_duplicate_rate: Share = 0.0005  # assumed
     supplier_shocks: list[SupplierShock] = []
     returns_surges: list[ReturnsSurge] = []
 
@@ -471,6 +595,8 @@ class Scenario(Strict):
             raise ValueError("channels: codes must be unique")
         if "store" in codes:
             raise ValueError("channels: 'store' is reserved for walk-in sales")
+        if self.policy.channel_quotas:
+            quota_shares(self.policy.channel_quotas, self.channels)
         for ev in self.demand.events:
             for c in ev.channels or []:
                 if c not in codes:

@@ -140,4 +140,4 @@ def test_the_graph_walker_resolves_relative_imports_and_skips_type_checking() ->
     graph = twin_graph()
     assert "twin.faults" in graph["twin.agents.store"] and "twin.rand" in graph["twin.demand"]
     assert "twin.model" not in graph["twin.agents.store"]  # only under TYPE_CHECKING there
-    assert "twin.agents.store" in graph["twin.operating"]
+    assert "twin.agents.returns" in graph["twin.operating"]

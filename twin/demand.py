@@ -37,6 +37,9 @@ class Calendar:
         self.demand = scenario.demand
         self.stores = scenario.network.stores
         self.surges = scenario.faults.returns_surges
+        hourly = scenario.demand.online_hourly
+        mean = sum(hourly) / len(hourly)
+        self.online_hourly = [w / mean for w in hourly]  # mean 1: a day's total is unchanged
 
     def season(self, day: float) -> float:
         d = self.demand
@@ -60,6 +63,11 @@ class Calendar:
             ):
                 mult *= ev.multiplier
         return mult
+
+    def online_hour(self, t: float) -> float:
+        """How busy online shopping is in the hour of the day at `t` (mean 1 over a day):
+        the intraday curve of `demand.online_hourly`."""
+        return self.online_hourly[int(t % 24.0)]
 
     def open_fraction(self, t0: float, t1: float) -> float:
         """Share of a day's store demand falling in [t0, t1) (hours), with an intraday shape:
@@ -177,9 +185,9 @@ class CustomerWalkIns(WalkIns):
 
 
 class OnlineDemand:
-    """Online orders as a Poisson process per channel (hourly rate with day-of-week and
-    events); lines, skus, zone, pick-up store, cancellation and returns are drawn up
-    front so every policy sees the same customers."""
+    """Online orders as a Poisson process per channel (hourly rate with day-of-week, events
+    and the intraday curve, constant within an hour); lines, skus, zone, pick-up store,
+    cancellation and returns are drawn up front so every policy sees the same customers."""
 
     def __init__(self, model: RetailTwin) -> None:
         self.model = model
@@ -194,7 +202,7 @@ class OnlineDemand:
         day = t / 24.0
         dow = model.scenario.demand.day_of_week
         rate = spec.orders_per_day * dow[int(day) % 7] * calendar.online_multiplier(day, spec.code)
-        rate /= 24.0
+        rate *= calendar.online_hour(t) / 24.0  # the hour's share: the intraday curve
         k = int(rng.poisson(rate)) if rate > 0 else 0
         offsets = np.sort(rng.uniform(0, 1.0, k))
         orders = []

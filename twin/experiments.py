@@ -60,6 +60,30 @@ class Aggregate:
         return [r["kpis"][key] for r in self.runs if r["kpis"][key] is not None]
 
 
+#: the figures of each exception kind (`exceptions_by_kind`)
+EXCEPTION_FIGURES = ("backlog_peak", "backlog_end", "age_p95_h")
+
+
+def exceptions_by_kind(runs: list[dict[str, Any]]) -> dict[str, dict[str, float | int | None]]:
+    """Per exception kind, each figure's mean over replications (one replication: its own
+    figures). A kind a replication did not report had no backlog there; an age p95 that is
+    null (no exception of the kind) is left out of its mean."""
+    tables = [r.get("exceptions_by_kind") or {} for r in runs]
+    kinds = list(dict.fromkeys(k for t in tables for k in t))
+    if len(runs) == 1:
+        return {k: dict(tables[0][k]) for k in kinds}
+    out: dict[str, dict[str, float | int | None]] = {}
+    for kind in kinds:
+        row: dict[str, float | int | None] = {}
+        for fig in EXCEPTION_FIGURES:
+            absent = None if fig == "age_p95_h" else 0
+            xs = [t[kind][fig] if kind in t else absent for t in tables]
+            xs = [x for x in xs if x is not None]
+            row[fig] = float(np.mean(xs)) if xs else None
+        out[kind] = row
+    return out
+
+
 def aggregate(scenario: str, policy: str, runs: list[dict[str, Any]], wall: float) -> Aggregate:
     runs = sorted(runs, key=lambda r: r["seed_index"])
     n = len(runs)
@@ -95,6 +119,7 @@ def aggregate(scenario: str, policy: str, runs: list[dict[str, Any]], wall: floa
         "wall_seconds": wall,
         "core_events_per_second": applied / sim_wall if sim_wall > 0 else None,
         "kpis": kpis,
+        "exceptions_by_kind": exceptions_by_kind(runs),
         "invariants": inv,
         "events": events,
     }

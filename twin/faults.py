@@ -1,8 +1,10 @@
 """Faults and recovery: the windows when the middleware, tills or the ERP are down, the
-ERP outages themselves, and operations replaying dead letters after a middleware outage.
+ERP outages themselves, and operations replaying dead letters (on the operator's cadence
+and after a middleware outage).
 
-The middleware and the tills read their own `OutageWindows` (events wait, tills
-buffer); supplier shocks live with the suppliers and returns surges with demand.
+The middleware, the tills and the ERP's posting path read their own `OutageWindows`
+(events wait, tills buffer, postings wait); supplier shocks live with the suppliers and
+returns surges with demand.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from orchestrator.clock import HOUR
-
 if TYPE_CHECKING:
+    from scenarios.schema import Window
+
     from .model import RetailTwin
 
 
@@ -25,6 +27,11 @@ class OutageWindows:
 
     def __init__(self, windows: Iterable[tuple[float, float]] = ()) -> None:
         self.windows = sorted(windows)
+
+    @classmethod
+    def of(cls, windows: Iterable[Window]) -> OutageWindows:
+        """The windows of a scenario's outages (`start_h`, `duration_h`)."""
+        return cls((w.start_h, w.start_h + w.duration_h) for w in windows)
 
     def __bool__(self) -> bool:
         return bool(self.windows)
@@ -41,13 +48,14 @@ class OutageWindows:
 
 
 class Faults:
-    """The ERP's outages (the GL stops posting; a failed-posting exception stays open until
-    it is back) and the recovery after each middleware outage (dead letters replayed)."""
+    """The ERP's outages (postings wait on the integration path; a failed-posting exception
+    stays open until the ERP is back) and the dead letters' recovery: an operator replays
+    the queue every `policy.dead_letter_replay_h` hours, and after each middleware outage."""
 
     def __init__(self, model: RetailTwin) -> None:
         self.model = model
         faults = model.scenario.faults
-        self.erp = OutageWindows((w.start_h, w.start_h + w.duration_h) for w in faults.erp_outages)
+        self.erp = OutageWindows.of(faults.erp_outages)
         # replays follow the scenario's own order of middleware outages
         self.middleware_ends = [w.start_h + w.duration_h for w in faults.middleware_outages]
 
@@ -57,15 +65,15 @@ class Faults:
             env.process(self.erp_outage(a, b))
         for end_h in self.middleware_ends:
             env.process(self.after_outage(end_h))
+        env.process(self.operator_replays())
 
     def erp_outage(self, a: float, b: float) -> Generator[simpy.Event, Any, None]:
-        """The ERP is unreachable from `a` to `b`: postings wait, then go through at once."""
+        """The ERP is unreachable from `a` to `b`: postings wait on the integration path
+        (`ErpPath`) and go through when it is back; the outage is an exception meanwhile."""
         env, core = self.model.env, self.model.core
         yield env.timeout(a)
-        core.gl.suspend()
         core.exceptions.raise_("failed_posting", f"erp-outage:{a:g}", "ERP unreachable")
         yield env.timeout(b - a)
-        core.gl.resume(env.now * HOUR)
         core.exceptions.resolve_subject("failed_posting", f"erp-outage:{a:g}", "ERP back")
 
     def after_outage(self, end_h: float) -> Generator[simpy.Event, Any, None]:
@@ -74,10 +82,21 @@ class Faults:
         yield model.env.timeout(end_h + model.timetable.dead_letter_replay_after_h)
         self.replay_dead_letters()
 
+    def operator_replays(self) -> Generator[simpy.Event, Any, None]:
+        """An operator looks at the dead-letter queue every `dead_letter_replay_h` hours
+        until the horizon and replays what is there."""
+        model = self.model
+        every = model.policy.dead_letter_replay_h
+        while model.env.now + every <= model.horizon_h:
+            yield model.env.timeout(every)
+            self.replay_dead_letters()
+
     def replay_dead_letters(self) -> None:
         """Operations replay every outstanding dead letter and close its exception."""
         core = self.model.core
         ids = [d.event.event_id for d in core.bus.outstanding_dead_letters()]
+        if not ids:
+            return
         core.bus.replay()
         for eid in ids:
             core.exceptions.resolve_subject("dead_letter", eid, "replayed")

@@ -38,23 +38,32 @@ class Counts:
     online_lost: int = 0
     online_cancelled_units: int = 0
     online_ordered: int = 0  # units on every online order placed, before any cancellation
+    refused_units: int = 0  # shipped to a customer who had cancelled: refused, sent back
     returned_units: int = 0  # customer returns received (online and in store)
     orders: int = 0
     oversells: int = 0
     pick_shortages: int = 0
     reservation_latency_s: list[float] = field(default_factory=list)
     fulfilment_h: list[float] = field(default_factory=list)
+    fulfilment_bopis_h: list[float] = field(default_factory=list)  # placed → ready for pick-up
+    fulfilment_ship_h: list[float] = field(default_factory=list)  # placed → handed to the carrier
     sync_lag_s: list[float] = field(default_factory=list)
-    transfer_cycle_h: list[float] = field(default_factory=list)
+    # routine DC → store deliveries: the store review that ordered them → unloaded at the
+    # store (not workflow transfers)
+    store_delivery_h: list[float] = field(default_factory=list)
     # a store position's need visible to the system → units on its shelf (measured window)
     store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
     lost_margin_cents: int = 0  # price − cost of every unit demanded and never served
     positions_counted: int = 0  # (sku, location) counts a person made at the shelf
     store_picking_h: float = 0.0  # store associates' hours picking online orders
+    recon_lines: dict[str, int] = field(default_factory=dict)  # lines matched, by kind
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0
     snapshots_accurate: int = 0
+    # the same two figures at stores only (the field's store-record accuracy) and at sites
+    snapshots_stocked_store: int = 0
+    snapshots_accurate_store: int = 0
     inventory_value: list[float] = field(default_factory=list)
     # time integrals for validation: store on-hand, backorders, units on order to stores,
     # online orders open (Little's law)
@@ -153,6 +162,13 @@ class Metrics:
         self.day_served += units
         self.served_by_day[self.day_of(t_h)] += units
 
+    def fulfilled(self, hours: float, *, bopis: bool) -> None:
+        """An order that shipped took `hours` from placed to its last line handed to the
+        carrier (or, click and collect, ready for pick-up)."""
+        counts = self.counts
+        counts.fulfilment_h.append(hours)
+        (counts.fulfilment_bopis_h if bopis else counts.fulfilment_ship_h).append(hours)
+
     def fill_rate_by_day(self) -> list[float]:
         """Per day: units demanded that day that were served, now or later, ÷ units demanded."""
         n = len(self.demand_by_day) - 1
@@ -173,13 +189,16 @@ class Metrics:
         ats = d.on_hand - d.reserved - d.safety
         zero = int((held & (ats <= 0)).sum())
         ats = np.maximum(ats, 0)
-        accurate = int((held & (d.on_hand == self.physical.shelf[:, :n_loc])).sum())
+        right = held & (d.on_hand == self.physical.shelf[:, :n_loc])
+        accurate = int(right.sum())
         ats_sum = int(ats[:, :n_store][held[:, :n_store]].sum())
         value = float((d.on_hand * network.std_cost.astype(np.int64)[:, None])[held].sum())
         counts = self.counts
         counts.snapshots_stocked += stocked
         counts.snapshots_ats_zero += zero
         counts.snapshots_accurate += accurate
+        counts.snapshots_stocked_store += int(held[:, :n_store].sum())
+        counts.snapshots_accurate_store += int(right[:, :n_store].sum())
         counts.inventory_value.append(value)
         self.day_stockout = zero / stocked if stocked else math.nan
         self.day_accuracy = accurate / stocked if stocked else math.nan

@@ -20,7 +20,6 @@ import numpy as np
 import simpy
 
 from orchestrator import (
-    ALLOCATION_POLICIES,
     SOURCING_POLICIES,
     AllocationPolicy,
     GeneralLedger,
@@ -35,12 +34,12 @@ from orchestrator import (
 )
 from orchestrator.clock import HOUR
 from orchestrator.errors import InvalidCommand, InvalidTransition
-from scenarios.policies import ResolvedPolicy
+from scenarios.policies import ResolvedPolicy, allocation_for
 from scenarios.schema import Scenario
 
 from .agents.carrier import CarrierAgent
 from .agents.channel import ChannelAgent, OrderBook
-from .agents.middleware import Middleware
+from .agents.middleware import ErpPath, Middleware
 from .agents.people import ApproverAgent, FinanceAgent, InventoryControlAgent, PlannerAgent
 from .agents.returns import ReturnsCentreAgent
 from .agents.site import FulfilmentSites, OrderPicking
@@ -105,13 +104,25 @@ class RetailTwin(mesa.Model):
     ) -> None:
         """The orchestration core with the policy's allocation, sourcing, GL posting and
         approval rules, and its procurement, transfer and returns workflows."""
-        policy = self.policy
+        policy, faults = self.policy, self.scenario.faults
+        path = ErpPath(
+            faults,
+            self.streams.erp,
+            OutageWindows.of(faults.middleware_outages),
+            OutageWindows.of(faults.erp_outages),
+        )
+        approve = policy.auto_approve_adjustments_cents
         if policy.posting_mode == "batch":
-            gl = GeneralLedger(mode="batch", nightly_at_h=self.timetable.erp_posting_h)
+            gl = GeneralLedger(
+                mode="batch",
+                nightly_at_h=self.timetable.erp_posting_h,
+                path=path,
+                auto_approve_max_cents=approve,
+            )
         else:
-            gl = GeneralLedger()
+            gl = GeneralLedger(path=path, auto_approve_max_cents=approve)
         if allocation is None:
-            allocation = ALLOCATION_POLICIES[policy.allocation](**policy.allocation_params)
+            allocation = allocation_for(policy, self.scenario.channels)
         if sourcing is None:
             lean = {"full_trace": False} if policy.sourcing != "cost" else {}
             sourcing = SOURCING_POLICIES[policy.sourcing](**{**lean, **policy.sourcing_params})
@@ -126,6 +137,10 @@ class RetailTwin(mesa.Model):
             bus_hold_timeout_s=3600.0,
         )
         params = dict(self.core.rules.current("transfer_approval", 0).params)
+        params.update(
+            auto_max_units=policy.transfer_auto_max_units,
+            auto_max_value_cents=policy.transfer_auto_max_value_cents,
+        )
         if policy.approval_mode == "email":  # every transfer waits for a person
             params.update(auto_max_units=0, auto_max_value_cents=0)
         self.core.rules.publish(
@@ -136,7 +151,14 @@ class RetailTwin(mesa.Model):
             note=f"approval mode {policy.approval_mode}",
         )
         suppliers = [
-            Supplier(s.code, s.lead_time_days.mean, s.on_time_in_full, tuple(s.alternates))
+            Supplier(
+                s.code,
+                s.lead_time_days.mean,
+                s.on_time_in_full,
+                tuple(s.alternates),
+                can_expedite=s.can_expedite,
+                price_factor=s.price_factor,
+            )
             for s in self.scenario.network.suppliers
         ]
         self.procurement = ProcurementWorkflow(
@@ -153,20 +175,17 @@ class RetailTwin(mesa.Model):
         net, scenario = self.network, self.scenario
         ops = operating_model(self)
         self.store_review = ops.store_review
-        outages = scenario.faults.middleware_outages
-        self.middleware = Middleware(
-            self, OutageWindows((w.start_h, w.start_h + w.duration_h) for w in outages)
-        )
+        self.middleware = Middleware(self, OutageWindows.of(scenario.faults.middleware_outages))
         self.stores = Stores(self, ops.till_sync, ops.receipts, ops.unmet)
         self.sites = FulfilmentSites(self)
         online_sites = [net.n_store + j for j, s in enumerate(net.sites) if s.ships_online]
-        # a channel's feed covers the stores too when sourcing may ship from them
-        feed_locations = online_sites + (
+        # the locations that ship online orders: stores too when sourcing may ship from them
+        ship_locations = online_sites + (
             list(range(net.n_store)) if self.policy.sourcing != "nearest" else []
         )
         self.channels = [
             ChannelAgent(
-                self, spec, net.catalog.channel(spec.code), ops.reservation(spec), feed_locations
+                self, spec, net.catalog.channel(spec.code), ops.reservation(spec), ship_locations
             )
             for spec in scenario.channels
         ]
@@ -205,6 +224,10 @@ class RetailTwin(mesa.Model):
                 init = init.astype(np.int64)
             self._open_location(site.loc, init)
         self.physical.count_opening()
+        safety = self.policy.safety_stock_units
+        if safety:  # units of every stocked position no channel may promise
+            for k, loc in list(self.core.ledger.positions):
+                self.core.set_safety_buffer(k, loc, safety)
         errors = self.scenario.physical
         if errors.initial_record_error_share > 0 and net.n_store:
             rng = self.streams.network
@@ -293,17 +316,18 @@ class RetailTwin(mesa.Model):
         self.middleware.flush_all()
         self.core.bus.drain()
         self.faults.replay_dead_letters()
+        self.finance.settle()  # the books settled: after the horizon, not measured
 
     def _at_horizon(self) -> None:
         """Figures "at the end" of the run are taken at the horizon, before the drain."""
         exc = self.core.exceptions
         w = self.warmup_h * HOUR
+        self.core.gl.settle(self.clock.now())  # the ERP's answers due by the horizon
         self.unposted_at_end = self.core.gl.unposted
         self.store_needs_open_h = self.stores.needs_open_h()
         self.exceptions_open_end = exc.open_count
         # the peak over the measured window: the backlog at the warm-up's end and after it
-        at_w = [n for t, n in exc.backlog_series if t <= w]
-        after = [n for t, n in exc.backlog_series if t > w]
-        self.exceptions_peak_end = max([at_w[-1] if at_w else 0, *after]) if w else exc.backlog_peak
+        self.exceptions_peak_end = exc.backlog(since=w)[0]
         now = self.clock.now()
         self.exception_ages_end_h = [e.age(now) / HOUR for e in exc.items if e.opened_at >= w]
+        self.exceptions_by_kind = exc.by_kind(now, since=w)

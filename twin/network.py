@@ -31,23 +31,27 @@ class RetailNetwork:
     region_dc: dict[str, int]  # region -> location id of the site restocking its stores
     zones: list[str]
     zone_region: list[str]
-    lam_store: np.ndarray  # [sku, store] mean units per day
+    lam_store: np.ndarray  # [sku, store] mean walk-in units per day
     popularity: np.ndarray  # [sku] probabilities for online lines
     std_cost: np.ndarray  # [sku] cents
     site_online_rate: np.ndarray  # [sku] online units a day at each site that ships online
     stores_by_region: dict[str, list[int]]
+    # [sku, store] mean click-and-collect units a day, which stores plan for with walk-ins
+    lam_pickup: np.ndarray
 
     def daily_rate(self, sku: int, loc: int) -> float:
-        """Mean daily demand a location serves (stores: walk-ins; sites: stores + online)."""
+        """Mean daily demand a location serves (stores: walk-ins and click and collect;
+        sites: their stores' + online orders shipped)."""
         if loc < self.n_store:
-            return float(self.lam_store[sku, loc])
+            return float(self.lam_store[sku, loc] + self.lam_pickup[sku, loc])
         region = self.loc_region[loc]
         stores = [
             i
             for i in range(self.n_store)
             if self.store_region[i] == region and self.region_dc.get(region) == loc
         ]
-        rate = float(self.lam_store[sku, stores].sum()) if stores else 0.0
+        lam = self.lam_store[sku, stores] + self.lam_pickup[sku, stores]
+        rate = float(lam.sum()) if stores else 0.0
         site = self.sites[loc - self.n_store]
         return rate + (float(self.site_online_rate[sku]) if site.ships_online else 0.0)
 
@@ -67,7 +71,11 @@ class RetailNetwork:
                 else np.full(self.n_sku, s_units, np.int64)
             )
             return low, big
-        rates = self.lam_store[:, loc].astype(float) if store else self.daily_rates(loc)
+        rates = (
+            (self.lam_store[:, loc] + self.lam_pickup[:, loc]).astype(float)
+            if store
+            else self.daily_rates(loc)
+        )
         s_days, S_days = (
             (replenishment.store_s_days, replenishment.store_S_days)
             if store
@@ -159,12 +167,24 @@ def build(scenario: Scenario, rng: np.random.Generator) -> RetailNetwork:
     s2 = math.log1p(net.stores.size_cv**2)
     size = rng.lognormal(-0.5 * s2, math.sqrt(s2), n_store) if s2 > 0 else np.ones(n_store)
     lam = scenario.demand.store_units_per_sku_day * n_sku * pop[:, None] * size[None, :]
-    # online demand arriving at each fulfilment site, for DC replenishment rates
-    n_online = max(1, sum(1 for s in sites if s.ships_online))
-    online_units = sum(c.orders_per_day * c.lines_per_order for c in scenario.channels)
     stores_by_region: dict[str, list[int]] = {}
     for i, region in enumerate(store_region):
         stores_by_region.setdefault(region, []).append(i)
+    # click and collect: customers of every zone alike (`twin.demand`), collecting at a
+    # store of their zone's region, any of them alike; a region without stores ships
+    pickup_units = sum(
+        c.orders_per_day * c.lines_per_order * c.bopis_share for c in scenario.channels
+    )
+    lam_pickup = np.zeros((n_sku, n_store))
+    collected = 0.0
+    for region, members in stores_by_region.items():
+        share = zone_region.count(region) / len(zones)
+        lam_pickup[:, members] = (pickup_units * share / len(members)) * pop[:, None]
+        collected += pickup_units * share
+    # online demand shipped from each fulfilment site, for DC replenishment rates
+    n_online = max(1, sum(1 for s in sites if s.ships_online))
+    online_units = sum(c.orders_per_day * c.lines_per_order for c in scenario.channels)
+    online_units -= collected
     return RetailNetwork(
         cat,
         lanes,
@@ -182,4 +202,5 @@ def build(scenario: Scenario, rng: np.random.Generator) -> RetailNetwork:
         costs,
         online_units * pop / n_online,
         stores_by_region,
+        lam_pickup,
     )

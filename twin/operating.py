@@ -7,6 +7,7 @@ the room it changes (tills, channels, returns desk, reviews, counts), picked her
 |---|---|
 | `sync_interval_min` | `RealTimeSync` (0) or `BatchSync` (every N minutes) |
 | `store_receipts` | `ApiReceipts` or `TillReceipts` (ride the next sync) |
+| `web_reservation` | `CentralReservation`, or `OwnFeed` for the web shop |
 | `marketplace_reservation` | `CentralReservation`, or `OwnFeed` for marketplaces |
 | `returns_mode` | `InspectOnArrival` (rules) or `DailyBatch` |
 | `cycle_counts` | `AnomalyRankedCounts` or `RandomCounts` |
@@ -17,12 +18,10 @@ the room it changes (tills, channels, returns desk, reviews, counts), picked her
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import AllocationPolicy, SourcingPolicy
-from orchestrator.replenishment import SS, BaseStock, ReplenishmentPolicy
 from scenarios.policies import ResolvedPolicy
 from scenarios.schema import ChannelSpec
 
@@ -36,7 +35,7 @@ from .agents.replenishment import (
     StoreReview,
 )
 from .agents.returns import DailyBatch, InspectOnArrival, ReturnsDesk
-from .agents.store import (
+from .store_ops import (
     ApiReceipts,
     Backorders,
     BatchSync,
@@ -60,16 +59,14 @@ class OperatingModel:
     receipts: StoreReceipts
     unmet: UnmetDemand
     central: CentralReservation
-    own_feed: OwnFeed | None  # None: marketplaces reserve centrally too
+    own_feeds: dict[str, OwnFeed]  # channel kinds that sell against their own feed
     returns_desk: ReturnsDesk
     counts: CountPlan
     store_review: StoreReview
 
     def reservation(self, spec: ChannelSpec) -> Reservation:
         """How a channel of this kind reserves."""
-        if spec.kind == "marketplace" and self.own_feed is not None:
-            return self.own_feed
-        return self.central
+        return self.own_feeds.get(spec.kind, self.central)
 
 
 def operating_model(model: RetailTwin) -> OperatingModel:
@@ -78,11 +75,7 @@ def operating_model(model: RetailTwin) -> OperatingModel:
     replenishment = policy.replenishment
     store_review: StoreReview
     if replenishment.store_review == "continuous":
-        # base stock; (s, S) for every other policy name, r-Q and R-S included
-        policy_for: Callable[[int, int], ReplenishmentPolicy] = (
-            (lambda s, S: BaseStock(S)) if replenishment.store_policy == "base-stock" else SS
-        )
-        store_review = ContinuousReview(model, policy_for)
+        store_review = ContinuousReview(model, replenishment.store_policy)
     else:
         days = (
             range(7)
@@ -100,11 +93,14 @@ def operating_model(model: RetailTwin) -> OperatingModel:
         receipts=ApiReceipts() if policy.store_receipts == "api" else TillReceipts(),
         unmet=Backorders() if scenario.demand.unmet == "backorder" else LostSales(),
         central=CentralReservation(policy.outage_fallback_buffer),
-        own_feed=(
-            OwnFeed(policy.marketplace_import_min / 60.0)
-            if policy.marketplace_reservation == "own_feed"
-            else None
-        ),
+        own_feeds={
+            kind: OwnFeed(import_min / 60.0)
+            for kind, reservation, import_min in (
+                ("web", policy.web_reservation, policy.web_import_min),
+                ("marketplace", policy.marketplace_reservation, policy.marketplace_import_min),
+            )
+            if reservation == "own_feed"
+        },
         returns_desk=InspectOnArrival() if policy.returns_mode == "rules" else DailyBatch(),
         counts=AnomalyRankedCounts() if policy.cycle_counts == "anomaly" else RandomCounts(),
         store_review=store_review,

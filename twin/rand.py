@@ -1,7 +1,11 @@
 """Random streams: one per source of randomness, spawned from the run's seed.
 
 Demand streams (store and online) are drawn the same way whatever the policy, so
-two policies run on one seed see the same customers (common random numbers).
+two policies run on one seed see the same customers (common random numbers). Where
+the number of draws depends on what a policy did (which purchase orders it raised,
+which positions it counted), `Streams.keyed` gives a generator of its own to each
+thing both policies share (a PO's supplier, sku, location and day; a store's night),
+so one policy's extra draws never shift the other's.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ STREAMS = (
     "lanes",  # carrier transit times
     "people",  # approvers, pickers, inspectors
     "returns",  # return conditions, store returns
-    "counts",  # which positions a random cycle count picks
+    "counts",  # which positions a random cycle count picks, miscounts
+    "erp",  # journal postings: integration latency, ERP rejections and double postings
+    "fulfilment",  # pick, pack and staging times of online order lines
+    "inspection",  # inspection times and return conditions at the returns centres
 )
 
 
@@ -32,9 +39,17 @@ class Streams:
 
     def __init__(self, seed: int) -> None:
         children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-        self._g = {
-            name: np.random.default_rng(c) for name, c in zip(STREAMS, children, strict=True)
-        }
+        self._seq = dict(zip(STREAMS, children, strict=True))
+        self._g = {name: np.random.default_rng(c) for name, c in self._seq.items()}
+
+    def keyed(self, name: str, *key: int) -> np.random.Generator:
+        """A generator of stream `name` for one `key` (whole numbers >= 0): the same key
+        gives the same draws whatever else the run drew, and different keys independent
+        ones (SeedSequence spawn keys)."""
+        seq = self._seq[name]
+        return np.random.default_rng(
+            np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, *key))
+        )
 
     def __getattr__(self, name: str) -> np.random.Generator:
         try:

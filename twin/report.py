@@ -33,6 +33,8 @@ TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
     ("inventory_accuracy", "Inventory accuracy", "%", True),
     ("reservation_latency_p95_s", "Reservation latency p95", "s", False),
     ("fulfillment_cycle_time_p50_h", "Fulfilment cycle p50", "h", False),
+    ("fulfillment_cycle_time_bopis_p50_h", "Click-and-collect ready p50", "h", False),
+    ("fulfillment_cycle_time_ship_p50_h", "Click-to-ship p50", "h", False),
     ("transfer_approval_time_p50_h", "Transfer approval p50", "h", False),
     ("transfer_cycle_time_p50_h", "Transfer cycle p50", "h", False),
     ("store_replenishment_lead_time_p50_h", "Store replenishment p50", "h", False),
@@ -49,6 +51,32 @@ TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
     ("orders_total", "Orders", "", None),
     ("units_demanded", "Units demanded", "", None),
 ]
+
+
+# figures from the runs' extras shown under the KPIs (mean over replications)
+EXTRA_FIGURES: list[tuple[str, str, str]] = [
+    ("store_inventory_accuracy", "Store inventory accuracy", "%"),
+    ("dc_inventory_accuracy", "DC inventory accuracy", "%"),
+    ("cycle_count_precision", "Cycle counts that found a wrong record", "%"),
+    ("flagged_count_precision", "... of those the count ranking flagged", "%"),
+    ("transfers_to_a_person_share", "Transfers decided by a person", "%"),
+    ("store_delivery_cycle_time_p50_h", "DC → store delivery p50 (h)", ""),
+    ("pos_resourced", "Supplier POs re-sourced", ""),
+    ("pos_expedited", "Supplier POs expedited", ""),
+]
+
+
+def _extras_lines(aggs: dict[str, Aggregate]) -> str:
+    """Operational figures from the extras: the mean over replications (— if none)."""
+    rows = []
+    for key, label, unit in EXTRA_FIGURES:
+        cells = []
+        for a in aggs.values():
+            xs = [r.get("extras", {}).get(key, math.nan) for r in a.runs]
+            xs = [x for x in xs if x is not None and not math.isnan(x)]
+            cells.append(fmt(float(np.mean(xs)), unit) if xs else "—")
+        rows.append([label, *cells])
+    return markdown_table(["figure", *aggs], rows)
 
 
 INTERVAL_NOTE = (
@@ -246,6 +274,44 @@ def _plot_comparison(aggs: dict[str, Aggregate], out: Path, title: str) -> str:
 
 
 # ------------------------------------------------------------------------------ writers
+EXCEPTIONS_NOTE = (
+    "Open exceptions by kind: backlog peak / at the end / age p95 in hours (means over"
+    " replications). The overall age p95 mixes kinds that are worked in minutes with kinds"
+    " that wait days; compare kind by kind."
+)
+
+
+def exception_rows(aggs: dict[str, Aggregate]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the exceptions-by-kind table: one row per kind any policy saw."""
+    tables = {p: a.result.get("exceptions_by_kind") or {} for p, a in aggs.items()}
+    kinds = list(dict.fromkeys(k for t in tables.values() for k in t))
+    header = ["exception kind", *aggs]
+    rows = []
+    for kind in kinds:
+        cells = [t.get(kind) for t in tables.values()]
+        if not any(c and (c["backlog_peak"] or c["age_p95_h"] is not None) for c in cells):
+            continue
+        rows.append(
+            [
+                kind,
+                *[
+                    " / ".join((fmt(c["backlog_peak"]), fmt(c["backlog_end"]), fmt(c["age_p95_h"])))
+                    if c
+                    else "—"
+                    for c in cells
+                ],
+            ]
+        )
+    return header, rows
+
+
+def _exception_lines(aggs: dict[str, Aggregate]) -> list[str]:
+    header, rows = exception_rows(aggs)
+    if not rows:
+        return ["No exceptions were raised.", ""]
+    return [EXCEPTIONS_NOTE, "", markdown_table(header, rows), ""]
+
+
 def _invariant_lines(aggs: dict[str, Aggregate]) -> str:
     header = ["invariant", *aggs]
     keys = list(next(iter(aggs.values())).result["invariants"])
@@ -294,6 +360,13 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
         "",
         f"![{cmp.scenario} comparison]({bar})",
         "",
+        "Operational figures behind the KPIs (means over replications):",
+        "",
+        _extras_lines(cmp.policies),
+        "",
+        "## Exceptions by kind",
+        "",
+        *_exception_lines(cmp.policies),
         *_money_section(cmp),
         "## Over time",
         "",
@@ -363,6 +436,11 @@ def write_run(agg: Aggregate, out: Path, description: str = "") -> Path:
         "",
         f"![{agg.scenario} KPIs]({bar})",
         "",
+        _extras_lines({agg.policy: agg}),
+        "",
+        "## Exceptions by kind",
+        "",
+        *_exception_lines({agg.policy: agg}),
         "## Over time",
         "",
         *[f"![{p}]({p})\n" for p in plots],

@@ -20,7 +20,7 @@ from typing import Any
 import mesa
 import numpy as np
 
-from orchestrator import AllocationPolicy, MovementKind, SourcingPolicy
+from orchestrator import MISMATCH_KINDS, AllocationPolicy, MovementKind, SourcingPolicy
 from orchestrator.clock import HOUR
 from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
@@ -28,6 +28,13 @@ from scenarios.policies import ResolvedPolicy
 from .model import RetailTwin
 from .money import inputs_of, money_of
 
+#: the fulfilment cycle per type: click and collect (placed → ready) and shipped orders
+FULFILMENT_BY_TYPE = (
+    "fulfillment_cycle_time_bopis_p50_h",
+    "fulfillment_cycle_time_bopis_p95_h",
+    "fulfillment_cycle_time_ship_p50_h",
+    "fulfillment_cycle_time_ship_p95_h",
+)
 KPI_KEYS = (
     "fill_rate",
     "lost_sales_units",
@@ -55,6 +62,8 @@ KPI_KEYS = (
     "inventory_turns",
     "orders_total",
     "units_demanded",
+    # per fulfilment type (KPIS.md: "also per fulfilment type"), after the table's keys
+    *FULFILMENT_BY_TYPE,
 )
 #: KPIs that are shares; every KPI is >= 0, and a share is <= 1
 SHARE_KPIS = frozenset({"fill_rate", "stockout_frequency", "inventory_accuracy"})
@@ -72,6 +81,7 @@ INVARIANT_KEYS = (
     "events_lost",
     "duplicate_applications",
     "negative_available",
+    "system_physical_explained",
 )
 EVENT_KEYS = (
     "emitted",
@@ -103,6 +113,8 @@ class RunResult:
     series: dict[str, list[float]] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: per exception kind: backlog_peak, backlog_end, age_p95_h (KPIS.md, exception_age_p95_h)
+    exceptions_by_kind: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     money: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +122,7 @@ class RunResult:
         return {
             **self.metadata,
             "kpis": self.kpis,
+            "exceptions_by_kind": self.exceptions_by_kind,
             "invariants": self.invariants,
             "events": self.events,
             "money": self.money,
@@ -130,6 +143,11 @@ def _pct(values: list[float] | np.ndarray, q: float) -> float | None:
 
 def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
+
+
+def _nan(v: float | None) -> float:
+    """An extras figure: NaN where a KPI would be None."""
+    return math.nan if v is None else v
 
 
 def _clean(v: float | None) -> float | None:
@@ -171,7 +189,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     ]
     approvals = model.transfers.approval_times_h(since=w)
     lead = model.procurement.lead_times_d(since=w)
-    r2a = model.returns.returns_to_available_h(since=w)
+    r2a = model.returns.returns_to_available_h(since=w, until=horizon_s)
     log = core.ledger.movements
     cogs = 0
     for a, b in log.chunks():
@@ -195,7 +213,7 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "fulfillment_cycle_time_p50_h": _pct(counts.fulfilment_h, 50),
         "fulfillment_cycle_time_p95_h": _pct(counts.fulfilment_h, 95),
         "transfer_approval_time_p50_h": _pct(approvals, 50),
-        "transfer_cycle_time_p50_h": _pct(counts.transfer_cycle_h, 50),
+        "transfer_cycle_time_p50_h": _pct(model.transfers.cycle_times_h(since=w), 50),
         "store_replenishment_lead_time_p50_h": _pct(
             counts.store_replenishment_h + model.store_needs_open_h, 50
         ),
@@ -212,6 +230,10 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "inventory_turns": turns,
         "orders_total": counts.orders,
         "units_demanded": demanded,
+        "fulfillment_cycle_time_bopis_p50_h": _pct(counts.fulfilment_bopis_h, 50),
+        "fulfillment_cycle_time_bopis_p95_h": _pct(counts.fulfilment_bopis_h, 95),
+        "fulfillment_cycle_time_ship_p50_h": _pct(counts.fulfilment_ship_h, 50),
+        "fulfillment_cycle_time_ship_p95_h": _pct(counts.fulfilment_ship_h, 95),
     }
     kpis = {k: _clean(v) if isinstance(v, float) else v for k, v in kpis.items()}
     check = core.check()
@@ -219,9 +241,13 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     problems = []
     problems += [f"ledger: {p}" for p in check.ledger_problems[:10]]
     problems += [f"reconciliation: {d}" for d in check.differences[:10]]
-    phys = model.physical.conservation_problems([s.code for s in core.catalog.skus])
+    sku_codes = [s.code for s in core.catalog.skus]
+    phys = model.physical.conservation_problems(sku_codes)
     problems += phys
     inv["units_conserved"] = bool(inv["units_conserved"]) and not phys
+    unexplained = unexplained_gaps(model)
+    problems += [f"system − physical unexplained: {p}" for p in unexplained[:10]]
+    inv["system_physical_explained"] = not unexplained
     if model.policy.operating_model != "orchestrated":
         inv["negative_available"] = int(inv["negative_available"])
     horizon = scenario.horizon_days
@@ -247,8 +273,26 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "online_units_ordered": float(counts.online_ordered),
         "store_lost_units": float(counts.store_lost),
         "online_lost_units": float(counts.online_lost),
+        # units on orders their customers cancelled (drawn with the order: every policy alike)
         "online_cancelled_units": float(counts.online_cancelled_units),
+        "refused_units": float(counts.refused_units),  # sent before the customer cancelled
         "returned_units": float(counts.returned_units),
+        # the close's reconciling lines, by why the GL disagreed with the ledger
+        **{f"recon_lines_{k}": float(counts.recon_lines.get(k, 0)) for k in MISMATCH_KINDS},
+        # routine DC → store deliveries, apart from workflow transfers (KPIS.md)
+        "store_delivery_cycle_time_p50_h": _nan(_pct(counts.store_delivery_h, 50)),
+        "transfers_requested": float(len(model.transfers.approval_times_h(since=w))),
+        "transfers_to_a_person_share": model.transfers.share_decided_by_people(since=w),
+        "transfer_approval_time_mean_h": _nan(_mean(approvals)),
+        "store_inventory_accuracy": counts.snapshots_accurate_store / counts.snapshots_stocked_store
+        if counts.snapshots_stocked_store
+        else math.nan,
+        "dc_inventory_accuracy": (counts.snapshots_accurate - counts.snapshots_accurate_store)
+        / (stocked - counts.snapshots_stocked_store)
+        if stocked > counts.snapshots_stocked_store
+        else math.nan,
+        **model.inventory_control.figures(),
+        **model.suppliers.figures(since=w),
     }
     applied = core.bus.counters.applied
     meta = {
@@ -267,14 +311,45 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     series["fill_rate"] = [
         by_day[int(d)] if int(d) < len(by_day) else math.nan for d in series.get("day", [])
     ]
-    money = money_of(inputs_of(model), scenario.economics)
-    return RunResult(kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems, money)
+    by_kind = {
+        kind: {k: _clean(v) if isinstance(v, float) else v for k, v in row.items()}
+        for kind, row in model.exceptions_by_kind.items()
+    }
+    return RunResult(
+        kpis,
+        inv,
+        core.bus.counters.as_dict(),
+        meta,
+        series,
+        extras,
+        problems,
+        by_kind,
+        money_of(inputs_of(model), scenario.economics),
+    )
+
+
+def unexplained_gaps(model: RetailTwin) -> list[str]:
+    """Every (sku, location) where system − physical stock, after the drain, is not the sum
+    of the recorded error sources (the `system_physical_explained` invariant)."""
+    net, core = model.network, model.core
+    d = core.ledger.dense(net.n_sku, net.n_loc)
+    return model.physical.unexplained(
+        d.on_hand,
+        d.quarantined,
+        d.in_transit,
+        [s.code for s in core.catalog.skus],
+        [loc.code for loc in core.catalog.locations],
+    )
 
 
 def broken(result: RunResult) -> list[str]:
     """Which invariants a result breaks, with the details the run found."""
     inv = result.invariants
-    bad = [k for k in ("units_conserved", "gl_balanced", "gl_reconciled") if not inv[k]]
+    bad = [
+        k
+        for k in ("units_conserved", "gl_balanced", "gl_reconciled", "system_physical_explained")
+        if not inv[k]
+    ]
     bad += [k for k in ("events_lost", "duplicate_applications") if inv[k] != 0]
     if result.metadata["policy"].startswith("orchestrated") and inv["negative_available"] != 0:
         bad.append("negative_available")

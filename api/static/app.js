@@ -13,6 +13,8 @@ const KPIS = {
   "Inventory accuracy": ["inventory_accuracy", 1],
   "Reservation latency p95": ["reservation_latency_p95_s", -1],
   "Fulfilment cycle p50": ["fulfillment_cycle_time_p50_h", -1],
+  "Click-and-collect ready p50": ["fulfillment_cycle_time_bopis_p50_h", -1],
+  "Click-to-ship p50": ["fulfillment_cycle_time_ship_p50_h", -1],
   "Transfer approval p50": ["transfer_approval_time_p50_h", -1],
   "Transfer cycle p50": ["transfer_cycle_time_p50_h", -1],
   "Store replenishment p50": ["store_replenishment_lead_time_p50_h", -1],

@@ -107,7 +107,7 @@ def test_store_orders_arrive_two_days_after_the_review() -> None:
     log = _spy_store_reviews(model)
     model.run()  # deliveries still on the road at the horizon arrive in the run's drain
     orders = sum(q > 0 for _, _, q in log)
-    assert orders >= 5 and model.metrics.counts.transfer_cycle_h == [48.0] * orders
+    assert orders >= 5 and model.metrics.counts.store_delivery_h == [48.0] * orders
 
 
 def test_the_dc_orders_only_at_or_below_its_s_and_then_up_to_its_S() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from orchestrator import (
@@ -165,6 +166,42 @@ def test_an_online_order_that_would_dip_into_the_store_buffer_is_rejected(make_c
 
     assert reserve(core, "web", 8, location="north").status == "rejected"
     assert reserve(core, "pos", 8, location="north").status == "confirmed"
+
+
+def test_buffers_over_quotas_keep_each_channel_within_its_quota_and_above_its_buffers(make_core):
+    policy = Buffered({"web": 1}, store_buffer=2, quotas={"web": 0.5, "mkt-a": 0.5})
+    core = stocked_core(make_core, policy, location="north")
+
+    # web: min(quota 5, 10 − 1 − 2); mkt-a: min(quota 5, 10 − 2)
+    assert promisable(core, "north") == {"pos": 0, "web": 5, "mkt-a": 5}
+    reserve(core, "mkt-a", 4, location="north")
+    assert promisable(core, "north") == {"pos": 0, "web": 3, "mkt-a": 1}
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [Pooled(), Buffered({"marketplace": 1}, store_buffer=2), Buffered({"web": 3})],
+    ids=lambda p: p.name,
+)
+def test_the_grid_form_promises_what_the_core_promises_position_by_position(make_core, policy):
+    core = make_core(allocation=policy)
+    for sku, where, units in [("LAMP", "dc", 9), ("RUG", "north", 4), ("LAMP", "north", 1)]:
+        core.opening(sku, where, units)
+    reserve(core, "web", 2)
+    locs = core.catalog.locations
+    d = core.ledger.dense(len(core.catalog.skus), len(locs))
+    for ch in ("web", "mkt-a"):
+        channel = core.catalog.channels[core.catalog.channel(ch)]
+        grid = policy.promisable_grid(d.on_hand - d.reserved - d.safety, locs, channel)
+        grid = np.maximum(np.minimum(grid, d.on_hand - d.reserved - d.safety), 0)
+        for k, sku in enumerate(core.catalog.skus):
+            for loc in locs:
+                assert grid[k, loc.id] == core.available(sku.code, loc.code, ch), (ch, sku, loc)
+
+
+def test_quotas_have_no_grid_form():
+    assert Siloed({"web": 1.0}).promisable_grid(np.zeros((1, 1)), [], None) is None
+    assert Buffered(quotas={"web": 1.0}).promisable_grid(np.zeros((1, 1)), [], None) is None
 
 
 # -- the core clamps every policy ---------------------------------------------------------------

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator import ExceptionQueue, InvalidCommand, InvalidTransition, ManualClock
+from orchestrator import (
+    EXCEPTION_KINDS,
+    ExceptionQueue,
+    InvalidCommand,
+    InvalidTransition,
+    ManualClock,
+)
 from orchestrator.governance import default_rules
 
 H = 3600.0
@@ -129,3 +135,39 @@ def test_every_exception_is_either_resolved_or_open_with_its_age(ops) -> None:
         else:
             assert ex.opened_at <= ex.resolved_at <= now
     assert len(q.ages_h(now)) == len(q.items)
+
+
+def test_the_backlog_is_kept_per_kind_and_sums_to_the_whole() -> None:
+    q, clock = make()
+    a = q.raise_("supplier_delay", "po:1")
+    q.raise_("approval_overdue", "t:1")
+    clock.set(1 * H)
+    b = q.raise_("approval_overdue", "t:2")
+    clock.set(2 * H)
+    q.resolve(b.id, "approved")
+    clock.set(5 * H)
+    q.resolve(a.id, "arrived")
+    assert q.backlog() == (3, 1)
+    assert q.backlog(kind="approval_overdue") == (2, 1)
+    assert q.backlog(kind="supplier_delay") == (1, 0)
+    assert q.backlog(kind="dead_letter") == (0, 0)
+    # a window from hour 3 starts with the backlog then (2 open) and its changes
+    assert q.backlog(since=3 * H) == (2, 1)
+    assert q.backlog(since=3 * H, kind="approval_overdue") == (1, 1)
+    by = q.by_kind(clock.now())
+    assert sum(row["backlog_end"] for row in by.values()) == q.open_count
+    assert by["supplier_delay"] == {"backlog_peak": 1, "backlog_end": 0, "age_p95_h": 5.0}
+    assert by["approval_overdue"]["age_p95_h"] == pytest.approx(5 - 0.05 * 4)  # ages 5 h, 1 h
+    assert by["dead_letter"] == {"backlog_peak": 0, "backlog_end": 0, "age_p95_h": None}
+    assert list(by)[: len(EXCEPTION_KINDS)] == list(EXCEPTION_KINDS)
+
+
+def test_a_kind_no_rule_names_still_gets_its_own_row() -> None:
+    q, clock = make()
+    q.raise_("something_new", "x")
+    clock.set(2 * H)
+    assert q.by_kind(clock.now())["something_new"] == {
+        "backlog_peak": 1,
+        "backlog_end": 1,
+        "age_p95_h": 2.0,
+    }

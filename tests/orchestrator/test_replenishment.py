@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,6 +21,7 @@ from orchestrator.replenishment import (
     ReplenishmentPolicy,
     Supplier,
     order_quantities,
+    policy_from_levels,
     position_level,
 )
 
@@ -155,6 +154,8 @@ def test_many_positions_at_once_order_what_the_scalar_policy_orders_one_by_one(
     n = len(ips)
     at_once = order_quantities(name, np.array(ips), np.full(n, s), np.full(n, S))
     assert at_once.tolist() == one_by_one
+    named = policy_from_levels(name, s, S)  # what a continuous or a site review uses
+    assert [named.order_qty(InventoryPosition(0, 1, on_hand=v), 0.0) for v in ips] == one_by_one
 
 
 @settings(max_examples=100, deadline=None)
@@ -290,7 +291,7 @@ def test_a_short_shipment_is_closed_short_and_leaves_on_order() -> None:
     flow.close_short(po.id)
     assert po.state is POState.CLOSED_SHORT and po.received_qty == 30
     assert flow.on_order("TEE", "S1") == 0
-    assert flow.lead_times_d() == []  # only fully received POs count
+    assert flow.lead_times_d() == [7.0]  # closed short after part came: it counts
     with pytest.raises(InvalidTransition, match="po:0: is closed_short, cannot receive"):
         flow.receive(po.id, 1)
 
@@ -384,7 +385,7 @@ def test_an_urgent_slip_re_sources_the_remainder_to_an_alternate_and_receipt_res
 def test_an_urgent_slip_without_an_alternate_is_expedited_at_extra_cost() -> None:
     core, clock, flow, po = delayed_flow(40, suppliers=(SOLO,))
     flow.asn(po.id, 100, 12 * DAY)
-    assert po.expedited and po.promised_at == 2 * DAY + 4 * DAY  # half SOLO's 8 days
+    assert po.expedited and po.promised_at == 2 * DAY + 5 * DAY  # half the 10 days' wait
     assert po.unit_price_cents == 575  # +15 %
     assert core.log.steps("po:0")[-1] == (2 * DAY, "po.expedited")
     assert core.audit.of("po.escalation")[0].outcome.startswith("expedited")
@@ -411,6 +412,69 @@ def test_a_new_rule_version_changes_how_delays_are_escalated() -> None:
     assert core.audit.of("po.escalation")[0].rule == "supplier_escalation@v2"
 
 
+def test_an_overdue_po_is_judged_against_when_its_goods_are_now_expected() -> None:
+    # promised on day 7, still silent on day 12: five days late, so expected five days
+    # later again (day 17); BETA from now brings it on day 15, two days sooner: re-source.
+    # Judged against the promise (day 7, long past) nothing could ever be sooner.
+    core, clock, flow, po = delayed_flow(20)  # 4 days of cover against a 5-day wait
+    told: list[tuple[str, int]] = []
+    flow.subscribe(lambda action, p: told.append((action, p.id)))
+    clock.set(12 * DAY)
+    (ex,) = flow.poll()
+    assert "overdue by 120 h, now expected in 5 d" in ex.detail and ex.priority == 2
+    new = flow.pos[1]
+    assert (new.supplier, new.replaces, new.promised_at) == ("BETA", 0, 15 * DAY)
+    assert po.state is POState.CLOSED_SHORT and told == [("resourced", 1)]
+    (decision,) = core.audit.of("po.escalation")
+    assert decision.outcome == "resourced to po:1 (BETA)" and "2.0 d sooner" in decision.reason
+
+
+def test_a_short_overdue_wait_the_alternate_cannot_beat_is_expedited_if_cover_is_short() -> None:
+    # on day 7 the PO is due and silent: expected in 2 days (day 9); BETA would take 3,
+    # expediting halves the 2 days: day 8, a day sooner
+    core, clock, flow, po = delayed_flow(5)
+    told: list[tuple[str, int]] = []
+    flow.subscribe(lambda action, p: told.append((action, p.id)))
+    clock.set(7 * DAY)
+    flow.poll()
+    assert po.expedited and po.promised_at == po.expected_at == 8 * DAY
+    assert po.unit_price_cents == 575 and told == [("expedited", 0)]
+    clock.set(8 * DAY)  # still nothing: expected in 2 days again, nothing left to gain
+    flow.poll()
+    assert [d.outcome for d in core.audit.of("po.escalation")] == ["expedited to 691200", "wait"]
+
+
+def test_a_supplier_that_cannot_expedite_and_has_no_alternate_leaves_the_delay_waiting() -> None:
+    stuck = Supplier("STUCK", lead_time_days=8, can_expedite=False)
+    core, _clock, flow, po = delayed_flow(5, suppliers=(stuck,))
+    flow.asn(po.id, 100, 20 * DAY)
+    assert not po.expedited and po.is_open
+    assert core.audit.of("po.escalation")[0].outcome == "wait"
+
+
+def test_a_confirmation_later_than_promised_is_a_delay_judged_against_the_confirmed_date():
+    core, _clock, flow, po = delayed_flow(20)  # on day 2
+    flow.acknowledge(po.id, 18 * DAY)  # promised day 7; the supplier confirms day 18
+    assert (po.promised_at, po.expected_at) == (18 * DAY, 18 * DAY)
+    assert core.log.steps("po:0")[1:3] == [(2 * DAY, "po.acknowledged"), (2 * DAY, "po.slipped")]
+    assert flow.pos[1].supplier == "BETA" and flow.pos[1].promised_at == 5 * DAY
+    flow.acknowledge(flow.pos[1].id, 5 * DAY)  # on time: no delay
+    assert len(core.audit.of("po.escalation")) == 1
+
+
+def test_the_lead_time_of_a_re_sourced_or_short_closed_po_runs_to_its_last_receipt() -> None:
+    _core, clock, flow, po = delayed_flow(20)
+    flow.acknowledge(po.id, 18 * DAY)  # re-sourced to BETA (po:1) on day 2
+    clock.set(5 * DAY)
+    flow.receive(1, 60)
+    flow.close_short(1)
+    other = flow.raise_po("TEE", "S1", 10)
+    assert flow.lead_times_d() == [5.0]  # po:0 raised day 0, its goods came on day 5
+    clock.set(6 * DAY)
+    flow.receive(other.id, 10)
+    assert flow.lead_times_d() == [5.0, 1.0]
+
+
 def test_poll_reports_an_overdue_po_once_and_next_due_says_when() -> None:
     _core, clock, flow = make_flow(suppliers=(SOLO,), daily_demand=lambda s, loc: 0.0)
     po = flow.raise_po("TEE", "S1", 10)
@@ -420,11 +484,15 @@ def test_poll_reports_an_overdue_po_once_and_next_due_says_when() -> None:
     clock.set(8 * DAY)
     (ex,) = flow.poll()
     assert (ex.subject, ex.priority) == ("po:0", 4)  # no demand: nothing at risk
-    assert "overdue by 0 h" in ex.detail
-    assert flow.poll() == [] and flow.next_due() == math.inf
-    clock.set(9 * DAY)
+    assert "overdue by 0 h, now expected in 2 d" in ex.detail
+    assert po.expected_at == 10 * DAY  # at least overdue_assumed_wait_d more
+    assert flow.poll() == [] and flow.next_due() == 10 * DAY
+    clock.set(13 * DAY)  # 5 days late with no word: expected 5 days later again
+    (again,) = flow.poll()
+    assert again is ex and ex.occurrences == 2 and po.expected_at == 18 * DAY
+    clock.set(14 * DAY)
     flow.receive(po.id, 10)
-    assert ex.resolved_at == 9 * DAY
+    assert ex.resolved_at == 14 * DAY
 
 
 def test_next_due_includes_the_next_periodic_review() -> None:

@@ -215,7 +215,7 @@ def test_customers_waiting_at_a_store_are_served_when_a_delivery_arrives() -> No
 
 
 # ----------------------------------------------------------------------- carrier
-def test_a_dc_delivery_takes_the_lanes_transit_and_counts_towards_the_transfer_cycle() -> None:
+def test_a_dc_delivery_takes_the_lanes_transit_and_counts_as_a_delivery_not_a_transfer() -> None:
     model = tiny()
     model.env.run(until=6.0)
     truck(model, 2)
@@ -224,25 +224,32 @@ def test_a_dc_delivery_takes_the_lanes_transit_and_counts_towards_the_transfer_c
     assert model.physical.transit[0] == 2
     model.env.run(until=26.1)
     assert (model.physical.transit[0], model.physical.shelf[0, STORE]) == (0, 7)
-    assert model.metrics.counts.transfer_cycle_h == [28.0]
+    assert model.metrics.counts.store_delivery_h == [28.0]
+    assert model.transfers.cycle_times_h() == []  # no workflow transfer
 
 
 # ----------------------------------------------------------------------- returns
 @pytest.mark.parametrize(
-    ("policy", "inspected_h"),
-    [("orchestrated", 31.0 + 0.5), ("legacy", 48.0 + 6.0 + 0.5)],  # + 30 min inspection
+    ("policy", "inspected_h", "available_h"),
+    [
+        ("orchestrated", 55.0 + 0.5, 55.5),  # on arrival; disposed by rule at once
+        ("legacy", 78.0 + 0.5, 98.0),  # the next 06:00 batch; posted in the 02:00 ERP run
+    ],
 )
-def test_an_online_return_is_inspected_on_arrival_or_in_the_next_days_batch(
-    policy: str, inspected_h: float
+def test_an_online_return_travels_to_the_centre_and_is_inspected_on_arrival_or_in_a_batch(
+    policy: str, inspected_h: float, available_h: float
 ) -> None:
     centre = {"returns_centre": {"inspect_time_min": {"dist": "fixed", "mean": 30}}}
-    model = tiny(policy, network={**TINY["network"], **centre})
+    lanes = {**TINY["network"]["lanes"], "customer_return_h": {"dist": "fixed", "mean": 24}}
+    model = tiny(policy, network={**TINY["network"], **centre, "lanes": lanes})
     web = ChannelSpec(code="web", kind="web")
     order = Order("o-1", 0, web, [(0, 1)], "r-z1", 0.0, math.inf, [True], [0.0])
     model.env.process(model.returns_centre.online_return(0, 1, order, at=31.0))
-    model.env.run(until=60.0)
+    model.env.run(until=100.0)
     [case] = model.returns.cases
-    assert (case.received_at / 3600, case.inspected_at / 3600) == (31.0, inspected_h)
+    steps = (case.handed_over_at, case.received_at, case.inspected_at, case.resolved_at)
+    assert [t / 3600 for t in steps] == [31.0, 55.0, inspected_h, available_h]
+    assert model.returns.returns_to_available_h() == [available_h - 31.0]
     assert model.physical.quarantine[0, DC] + model.physical.shelf[0, DC] == 100 + 1
 
 

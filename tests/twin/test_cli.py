@@ -105,6 +105,7 @@ def test_run_json_prints_exactly_the_kpis_result_object() -> None:
         "wall_seconds",
         "core_events_per_second",
         "kpis",
+        "exceptions_by_kind",
         "invariants",
         "events",
     }

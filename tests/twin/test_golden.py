@@ -53,12 +53,14 @@ def test_every_catalogue_fault_and_event_fires_inside_the_small_horizon(policy: 
     peak_days, base_days = peak["series"]["units_demanded"], base["series"]["units_demanded"]
     assert all(peak_days[d] > 1.5 * base_days[d] for d in range(4, 8))
     assert peak["extras"]["returned_units"] > base["extras"]["returned_units"]
-    base, outage = _pair("outage", policy)
-    assert outage["events"]["out_of_order_held"] > base["events"]["out_of_order_held"]
-    assert outage["kpis"]["posting_delay_p95_h"] != base["kpis"]["posting_delay_p95_h"]
-    base, shock = _pair("supply-shock", policy)
-    lead = "replenishment_lead_time_mean_d"
-    assert shock["kpis"][lead] > 1.5 * base["kpis"][lead]
+    pairs = [_pair("outage", policy, seed) for seed in (1, 2)]  # reordering is by chance
+    held = {side: sum(p[side]["events"]["out_of_order_held"] for p in pairs) for side in (0, 1)}
+    assert held[1] > held[0]
+    base, outage = pairs[0]
+    # the days of the outage (legacy's p95 over the run sits on the 06:00 dispatch's 20 h)
+    assert outage["series"]["posting_delay_p95_h"] != base["series"]["posting_delay_p95_h"]
+    base, shock = _pair("supply-shock", policy)  # seen at the suppliers' confirmations
+    assert shock["extras"]["pos_resourced"] > base["extras"]["pos_resourced"]
     base, surge = _pair("returns-surge", policy)
     assert surge["extras"]["returned_units"] > 1.5 * base["extras"]["returned_units"]
     study = golden()[f"case-study/{policy}/1"]["series"]["units_demanded"]

@@ -18,6 +18,7 @@ TINY = [
     "skus.count=6",
     "channels[0].orders_per_day=40",
     "channels[1].orders_per_day=20",
+    "policy.count_cycle_days=4",  # counts often enough that variances reach finance
 ]
 
 
@@ -60,8 +61,11 @@ def test_with_every_step_taken_the_path_ends_at_orchestrated_bit_for_bit() -> No
 
 
 def test_a_step_that_changes_nothing_here_has_zero_deltas_covering_zero() -> None:
-    # the baseline has no middleware outage: the outage fallback buffer never applies
-    step = small_roadmap().alone["outage-fallback"]
+    # nothing is dead-lettered in this tiny network (no event arrives out of its stream's
+    # order long enough), so how often an operator replays the queue cannot matter
+    r = small_roadmap()
+    assert all(run["events"]["dead_lettered"] == 0 for a in r.runs.values() for run in a.runs)
+    step = r.alone["exception-routing"]
     for key, d in [*step["kpis"].items(), ("value", step["value"])]:
         if d is not None:
             assert d["mean"] == 0, key
@@ -73,10 +77,14 @@ def test_a_step_with_a_known_effect_moves_the_kpi_it_should() -> None:
     alone = small_roadmap().alone
     postings = alone["real-time-postings"]["kpis"]["posting_delay_p95_h"]
     assert postings["mean"] < 0 and postings["significant"]
-    recon = alone["real-time-postings"]["kpis"]["manual_reconciliation_hours"]
-    assert recon["mean"] < 0 and alone["real-time-postings"]["value"]["mean"] > 0
+    # rules approve the small count variances finance journalled by hand at the close
+    rules = alone["rules-approve-adjustments"]
+    assert rules["kpis"]["manual_reconciliation_hours"]["mean"] < 0
+    assert rules["value"]["mean"] > 0
     latency = alone["central-reservation"]["kpis"]["reservation_latency_p95_s"]
     assert latency["mean"] < 0 and latency["significant"]
+    returns = alone["returns-by-rules"]["kpis"]["returns_to_available_p50_h"]
+    assert returns["mean"] < 0
     assert alone["real-time-postings"]["kpis"]["orders_total"]["mean"] == 0  # same customers
 
 

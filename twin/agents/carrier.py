@@ -1,5 +1,5 @@
-"""The carrier: transit times on the lanes, DC deliveries to stores and the trucks of
-workflow transfers between locations."""
+"""The carrier: transit times on the lanes, the daily parcel collection (the cut-off),
+DC deliveries to stores and the trucks of workflow transfers between locations."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import mesa
 import numpy as np
 import simpy
 
-from orchestrator.clock import HOUR
-
+from ..clock import next_at
 from ..rand import sample
 
 if TYPE_CHECKING:
@@ -29,9 +28,25 @@ class CarrierAgent(mesa.Agent):
         super().__init__(model)
         self.lanes = model.scenario.network.lanes
         self.stream = model.streams.lanes
+        cutoff = model.timetable.carrier_cutoff_h
+        self.collections = [] if cutoff is None else [cutoff]  # parcel collections, hours
+        self.collection_days = frozenset(model.timetable.carrier_days)
+
+    def collect(self) -> Generator[simpy.Event, Any, None]:
+        """A packed parcel waits for the carrier's next collection (the cut-off, on the
+        carrier's days: what is packed after it leaves with the next); it is handed over
+        when this returns."""
+        env = self.model.env
+        at = next_at(env.now, self.collections, self.collection_days)
+        if at > env.now:
+            yield env.timeout(at - env.now)
 
     def dc_to_store_h(self) -> float:
         return float(sample(self.lanes.dc_to_store_h, self.stream))
+
+    def customer_return_h(self) -> float:
+        """A customer's parcel return, from the drop-off to the returns centre."""
+        return float(sample(self.lanes.customer_return_h, self.stream))
 
     def to_customer_h(self, *, from_store: bool) -> float:
         lane = self.lanes.store_to_customer_h if from_store else self.lanes.dc_to_customer_h
@@ -50,7 +65,7 @@ class CarrierAgent(mesa.Agent):
         env = model.env
         yield env.timeout(self.dc_to_store_h())
         model.stores[store].receive_delivery(dc, lines)
-        model.metrics.counts.transfer_cycle_h.append(env.now - requested_h)
+        model.metrics.counts.store_delivery_h.append(env.now - requested_h)
 
     def move_transfer(self, tid: int) -> Generator[simpy.Event, Any, None]:
         """An approved workflow transfer: what the source's shelf has leaves, travels like
@@ -66,5 +81,3 @@ class CarrierAgent(mesa.Agent):
         if t.destination < model.network.n_store and sent:
             model.stores.replenished(t.destination, np.array([t.sku], dtype=np.intp))
         transfers.receive(tid, qty=sent)
-        done = transfers.get(tid).received_at
-        model.metrics.counts.transfer_cycle_h.append((done - t.requested_at) / HOUR)

@@ -1,5 +1,6 @@
-"""The integration middleware between the stores' tills and the core's bus, and the
-integration platform's scheduler that runs the core's timers."""
+"""The integration middleware between the stores' tills and the core's bus, the path it
+gives the core's journal postings to the ERP's API, and the integration platform's
+scheduler that runs the core's timers."""
 
 from __future__ import annotations
 
@@ -7,14 +8,17 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import mesa
+import numpy as np
 import simpy
 
-from orchestrator import InventoryEvent
+from orchestrator import Fate, InventoryEvent
 from orchestrator.clock import HOUR
 
 from ..rand import sample
 
 if TYPE_CHECKING:
+    from scenarios.schema import Faults
+
     from ..faults import OutageWindows
     from ..model import RetailTwin
 
@@ -107,3 +111,59 @@ class Middleware(mesa.Agent):
             if env.now >= model.horizon_h:
                 return
             yield env.timeout(every_h)
+
+
+class ErpPath:
+    """The integration path of journal postings (the core's `PostingPath`): each entry rides
+    the middleware (`faults.middleware_latency_s`; a middleware outage holds it) to the
+    ERP's API (`faults.erp_api_latency_s`; an ERP outage holds it until the ERP is back),
+    which posts it, rejects it (`faults.erp_error_rate`) or posts it twice
+    (`faults.erp_duplicate_rate`).
+
+    It answers when the ERP will answer, so no SimPy process runs per posting; draws come
+    from their own stream in blocks, three per entry (two latencies and one uniform).
+    """
+
+    BLOCK = 1024
+
+    def __init__(
+        self,
+        faults: Faults,
+        rng: np.random.Generator,
+        middleware_down: OutageWindows,
+        erp_down: OutageWindows,
+    ) -> None:
+        self.middleware_latency = faults.middleware_latency_s
+        self.api_latency = faults.erp_api_latency_s
+        self.error_rate = faults.erp_error_rate
+        self.duplicate_rate = faults.erp_duplicate_rate
+        self.rng = rng
+        self.middleware_down = middleware_down
+        self.erp_down = erp_down
+        self._draws: list[tuple[float, float, float]] = []
+
+    def _next(self) -> tuple[float, float, float]:
+        if not self._draws:
+            n, rng = self.BLOCK, self.rng
+            hops = np.asarray(sample(self.middleware_latency, rng, n), dtype=float)
+            apis = np.asarray(sample(self.api_latency, rng, n), dtype=float)
+            u = rng.random(n)
+            self._draws = list(zip(hops.tolist(), apis.tolist(), u.tolist(), strict=True))
+            self._draws.reverse()  # popped from the end, in draw order
+        return self._draws.pop()
+
+    def send(self, now: float, n: int) -> list[tuple[float, Fate]]:
+        """For `n` entries sent at `now` (seconds): when the ERP answers each, and how."""
+        out = []
+        err, dup = self.error_rate, self.error_rate + self.duplicate_rate
+        mw, erp = self.middleware_down, self.erp_down
+        for _ in range(n):
+            hop, api, u = self._next()
+            t = now / HOUR
+            end = mw.end_at(t) if mw else None
+            t = (t if end is None else end) + hop / HOUR
+            end = erp.end_at(t) if erp else None
+            t = (t if end is None else end) + api / HOUR
+            fate = Fate.REJECTED if u < err else Fate.DUPLICATED if u < dup else Fate.POSTED
+            out.append((t * HOUR, fate))
+        return out

@@ -3,6 +3,7 @@ night, finance closing the books, and inventory control counting shelves."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -11,7 +12,7 @@ import numpy as np
 import simpy
 
 from orchestrator import TransferState
-from orchestrator.anomaly import recommend_cycle_counts
+from orchestrator.anomaly import RecordRisk
 
 from ..clock import daily
 from ..rand import sample
@@ -141,8 +142,8 @@ class PlannerAgent(mesa.Agent):
 
 
 class FinanceAgent(mesa.Agent):
-    """Finance closes the books daily: every account and location where the GL and the
-    stock ledger disagree is matched by hand."""
+    """Finance closes the books daily, after the day's postings, and matches by hand every
+    true mismatch between the GL and the stock ledger."""
 
     model: RetailTwin
 
@@ -152,89 +153,184 @@ class FinanceAgent(mesa.Agent):
         model.env.process(daily(model.env, at_h, model.horizon_h, self.close))
 
     def close(self) -> None:
-        """The day's close: each location's inventory account where the GL and the stock
-        ledger disagree is matched by hand (per account and location, not per sku)."""
+        """The day's close (`Orchestrator.close_period`): each line where the GL disagrees
+        with the ledger for the period — a variance awaiting approval (count adjustment,
+        write-off, receipt short), a posting the ERP rejected or posted twice, one still on
+        its way — costs `reconciliation_min_per_line`, per kind, account and location.
+        What is merely not posted yet because the period has not been posted (the night's
+        batch is still to come) is not a mismatch: the close reconciles up to the last
+        posting run."""
         model = self.model
-        lines = {(d.account, d.location) for d in model.core.reconcile_recent()}
-        minutes = len(lines) * model.policy.reconciliation_min_per_line
-        model.metrics.counts.manual_recon_h += minutes / 60.0
+        lines = {(m.kind, m.account, m.location) for m in model.core.close_period()}
+        counts = model.metrics.counts
+        counts.manual_recon_h += len(lines) * model.policy.reconciliation_min_per_line / 60.0
+        for kind, _acct, _loc in lines:
+            counts.recon_lines[kind] = counts.recon_lines.get(kind, 0) + 1
+
+    def settle(self) -> None:
+        """After the drain: the last corrections, so the books are square (not measured)."""
+        self.model.core.close_period()
+
+
+CountTarget = tuple[int, int, str]  # (sku, location, which plan chose it)
 
 
 class CountPlan(Protocol):
-    """Which positions the nightly cycle count looks at first."""
+    """Which positions the nightly cycle counts look at, given each location's budget."""
 
-    def first(self, model: RetailTwin, day: int, per_night: int) -> list[tuple[int, int]]: ...
+    def choose(self, model: RetailTwin, day: int, budget: dict[int, int]) -> list[CountTarget]: ...
+    def counted(self, sku: int, loc: int) -> None: ...
+
+
+def random_skus(model: RetailTwin, day: int, loc: int, n: int) -> np.ndarray:
+    """`n` skus drawn at random for a location's night (keyed by day and location, so a
+    policy's other counts never shift them)."""
+    rng = model.streams.keyed("counts", 0, day, loc)
+    return rng.choice(model.network.n_sku, size=min(n, model.network.n_sku), replace=False)
 
 
 class RandomCounts:
-    """Legacy: only random positions."""
+    """Legacy: each location counts random positions (a blind cycle)."""
 
-    def first(self, model: RetailTwin, day: int, per_night: int) -> list[tuple[int, int]]:
-        return []
+    def choose(self, model: RetailTwin, day: int, budget: dict[int, int]) -> list[CountTarget]:
+        return [
+            (int(k), loc, "random")
+            for loc, n in budget.items()
+            for k in random_skus(model, day, loc, n).tolist()
+        ]
+
+    def counted(self, sku: int, loc: int) -> None:
+        """A blind cycle learns nothing from a count."""
 
 
 class AnomalyRankedCounts:
-    """Orchestrated: once a week the anomaly ranking's store positions come first."""
+    """Orchestrated: every night the core's count ranking (`RecordRisk`: the chance each
+    record is wrong, from the movement log) picks each location's positions, riskiest
+    first; ties go in a random order."""
 
-    def first(self, model: RetailTwin, day: int, per_night: int) -> list[tuple[int, int]]:
-        if day % 7 != 6:
-            return []
-        n_store = model.network.n_store
-        ranked = recommend_cycle_counts(model.core, top_n=per_night)
-        return [(rec.sku, rec.location) for rec in ranked if rec.location < n_store]
+    def __init__(self) -> None:
+        self.risk: RecordRisk | None = None
+
+    def ranking(self, model: RetailTwin) -> RecordRisk:
+        if self.risk is None:
+            net = model.network
+            # stores' forecasts; a site's outflow comes in store orders a few days apart,
+            # not unit by unit, so a quiet spell there says nothing (no NO_SALE at sites)
+            demand = np.zeros((net.n_sku, net.n_loc))
+            demand[:, : net.n_store] = net.lam_store
+            self.risk = RecordRisk(model.core, daily_demand=demand)
+        return self.risk
+
+    def choose(self, model: RetailTwin, day: int, budget: dict[int, int]) -> list[CountTarget]:
+        risk, flagged = self.ranking(model).score()
+        out: list[CountTarget] = []
+        for loc, n in budget.items():
+            if n <= 0:
+                continue
+            order = model.streams.keyed("counts", 0, day, loc).permutation(model.network.n_sku)
+            col = risk[order, loc]
+            top = order[np.argsort(-col, kind="stable")[:n]]
+            out.extend(
+                (int(k), loc, "flagged" if flagged[k, loc] else "ranked") for k in top.tolist()
+            )
+        return out
+
+    def counted(self, sku: int, loc: int) -> None:
+        if self.risk is not None:
+            self.risk.counted(sku, loc)
+
+
+def night_budget(per_day: float, day: int, offset: float) -> int:
+    """Counts of one location on one night at `per_day` a day on average: whole counts,
+    spread evenly over the nights (`offset` in [0, 1) staggers locations)."""
+    return math.floor((day + 1) * per_day + offset) - math.floor(day * per_day + offset)
 
 
 class InventoryControlAgent(mesa.Agent):
     """Inventory control: counts a position at the shelf and sets the system to the count
-    (after pick shortages, and in the nightly cycle counts)."""
+    (after pick shortages, and in the nightly cycle counts of stores and DCs), and keeps
+    what each count found (`log`)."""
 
     model: RetailTwin
 
     def __init__(self, model: RetailTwin, plan: CountPlan) -> None:
         super().__init__(model)
         self.plan = plan
+        self.waiting: dict[tuple[int, int], str] = {}  # counts the guard held back
+        # one row per count: (day, sku, location, why: plan or "shortage", record wrong)
+        self.log: list[tuple[int, int, int, str, bool]] = []
 
-    def count(self, sku: int, loc: int, reason: str) -> None:
-        """A count at the shelf: the system takes the physical figure.
+    def count(self, sku: int, loc: int, reason: str, why: str = "shortage") -> bool:
+        """A count at the shelf: the system takes the physical figure. False if it waits.
 
-        Not while the location has facts the core has not applied yet (buffered at the till,
-        or in the middleware): those events would be applied on top of the count and the
-        system would drift by exactly the units already counted."""
+        Not while the position has a fact the core has not applied (at the till, in the
+        middleware, dead-lettered): that event would be applied on top of the count and
+        the system would drift by exactly the units already counted. Such a count waits
+        and is taken on a later night, once every event of the position is applied."""
         model = self.model
-        if model.stores.unsynced(loc):
-            return
+        if model.stores.pending(sku, loc):
+            self.waiting[(sku, loc)] = reason
+            return False
+        self.waiting.pop((sku, loc), None)
         pos = model.core.ledger.position(sku, loc)
         model.metrics.counts.positions_counted += 1
-        counted = int(model.physical.shelf[sku, loc])
+        shelf = int(model.physical.shelf[sku, loc])
+        counted = shelf
         err = model.scenario.physical.count_error_rate
         if err:  # a miscount: one unit over or under (never below zero)
-            rng = model.streams.counts
+            rng = model.streams.keyed("counts", 1, sku, loc, int(model.env.now * 60))
             if rng.random() < err:
                 counted = max(0, counted + (1 if rng.random() < 0.5 else -1))
+        model.physical.counted(sku, loc, counted, pos.on_hand)
+        if model.env.now >= model.warmup_h:
+            self.log.append((model.metrics.day_index, sku, loc, why, pos.on_hand != shelf))
         delta = counted - pos.on_hand
         if delta:
             model.core.adjust(sku, loc, delta, reason=reason)
+        self.plan.counted(sku, loc)
+        return True
+
+    def figures(self) -> dict[str, float]:
+        """What the counts of the measured window found: how many there were of each kind
+        and the share whose record was wrong (the plan's precision; NaN: no such count).
+        `cycle_count_precision` is over every planned count (same budget under both
+        plans); `flagged_count_precision` over those the ranking flagged (NO_SALE or
+        NEGATIVE)."""
+        rows = self.log
+        out: dict[str, float] = {}
+        for name, kinds in (
+            ("cycle", ("random", "ranked", "flagged")),
+            ("flagged", ("flagged",)),
+            ("shortage", ("shortage",)),
+        ):
+            found = [wrong for _d, _k, _l, why, wrong in rows if why in kinds]
+            out[f"{name}_counts"] = float(len(found))
+            out[f"{name}_count_precision"] = sum(found) / len(found) if found else math.nan
+        return out
+
+    def budget(self, day: int) -> dict[int, int]:
+        """Tonight's counts per location: stores whose tills are up (`count_cycle_days`, or
+        `counts_per_store_day` if set) and sites (`dc_count_cycle_days`)."""
+        model = self.model
+        net, policy, stores = model.network, model.policy, model.stores
+        per_store = (
+            net.n_sku / policy.count_cycle_days
+            if policy.counts_per_store_day is None
+            else float(policy.counts_per_store_day)
+        )
+        out = {}
+        for s in range(net.n_store):
+            if not stores[s].offline(model.env.now):
+                out[s] = night_budget(per_store, day, s / net.n_loc)
+        per_site = net.n_sku / policy.dc_count_cycle_days
+        for site in model.sites:
+            out[site.loc] = night_budget(per_site, day, site.loc / net.n_loc)
+        return {loc: n for loc, n in out.items() if n > 0}
 
     def cycle_counts(self, day: int) -> None:
-        """Nightly counts of up to `counts_per_store_day` positions a store: the plan's
-        first, then random ones at every store whose tills are up."""
-        model = self.model
-        net, stores = model.network, model.stores
-        n = model.policy.counts_per_store_day
-        if not net.n_store or n <= 0:
-            return
-        rng = model.streams.counts
-        targets = self.plan.first(model, day, n * net.n_store)
-        for s in range(net.n_store):
-            if stores[s].offline(model.env.now):
-                continue
-            picks = rng.choice(net.n_sku, size=min(n, net.n_sku), replace=False)
-            targets.extend((int(k), s) for k in picks)
-        seen = set()
-        for k, s in targets:
-            if (k, s) in seen or len(seen) >= n * net.n_store:
-                continue
-            seen.add((k, s))
-            if stores[s].holds_facts():  # a count while till facts are unsynced would mislead
-                continue
-            self.count(k, s, reason="cycle count")
+        """Tonight's counts: those the guard held back first, then the plan's choice within
+        each location's budget (a position with facts still unapplied waits)."""
+        for (k, loc), reason in list(self.waiting.items()):
+            self.count(k, loc, reason, why="waited")
+        for k, loc, why in self.plan.choose(self.model, day, self.budget(day)):
+            self.count(k, loc, "cycle count", why)

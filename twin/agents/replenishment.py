@@ -2,19 +2,19 @@
 quantities and the inventory position are the core's (`orchestrator.replenishment`);
 this room only says when a review happens and where its orders go.
 
-One strategy is picked when the twin is built: continuous review (one-for-one straight
-from a supplier, validation networks) or a periodic review at the timetable's hour,
-daily or on delivery days, ordering from the region's DC or from a supplier.
+One strategy is picked when the twin is built: continuous review (straight from a
+supplier after every sale, under `store_policy` s-S, base-stock or r-Q; validation
+networks) or a periodic review at the timetable's hour, daily or on delivery days,
+ordering from the region's DC or from a supplier.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from orchestrator.replenishment import ReplenishmentPolicy, order_quantities
+from orchestrator.replenishment import order_quantities, policy_from_levels
 
 from ..clock import daily
 
@@ -34,14 +34,12 @@ class StoreReview(Protocol):
 
 class ContinuousReview:
     """Every sale the core applies, and every customer left waiting, is reviewed at once:
-    the store orders one-for-one straight from a supplier (`policy_for(s, S)` gives the
-    core's policy of a position)."""
+    the store orders straight from a supplier under the store policy `name` (s-S,
+    base-stock or r-Q, read from the position's (s, S) as the core reads it)."""
 
-    def __init__(
-        self, model: RetailTwin, policy_for: Callable[[int, int], ReplenishmentPolicy]
-    ) -> None:
+    def __init__(self, model: RetailTwin, name: str) -> None:
         self.model = model
-        self.policy_for = policy_for
+        self.name = name
 
     def start(self) -> None:
         """Nothing to schedule: reviews follow events."""
@@ -59,8 +57,8 @@ class ContinuousReview:
         """One position's review; a purchase order goes to its supplier."""
         model = self.model
         stores = model.stores
-        policy = self.policy_for(
-            int(stores.reorder_point[sku, store]), int(stores.order_up_to[sku, store])
+        policy = policy_from_levels(
+            self.name, int(stores.reorder_point[sku, store]), int(stores.order_up_to[sku, store])
         )
         po = model.procurement.review(
             sku, store, policy, backorders=int(stores.backorders[sku, store])

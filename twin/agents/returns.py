@@ -1,14 +1,20 @@
-"""Returns: online returns at each region's DC and in-store returns at the stores' desks
-wait in quarantine, are inspected, and are disposed of by the core's rules (restock,
-refurbish, return to vendor, liquidate, scrap); only sellable units go back on a shelf.
+"""Returns: a customer hands a return over at a store's desk or to the carrier; it travels
+to its region's returns centre (a parcel by `lanes.customer_return_h`; a store's returns
+cage on the weekly pickup, `network.stores.returns_pickup_days`), waits in quarantine for
+an inspector (inspectors work a shift, each unit takes `inspect_time_min`), and is
+disposed of by the core's rules (restock, refurbish, return to vendor, liquidate,
+scrap); only sellable units go back on a shelf, the returns centre's.
 
-When inspection happens is a strategy picked when the twin is built: by rule as each
-return arrives (orchestrated), or in the daily batch at the timetable's hour (legacy).
+When inspection happens is a strategy picked when the twin is built: each return joins
+its centre's inspection queue as it arrives and is disposed of as soon as it is
+inspected (orchestrated), or returns wait for the centre's daily batch at the
+timetable's hour and the batch's dispositions are posted in the ERP's overnight run once
+the whole batch has been inspected (legacy).
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
 import mesa
@@ -18,6 +24,7 @@ import simpy
 from orchestrator import ReturnCase
 from orchestrator.clock import HOUR
 
+from ..clock import next_at, next_open
 from ..rand import Categorical, sample
 
 if TYPE_CHECKING:
@@ -31,109 +38,154 @@ INSPECTOR = "returns-centre"
 
 
 class ReturnsDesk(Protocol):
-    """When returns are inspected."""
+    """When returns are inspected and their dispositions posted."""
 
-    def start(self, centre: ReturnsCentreAgent) -> None: ...
-    def online(self, centre: ReturnsCentreAgent, case_id: int) -> None: ...
-    def store_day(
-        self, centre: ReturnsCentreAgent, ks: np.ndarray, ss: np.ndarray, qs: np.ndarray
-    ) -> None: ...
+    def start(self, agent: ReturnsCentreAgent) -> None: ...
+    def arrived(self, centre: ReturnsCentre, cases: list[ReturnCase]) -> None: ...
 
 
 class InspectOnArrival:
-    """Orchestrated: every return is inspected as it arrives and disposed of by rule; a
-    store's returns of a day are settled at once, one batch per disposition."""
+    """Orchestrated: every return joins the inspection queue as it arrives and is disposed
+    of by rule the moment it is inspected."""
 
-    def start(self, centre: ReturnsCentreAgent) -> None:
+    def start(self, agent: ReturnsCentreAgent) -> None:
         """Nothing waits for a batch."""
 
-    def online(self, centre: ReturnsCentreAgent, case_id: int) -> None:
-        centre.model.env.process(centre.inspection(case_id))
-
-    def store_day(
-        self, centre: ReturnsCentreAgent, ks: np.ndarray, ss: np.ndarray, qs: np.ndarray
-    ) -> None:
-        model = centre.model
-        rng = model.streams.returns
-        # conditions drawn sku by sku, store by store (the order of the cells)
-        conds = [CONDITIONS[CONDITION.draw(rng)] for _ in range(len(ks))]
-        for cells, cases in centre.receive_by_store(ks, ss, qs):
-            ids = [c.id for c in cases]
-            done = model.returns.inspect_lines(ids, [conds[j] for j in cells], inspector=INSPECTOR)
-            for case in done:
-                centre.dispose(case)
+    def arrived(self, centre: ReturnsCentre, cases: list[ReturnCase]) -> None:
+        env = centre.agent.model.env
+        for case in cases:
+            env.process(centre.inspect_and_dispose(case.id))
 
 
 class DailyBatch:
-    """Legacy: returns wait for the daily inspection batch, in the order they came."""
+    """Legacy: returns wait for their centre's daily batch; the batch's dispositions are
+    posted in the ERP's overnight run after its last return has been inspected."""
 
-    def start(self, centre: ReturnsCentreAgent) -> None:
-        centre.model.env.process(centre.inspect_batches())
+    def start(self, agent: ReturnsCentreAgent) -> None:
+        agent.model.env.process(agent.inspect_batches())
 
-    def online(self, centre: ReturnsCentreAgent, case_id: int) -> None:
-        centre.waiting.append(case_id)
+    def arrived(self, centre: ReturnsCentre, cases: list[ReturnCase]) -> None:
+        centre.waiting.extend(c.id for c in cases)
 
-    def store_day(
-        self, centre: ReturnsCentreAgent, ks: np.ndarray, ss: np.ndarray, qs: np.ndarray
-    ) -> None:
-        case_of = [0] * len(ks)
-        for cells, cases in centre.receive_by_store(ks, ss, qs):
-            for j, case in zip(cells, cases, strict=True):
-                case_of[j] = case.id
-        centre.waiting.extend(case_of)  # the inspection queue takes them cell by cell
+
+class ReturnsCentre:
+    """One returns centre: its inspectors (a SimPy resource) working their shift, and the
+    returns waiting for the next batch."""
+
+    def __init__(self, agent: ReturnsCentreAgent, loc: int) -> None:
+        self.agent = agent
+        self.loc = loc
+        self.spec = agent.model.scenario.network.returns_centre
+        self.inspectors = simpy.Resource(agent.model.env, capacity=self.spec.inspectors)
+        self.waiting: list[int] = []  # cases for the next batch (legacy)
+
+    def inspect(self, case_id: int) -> Generator[simpy.Event, Any, None]:
+        """A return waits for an inspector on shift and is inspected unit by unit; its
+        condition is recorded, its disposition not yet posted."""
+        model = self.agent.model
+        env, spec, rng = model.env, self.spec, model.streams.inspection
+        with self.inspectors.request() as req:
+            yield req
+            start = next_open(env.now, spec.shift_start_h, spec.shift_end_h)
+            if start > env.now:  # off shift: the inspector starts with the next shift
+                yield env.timeout(start - env.now)
+            units = model.returns.get(case_id).qty
+            minutes = float(np.sum(sample(spec.inspect_time_min, rng, units)))
+            yield env.timeout(minutes / 60.0)
+        condition = CONDITIONS[CONDITION.draw(rng)]
+        model.returns.inspect(case_id, condition, inspector=INSPECTOR, dispose=False)
+
+    def inspect_and_dispose(self, case_id: int) -> Generator[simpy.Event, Any, None]:
+        """Inspected, then disposed of by rule at once."""
+        yield from self.inspect(case_id)
+        self.agent.dispose(case_id)
+
+    def batch(self, case_ids: list[int]) -> Generator[simpy.Event, Any, None]:
+        """A daily batch: every return inspected, then the batch's dispositions posted in
+        the ERP's next overnight run (`timetable.erp_posting_h`)."""
+        model = self.agent.model
+        env = model.env
+        yield env.all_of([env.process(self.inspect(cid)) for cid in case_ids])
+        posted = next_at(env.now, [model.timetable.erp_posting_h])
+        yield env.timeout(posted - env.now)
+        for cid in case_ids:
+            self.agent.dispose(cid)
 
 
 class ReturnsCentreAgent(mesa.Agent):
-    """The returns centre and the stores' returns desks: receives returns into quarantine,
-    inspects them (inspectors as a SimPy resource) and puts the dispositions into effect."""
+    """The returns centres (one per region, at the DC restocking its stores) and the stores'
+    returns desks: returns handed over travel to a centre, are received into quarantine,
+    inspected and disposed of, and the dispositions put into effect."""
 
     model: RetailTwin
 
     def __init__(self, model: RetailTwin, desk: ReturnsDesk) -> None:
         super().__init__(model)
-        centre = model.scenario.network.returns_centre
-        self.inspectors = simpy.Resource(model.env, capacity=centre.inspectors)
-        self.inspect_time_min = centre.inspect_time_min
         self.desk = desk
-        self.waiting: list[int] = []  # cases for the next inspection batch
+        self.centres: dict[int, ReturnsCentre] = {}  # by location, as returns first come
+        net = model.network
+        fallback = net.n_store if net.sites else None
+        self.store_centre = [
+            net.region_dc.get(r, i if fallback is None else fallback)
+            for i, r in enumerate(net.store_region)
+        ]
+        # the stores' returns cages: (when handed over at the desks, units [sku, store])
+        self.cage: list[tuple[float, np.ndarray]] = []
 
     def start(self) -> None:
         if self.model.network.n_store:
             self.model.env.process(self.store_returns())
+            self.model.env.process(self.pickups())
         self.desk.start(self)
+
+    def centre(self, loc: int) -> ReturnsCentre:
+        if loc not in self.centres:
+            self.centres[loc] = ReturnsCentre(self, loc)
+        return self.centres[loc]
+
+    def received(
+        self, loc: int, skus: list[int], qtys: list[int], channel: int | str, handed_h: float
+    ) -> None:
+        """Returns handed over at `handed_h` reach the centre at `loc`: into quarantine, one
+        case per line, and on to inspection."""
+        model = self.model
+        for k, q in zip(skus, qtys, strict=True):
+            model.physical.quarantine_return(k, loc, q)
+        model.metrics.counts.returned_units += sum(qtys)
+        handed_s = handed_h * HOUR
+        if len(skus) == 1:
+            cases = [
+                model.returns.receive(
+                    skus[0], loc, qtys[0], channel=channel, handed_over_at=handed_s
+                )
+            ]
+        else:
+            cases = model.returns.receive_lines(
+                loc, skus, qtys, channel=channel, handed_over_at=handed_s
+            )
+        self.desk.arrived(self.centre(loc), cases)
 
     # -- online returns ------------------------------------------------------------------
     def online_return(
         self, sku: int, qty: int, order: Order, at: float
     ) -> Generator[simpy.Event, Any, None]:
-        """An online customer's return reaches their region's DC at `at`."""
+        """An online customer drops a return off with the carrier at `at`; the parcel
+        reaches their region's returns centre after the return lane's transit."""
         model = self.model
         env = model.env
         if at > env.now:
             yield env.timeout(at - env.now)
+        handed = env.now
+        yield env.timeout(model.carrier.customer_return_h())
         loc = model.network.returns_location(order.zone)
-        model.physical.quarantine_return(sku, loc, qty)
-        model.metrics.counts.returned_units += qty
-        case = model.returns.receive(sku, loc, qty, channel=order.channel)
-        self.desk.online(self, case.id)
+        self.received(loc, [sku], [qty], order.channel, handed)
 
-    def inspection(self, case_id: int) -> Generator[simpy.Event, Any, None]:
-        """One return waits for an inspector, is inspected and disposed of."""
+    # -- decisions -----------------------------------------------------------------------
+    def dispose(self, case_id: int) -> None:
+        """Post an inspected return's disposition by rule and put it into effect
+        (refurbishment takes time)."""
         model = self.model
-        with self.inspectors.request() as req:
-            yield req
-            minutes = float(sample(self.inspect_time_min, model.streams.people))
-            yield model.env.timeout(minutes / 60.0)
-        self.settle(case_id)
-
-    def settle(self, case_id: int) -> None:
-        model = self.model
-        cond = CONDITIONS[CONDITION.draw(model.streams.returns)]
-        self.dispose(model.returns.inspect(case_id, cond, inspector=INSPECTOR))
-
-    def dispose(self, case: ReturnCase) -> None:
-        """Put a decided return's disposition into effect (refurbishment takes time)."""
-        model = self.model
+        case = model.returns.dispose(case_id)
         if case.refurbish_pending:
             model.env.process(self.refurbish(case.id, case.refurbish_due_at / HOUR))
             return
@@ -151,21 +203,22 @@ class ReturnsCentreAgent(mesa.Agent):
         model.physical.release(case.sku, case.location, case.qty, sellable=True)
 
     def inspect_batches(self) -> Generator[simpy.Event, Any, None]:
-        """The daily inspection batch at the timetable's hour, until none are left."""
+        """Each centre's daily batch at the timetable's hour: the returns that arrived
+        before it (through the drain, so every return is settled)."""
         model = self.model
         env = model.env
         yield env.timeout(model.timetable.returns_inspection_h)
         while True:
-            batch, self.waiting = self.waiting, []
-            for cid in batch:
-                env.process(self.inspection(cid))
-            if env.now >= model.horizon_h and not batch:
-                return
+            for centre in self.centres.values():
+                batch, centre.waiting = centre.waiting, []
+                if batch:
+                    env.process(centre.batch(batch))
             yield env.timeout(24.0)
 
     # -- in-store returns ----------------------------------------------------------------
     def store_returns(self) -> Generator[simpy.Event, Any, None]:
-        """In-store returns of walk-in sales come back days later, at closing time."""
+        """Walk-in customers bring returns of their purchases back days later, at closing
+        time, into the store's returns cage."""
         model = self.model
         env = model.env
         rng = model.streams.returns
@@ -178,29 +231,55 @@ class ReturnsCentreAgent(mesa.Agent):
             sales = model.stores.take_sales_today()
             if env.now < model.horizon_h and rate > 0:
                 back = rng.binomial(sales, model.calendar.return_rate(rate, env.now / 24.0))
-                delay = max(1, round(float(sample(model.scenario.demand.return_delay_days, rng))))
-                pending[day + delay] = pending.get(day + delay, 0) + back
+                for delay, units in self.spread(back, rng):
+                    pending[day + delay] = pending.get(day + delay, 0) + units
             if env.now >= model.horizon_h:
                 return  # walk-in returns after the horizon are out of the run
             arriving = pending.pop(day, None)
-            if arriving is None:
-                continue
-            model.physical.quarantine_store_returns(arriving)
-            model.metrics.counts.returned_units += int(arriving.sum())
-            ks, ss = np.nonzero(arriving)  # ordered by sku, then store
-            if len(ks):
-                self.desk.store_day(self, ks, ss, arriving[ks, ss])
+            if arriving is not None and arriving.any():
+                self.cage.append((env.now, arriving))
 
-    def receive_by_store(
-        self, ks: np.ndarray, ss: np.ndarray, qs: np.ndarray
-    ) -> Iterator[tuple[list[int], list[ReturnCase]]]:
-        """Each store's returns desk sends its returns of the day as one batch: yields the
-        cells (indexes into ks, ss, qs) and the cases opened, store by store."""
-        by_store = np.argsort(ss, kind="stable")
-        cut = np.flatnonzero(np.diff(ss[by_store])) + 1
-        for idx in np.split(by_store, cut):
-            cells = idx.tolist()
-            cases = self.model.returns.receive_lines(
-                int(ss[cells[0]]), ks[idx].tolist(), qs[idx].tolist(), channel="store"
-            )
-            yield cells, cases
+    def spread(self, back: np.ndarray, rng: np.random.Generator) -> list[tuple[int, np.ndarray]]:
+        """A day's walk-in returns [sku, store], each unit with its own delay in whole days
+        (at least one): (delay, units [sku, store]) for each delay drawn."""
+        n = int(back.sum())
+        if not n:
+            return []
+        flat = np.flatnonzero(back)
+        cells = np.repeat(flat, back.ravel()[flat])
+        drawn = sample(self.model.scenario.demand.return_delay_days, rng, n)
+        delays = np.maximum(1, np.rint(drawn)).astype(np.int64)
+        return [
+            (int(d), np.bincount(cells[delays == d], minlength=back.size).reshape(back.shape))
+            for d in np.unique(delays)
+        ]
+
+    def pickups(self) -> Generator[simpy.Event, Any, None]:
+        """On the pickup days the carrier takes every store's returns cage to its region's
+        returns centre (until the cages are empty after the horizon)."""
+        model = self.model
+        env = model.env
+        days = frozenset(model.scenario.network.stores.returns_pickup_days)
+        yield env.timeout(model.timetable.store_returns_pickup_h)
+        while True:
+            if int(env.now // 24.0) % 7 in days and self.cage:
+                cage, self.cage = self.cage, []
+                for store in range(model.network.n_store):
+                    lots = [(h, units[:, store]) for h, units in cage if units[:, store].any()]
+                    if lots:
+                        env.process(self.backhaul(store, lots))
+            if env.now >= model.horizon_h and not self.cage:
+                return
+            yield env.timeout(24.0)
+
+    def backhaul(
+        self, store: int, lots: list[tuple[float, np.ndarray]]
+    ) -> Generator[simpy.Event, Any, None]:
+        """One store's returns on the road to its returns centre; each day's returns
+        received as one batch, with the hour they were handed over."""
+        loc = self.store_centre[store]
+        if loc != store:
+            yield self.model.env.timeout(self.model.carrier.dc_to_store_h())
+        for handed, units in lots:
+            ks = np.flatnonzero(units)
+            self.received(loc, ks.tolist(), units[ks].tolist(), "store", handed)

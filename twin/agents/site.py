@@ -2,8 +2,10 @@
 
 A site picks store orders overnight and ships them at the dispatch hour, and reviews
 its own stock nightly against (s, S), buying from suppliers. Online order lines are
-picked wherever their reservation sits (a site or a store), handed to the carrier,
-and re-sourced when the shelf comes up short.
+picked wherever their reservation sits: at a site in the timetable's waves (a wave
+picks what arrived before it), then packed and handed to the carrier at its daily
+cut-off; at a store by its pickers in opening hours, on the store's pick runs, then
+staged for pick-up or for the carrier. A line the shelf comes up short on is re-sourced.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ import simpy
 
 from orchestrator import MovementKind, OrderLine
 from orchestrator.clock import HOUR
-from orchestrator.replenishment import SS
+from orchestrator.replenishment import policy_from_levels
 from scenarios.schema import Dist, FulfilmentCentre
 
-from ..clock import daily
+from ..clock import daily, next_at
 from ..group import Group
 from ..rand import sample
 
@@ -31,14 +33,28 @@ if TYPE_CHECKING:
 
 class PickingLocation(Protocol):
     """Where online order lines are picked (a site or a store): its pickers, as a SimPy
-    resource, and how long a pick takes."""
+    resource, how long a pick takes, when picking happens, and what follows a pick."""
 
     pickers: simpy.Resource
     pick_time_min: Dist
 
+    def release_at(self, t: float) -> float:
+        """When a line that arrives at `t` is released to the pickers (a wave, a pick run)."""
+        ...
+
+    def working_from(self, t: float) -> float:
+        """The first moment at or after `t` its pickers work."""
+        ...
+
+    def hand_over(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """A picked line packed or staged, then handed to the carrier or ready for pick-up
+        when this returns."""
+        ...
+
 
 class FulfilmentSiteAgent(mesa.Agent):
-    """A DC, dark store or 3PL site: pick stations (a SimPy resource) and its (s, S) levels."""
+    """A DC, dark store or 3PL site: pick stations and pack stations (SimPy resources), its
+    pick waves, and its (s, S) levels."""
 
     model: RetailTwin
 
@@ -48,9 +64,28 @@ class FulfilmentSiteAgent(mesa.Agent):
         self.spec = spec
         self.pickers = simpy.Resource(model.env, capacity=spec.pickers)
         self.pick_time_min = spec.pick_time_min
+        self.packers = simpy.Resource(model.env, capacity=spec.packers)
+        self.waves = sorted(model.timetable.dc_waves_h)
         n_sku = model.network.n_sku
         self.reorder_point = np.zeros(n_sku, dtype=np.int64)
         self.order_up_to = np.zeros(n_sku, dtype=np.int64)
+
+    def release_at(self, t: float) -> float:
+        """The next wave: it picks every line that arrived before it."""
+        return next_at(t, self.waves)
+
+    def working_from(self, t: float) -> float:
+        """A wave once released is picked to the end."""
+        return t
+
+    def hand_over(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """Packed at a pack station, then the carrier's next collection."""
+        model = self.model
+        with self.packers.request() as req:
+            yield req
+            minutes = float(sample(self.spec.pack_time_min, model.streams.fulfilment))
+            yield model.env.timeout(minutes / 60.0)
+        yield from model.carrier.collect()
 
     def ship_store_order(
         self, store: int, lines: list[tuple[int, int]], requested_h: float
@@ -82,7 +117,8 @@ class FulfilmentSiteAgent(mesa.Agent):
             return
         sk = np.fromiter((k for k, _q, _p in shipped), np.intp, len(shipped))
         picked = np.fromiter((p for _k, _q, p in shipped), np.int64, len(shipped))
-        physical.dispatch(sk, dc, picked)
+        booked = np.fromiter((q for _k, q, _p in shipped), np.int64, len(shipped))
+        physical.dispatch(sk, dc, picked, booked)
         # one dispatch, one transfer event of many lines
         core.move_lines(
             MovementKind.TRANSFER_OUT,
@@ -96,12 +132,14 @@ class FulfilmentSiteAgent(mesa.Agent):
         model.env.process(model.carrier.deliver_store_order(store, dc, shipped, requested_h))
 
     def review(self) -> None:
-        """The site's (s, S) review of every sku; purchase orders go to suppliers."""
+        """The site's nightly review of every sku under `replenishment.dc_policy` (read
+        from its (s, S) as the core reads it); purchase orders go to suppliers."""
         model = self.model
+        name = model.policy.replenishment.dc_policy
         for k in range(model.network.n_sku):
             if self.order_up_to[k] <= 0:
                 continue
-            policy = SS(int(self.reorder_point[k]), int(self.order_up_to[k]))
+            policy = policy_from_levels(name, int(self.reorder_point[k]), int(self.order_up_to[k]))
             po = model.procurement.review(k, self.loc, policy)
             if po is not None:
                 model.suppliers.ship(po)
@@ -158,8 +196,10 @@ class OrderPicking:
         self.model = model
 
     def pick_line(self, order: Order, rid: int, line_no: int) -> Generator[simpy.Event, Any, None]:
-        """Wait for a picker, pick (unless the customer cancelled meanwhile), ship; a short
-        pick is counted and the rest re-sourced."""
+        """Wait for the location's next wave or pick run, then for a picker in its working
+        hours; pick (unless the customer cancelled meanwhile); pack or stage, and hand over
+        to the carrier or make ready for pick-up. A short pick is counted and the rest
+        re-sourced at once."""
         model = self.model
         env, core, net = model.env, model.core, model.network
         metrics = model.metrics
@@ -167,17 +207,24 @@ class OrderPicking:
         r = core.reservations.get(rid)
         loc = r.location
         where: PickingLocation = model.stores[loc] if loc < net.n_store else model.sites.at(loc)
+        release = where.release_at(env.now)
+        if release > env.now:
+            yield env.timeout(release - env.now)
         asked = env.now
         with where.pickers.request() as req:
             yield req
             counts.pick_wait_h.append(env.now - asked)
+            start = where.working_from(env.now)
+            if start > env.now:  # the picker's day is over: the line waits for the next
+                yield env.timeout(start - env.now)
             if order.cancel_h <= env.now:
                 model.orders.cancel_line(order, rid)
                 return
-            picking_h = float(sample(where.pick_time_min, model.streams.people)) / 60.0
-            yield env.timeout(picking_h)
-            if loc < net.n_store:
-                counts.store_picking_h += picking_h
+            order.picking.add(line_no)
+            minutes = float(sample(where.pick_time_min, model.streams.fulfilment))
+            yield env.timeout(minutes / 60.0)
+            if loc < net.n_store:  # a store associate's time (the money block's labour)
+                counts.store_picking_h += minutes / 60.0
         if model.scenario.faults.wms_confirmation_delay_h:
             yield env.timeout(model.scenario.faults.wms_confirmation_delay_h)
         r = core.reservations.get(rid)
@@ -186,24 +233,23 @@ class OrderPicking:
         found = model.physical.pick(r.sku, loc, r.qty)
         short = r.qty - found
         core.ship(rid, found)
-        if found:
-            counts.online_shipped += found
-            metrics.served(found, order.placed_h)
-            order.shipped_h = env.now
-            transit = model.carrier.to_customer_h(from_store=loc < net.n_store)
-            if order.return_flags[line_no]:
-                back_at = env.now + transit + order.return_delay_h[line_no]
-                env.process(model.returns_centre.online_return(r.sku, found, order, back_at))
+        resourced = False
         if short:
             counts.pick_shortages += 1
             model.inventory_control.count(r.sku, loc, reason="pick shortage")
-            ok = self.resource(order, r.sku, short, line_no)
+            resourced = self.resource(order, r.sku, short, line_no)
             core.exceptions.resolve_subject(
-                "pick_shortage", f"reservation:{rid}", "re-sourced" if ok else "cancelled"
+                "pick_shortage", f"reservation:{rid}", "re-sourced" if resourced else "cancelled"
             )
-            if ok:
-                return
-        model.orders.line_closed(order)
+        if found:
+            if resourced:
+                order.open_lines += 1  # what was found travels apart from the re-sourced rest
+            yield from where.hand_over(order)
+            transit = model.carrier.to_customer_h(from_store=loc < net.n_store)
+            model.orders.shipped(order, r.sku, found, line_no, transit)
+            model.orders.line_closed(order)
+        elif not resourced:
+            model.orders.line_closed(order)
 
     def resource(self, order: Order, sku: int, qty: int, line_no: int) -> bool:
         """After a short pick, try another location; late or impossible is an oversell.

@@ -4,7 +4,8 @@ store's knowledge of its customers waiting and of its positions in need.
 
 `StoreAgent` is one store; `Stores` is all of them at once, for the work done in one
 numpy pass over every (sku, store) cell. How tills sync, how receipts reach the core
-and what happens to unmet walk-ins are strategies picked when the twin is built.
+and what happens to unmet walk-ins are strategies (`twin.store_ops`) picked when the
+twin is built.
 """
 
 from __future__ import annotations
@@ -12,141 +13,34 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Generator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
 import simpy
 
-from orchestrator import InventoryEvent, MovementKind
+from orchestrator import InventoryEvent
 from orchestrator.clock import HOUR
 
+from ..clock import next_at, next_open
 from ..faults import OutageWindows
 from ..group import Group
+from ..rand import sample
 
 if TYPE_CHECKING:
     from ..model import RetailTwin
+    from ..store_ops import StoreReceipts, TillSync, UnmetDemand
+    from .channel import Order
 
 DeliveryLine = tuple[int, int, int]  # (sku, units the system shipped, units physically sent)
-
-
-# ----------------------------------------------------------------------- strategies
-class TillSync(Protocol):
-    """How a store's tills get what they recorded to the core."""
-
-    def recorded(self, store: StoreAgent, now: float) -> None: ...
-    def needs_timer(self, store: StoreAgent) -> bool: ...
-    def first_sync_h(self, store: StoreAgent) -> float: ...
-    def every_h(self) -> float: ...
-
-
-class RealTimeSync:
-    """Orchestrated: a fact goes out the moment it is recorded; a till that can go
-    offline also retries on a timer to send what waited."""
-
-    def __init__(self, retry_h: float) -> None:
-        self.retry_h = retry_h
-
-    def recorded(self, store: StoreAgent, now: float) -> None:
-        if not store.offline(now):
-            store.flush()
-
-    def needs_timer(self, store: StoreAgent) -> bool:
-        return bool(store.tills_down)
-
-    def first_sync_h(self, store: StoreAgent) -> float:
-        return 0.0
-
-    def every_h(self) -> float:
-        return self.retry_h
-
-
-class BatchSync:
-    """Legacy: tills sync every `interval_h`, each store at its own offset."""
-
-    def __init__(self, interval_h: float) -> None:
-        self.interval_h = interval_h
-
-    def recorded(self, store: StoreAgent, now: float) -> None:
-        """Nothing yet: it waits for the next sync."""
-
-    def needs_timer(self, store: StoreAgent) -> bool:
-        return True
-
-    def first_sync_h(self, store: StoreAgent) -> float:
-        return float(store.model.streams.network.uniform(0, self.interval_h))
-
-    def every_h(self) -> float:
-        return self.interval_h
-
-
-class StoreReceipts(Protocol):
-    """How a store's receipt of a DC delivery reaches the core."""
-
-    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None: ...
-
-
-class ApiReceipts:
-    """Orchestrated: the receipt is scanned and booked through the API at once."""
-
-    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None:
-        store.model.core.move_lines(
-            MovementKind.TRANSFER_IN,
-            store.loc,
-            [k for k, _q, _p in lines],
-            [q for _k, q, _p in lines],
-            counterparty=dc,
-            actor="transfer",
-        )
-
-
-class TillReceipts:
-    """Legacy: the receipt rides the store's next till sync, line by line."""
-
-    def book(self, store: StoreAgent, dc: int, lines: list[DeliveryLine]) -> None:
-        for k, q_sys, _q_phys in lines:
-            store.record("transfer.received", k, q_sys)
-
-
-class UnmetDemand(Protocol):
-    """What walk-ins who find the shelf short do."""
-
-    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None: ...
-    def after_sale(
-        self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray
-    ) -> None: ...
-
-
-class LostSales:
-    """They leave: the units are lost sales."""
-
-    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        lost = int(unmet.sum())
-        metrics = stores.model.metrics
-        metrics.counts.store_lost += lost
-        metrics.lost(k, unmet)
-        metrics.day_lost += lost
-
-    def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        """Nobody waits."""
-
-
-class Backorders:
-    """They wait: served as stock reaches the shelf, known to the order system at once
-    (validation networks)."""
-
-    def walk_out(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        stores.model.physical.keep_waiting(k, s, unmet)
-        stores.backorders[k, s] += unmet
-
-    def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:
-        stores.model.store_review.customers_waiting(k, s, unmet)
 
 
 # ----------------------------------------------------------------------- one store
 class StoreAgent(mesa.Agent):
     """A store: its tills record sales, shrink and receipts and sync them to the core
-    through the middleware; its pickers pick online orders from the shelf."""
+    through the middleware; its pickers pick online orders from the shelf in opening
+    hours, on pick runs (`timetable.store_pick_every_min`), and stage them for pick-up or
+    for the carrier."""
 
     model: RetailTwin
 
@@ -167,8 +61,14 @@ class StoreAgent(mesa.Agent):
         self.sales = sales  # units sold per sku since the last sync (a row of Stores' array)
         self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
         self.unsynced: deque[float] = deque()  # when facts the core has not applied happened
-        self.pickers = simpy.Resource(model.env, capacity=model.scenario.network.stores.pickers)
-        self.pick_time_min = model.scenario.network.stores.pick_time_min
+        spec = model.scenario.network.stores
+        self.pickers = simpy.Resource(model.env, capacity=spec.pickers)
+        self.pick_time_min = spec.pick_time_min
+        self.stage_time_min = spec.stage_time_min
+        self.hours = (spec.opening_hour, spec.closing_hour)
+        every = model.timetable.store_pick_every_min / 60.0
+        runs = math.ceil((spec.closing_hour - spec.opening_hour) / every) if every else 0
+        self.pick_runs = [spec.opening_hour + k * every for k in range(runs)]
         self.tills_down = tills_down
         self.sync = sync
 
@@ -176,12 +76,30 @@ class StoreAgent(mesa.Agent):
         if self.sync.needs_timer(self):
             self.model.env.process(self.sync_tills())
 
+    # -- picking online orders -----------------------------------------------------------
+    def release_at(self, t: float) -> float:
+        """The next pick run in opening hours (or opening time, picking as lines come)."""
+        return next_at(self.working_from(t), self.pick_runs)
+
+    def working_from(self, t: float) -> float:
+        """Pickers work the store's opening hours."""
+        return next_open(t, *self.hours)
+
+    def hand_over(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """Staged: ready for the customer's pick-up, or packed for the carrier's next
+        collection."""
+        model = self.model
+        minutes = float(sample(self.stage_time_min, model.streams.fulfilment))
+        yield model.env.timeout(minutes / 60.0)
+        if order.pickup_store < 0:
+            yield from model.carrier.collect()
+
     def offline(self, t: float) -> bool:
         return self.tills_down.covers(t)
 
-    def holds_facts(self) -> bool:
-        """Whether the tills hold facts other than sales not yet sent (shrink, receipts)."""
-        return bool(self.buffer)
+    def holds(self, sku: int) -> bool:
+        """Whether the tills hold a fact about `sku` not yet sent (a sale, shrink, a receipt)."""
+        return bool(self.sales[sku]) or any(k == sku for _e, k in self.buffer)
 
     def lag_s(self) -> float:
         """How old the oldest fact is that the core has not applied yet (0: none)."""
@@ -220,6 +138,7 @@ class StoreAgent(mesa.Agent):
         model = self.model
         now = model.env.now
         middleware = model.middleware
+        unapplied = model.stores.unapplied
         if sold.size:
             skus, qtys = tuple(sold.tolist()), tuple(self.sales[sold].tolist())
             self.sales[sold] = 0
@@ -230,6 +149,7 @@ class StoreAgent(mesa.Agent):
             ev = self.publisher.emit(
                 "stock.sold.batch", -1, self.loc, sum(qtys), now * HOUR, **attrs
             )
+            unapplied[sold, self.loc] += 1
             middleware.send(ev)
         for (etype, sku), qty in sorted(self.buffer.items()):
             if qty == 0:
@@ -238,6 +158,7 @@ class StoreAgent(mesa.Agent):
             if etype == "transfer.received":
                 attrs["from"] = model.network.region_dc[self.region]
             ev = self.publisher.emit(etype, sku, self.loc, qty, now * HOUR, **attrs)
+            unapplied[sku, self.loc] += 1
             middleware.send(ev)
         self.buffer.clear()
 
@@ -262,6 +183,7 @@ class StoreAgent(mesa.Agent):
         ks = np.fromiter((k for k, _q, _p in lines), np.intp, len(lines))
         came = np.fromiter((p for _k, _q, p in lines), np.int64, len(lines))
         physical.unload(ks, came)
+        sent = came.copy()  # what left the DC's shelf; `came` becomes what was shelved
         if err:
             for j, (k, _q_sys, q_phys) in enumerate(lines):
                 if rng.random() < err:
@@ -271,7 +193,8 @@ class StoreAgent(mesa.Agent):
                     elif arrived > q_phys and not physical.take_extra(k, dc):
                         arrived = q_phys  # an extra unit picked by mistake, if the DC had one
                     came[j] = arrived
-        physical.shelve_delivery(ks, self.loc, came)
+        booked = np.fromiter((q for _k, q, _p in lines), np.int64, len(lines))
+        physical.shelve_delivery(ks, self.loc, came, booked, sent)
         stores = model.stores
         stores.replenished(self.loc, ks[came > 0])
         stores.receipts.book(self, dc, lines)
@@ -300,6 +223,9 @@ class Stores(Group[StoreAgent]):
         # wait, down when the core applies the sale that served them (so a review never
         # counts a served backorder before the stock it took has left the ledger)
         self.backorders = np.zeros((net.n_sku, net.n_loc), dtype=np.int64)
+        # events the tills sent about each (sku, store) that the core has not applied yet
+        # (in the middleware, held, dead-lettered): a count of the position waits for them
+        self.unapplied = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
         # when the system first saw a store position at or below its reorder point (NaN: no
         # need open); closed when units for it reach the shelf
         self.need_since = np.full((net.n_sku, net.n_store), np.nan)
@@ -333,8 +259,26 @@ class Stores(Group[StoreAgent]):
         """Whether a location has facts the core has not applied yet (tills or in flight)."""
         return loc < len(self.agents) and bool(self.agents[loc].unsynced)
 
+    def pending(self, sku: int, loc: int) -> bool:
+        """Whether a fact about (sku, loc) is not applied yet: at the till, on its way, or
+        dead-lettered (sites book at once through the API: never)."""
+        if loc >= len(self.agents):
+            return False
+        return bool(self.unapplied[sku, loc]) or self.agents[loc].holds(sku)
+
     def lag_s(self, loc: int) -> float:
+        """How old the core's figure of a location is (a site's facts reach it at once)."""
         return self.agents[loc].lag_s() if loc < len(self.agents) else 0.0
+
+    def figure_age_h(self) -> np.ndarray:
+        """`lag_s` of every location, in hours [location]."""
+        net = self.model.network
+        age = np.zeros(net.n_loc)
+        now = self.model.env.now
+        for i, store in enumerate(self.agents):
+            if store.unsynced:
+                age[i] = now - store.unsynced[0]
+        return age
 
     # -- walk-ins ------------------------------------------------------------------------
     def serve_walk_ins(self, cells: np.ndarray, counts: np.ndarray) -> None:
@@ -390,8 +334,8 @@ class Stores(Group[StoreAgent]):
         if not loss.any():
             return
         model.metrics.accumulate()
-        model.physical.lose_from_stores(loss)
         known = rng.binomial(loss, p.shrink_known_share)
+        model.physical.lose_from_stores(loss, known)
         ks, ss = np.nonzero(known)
         for k, s in zip(ks.tolist(), ss.tolist(), strict=True):
             self.agents[s].record("stock.shrink", k, int(known[k, s]))
@@ -412,6 +356,8 @@ class Stores(Group[StoreAgent]):
         if ev.location < len(self.agents):
             batch = ev.type == "stock.sold.batch"
             skus = ev.attrs["skus"] if batch else (ev.sku,)
+            if through is not None:  # a till's event: its skus' facts are applied
+                self.unapplied[list(skus), ev.location] -= 1
             if skus and skus[0] >= 0:
                 self.note_needs(ev.location, skus)
             if batch:
@@ -423,9 +369,10 @@ class Stores(Group[StoreAgent]):
         the ledger learns late)."""
         model = self.model
         ks = np.asarray(skus, dtype=np.intp)
-        # what is on the shelf or on its way, less what is promised: the review's own supplier
-        # orders do not close a need, the units reaching the shelf do
-        ip = model.procurement.levels_at(skus, store, self.backorders[ks, store], on_order=False)
+        # the core's inventory position (units on order included, as the review sees it): a
+        # position whose replenishment is already on order starts no new need; an open need
+        # closes when units reach the shelf, not when they are ordered
+        ip = model.procurement.levels_at(skus, store, self.backorders[ks, store])
         since = self.need_since[ks, store]
         new = (ip <= self.reorder_point[ks, store]) & np.isnan(since)
         if new.any():
