@@ -546,7 +546,8 @@ class TaskMinutes(Strict):
 
     approval: NonNeg = 10.0  # reading a transfer request and deciding it
     count: NonNeg = 4.0  # finding, counting and keying one (sku, location)
-    exception: NonNeg = 20.0  # an exception a person works (not one a rule closes)
+    exception: NonNeg = 20.0  # an exception a person works: a dead letter replayed by hand
+    escalation: NonNeg = 10.0  # an exception past its SLA taken up by the next level
 
 
 class Economics(Strict):

@@ -55,8 +55,8 @@ class Counts:
     store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
     lost_margin_cents: int = 0  # price − cost of every unit demanded and never served
-    positions_counted: int = 0  # (sku, location) counts a person made at the shelf
-    store_picking_h: float = 0.0  # store associates' hours picking online orders
+    # store associates' hours on online lines: picking on the pick runs and staging
+    store_picking_h: float = 0.0
     recon_lines: dict[str, int] = field(default_factory=dict)  # lines matched, by kind
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0

@@ -132,27 +132,51 @@ def mean_money(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def inputs_of(model: Any) -> MoneyInputs:
-    """What a finished twin measured that money is made of, over its measured window:
-    margins of unserved units and picking hours from the twin's counters, manual approvals,
-    exceptions worked by a person and expedited or re-sourced orders from the core's own
-    records, the platform from the knobs in force."""
+    """What a finished twin measured that money is made of, over its measured window; each
+    figure is a record of the mechanism that caused it:
+
+    - lost margin: every demanded unit never served, priced at its sku's margin where the
+      sale is lost (`Metrics.lost`): store walk-outs on an empty shelf, online lines an own
+      feed or the core refused, promised lines lost after a short pick (the units of
+      `lost_sales_units`);
+    - oversold orders: `oversell_incidents`;
+    - reconciliation: the close's hours on true mismatches (`manual_reconciliation_hours`);
+    - approvals: transfers a person decided (an e-mail approval, or a human task above the
+      rules' thresholds), from the transfer workflow's records;
+    - counts: every count inventory control took at a shelf (its log: cycle counts of
+      stores and DCs and counts after a pick shortage);
+    - exceptions: each dead letter an operator replayed by hand and each escalation of an
+      exception past its SLA (a team lead, manager or director takes it up); overdue
+      approvals and failed postings are worked in the approvals and at the close, so their
+      own hours are in those roles;
+    - store picking: store associates' pick and staging time on online lines;
+    - stock held: the daily inventory value; expedited and re-sourced purchase orders: what
+      the supplier escalations did (the run's `pos_expedited`, `pos_resourced`);
+    - the platform: from the knobs in force, and the events the core applied."""
     from scenarios.policies import on_platform
 
+    from .faults import OPERATOR
+
     counts = model.metrics.counts
-    scenario = model.scenario
-    minutes = scenario.economics.task_minutes
+    minutes = model.scenario.economics.task_minutes
     w_s, end_s = model.warmup_h * 3600.0, model.horizon_h * 3600.0
+
+    def within(t: float) -> bool:
+        return w_s <= t <= end_s
+
     approvals = sum(
         1
         for t in model.transfers.transfers
-        if t.decided_by.startswith("approver:") and w_s <= t.decided_at <= end_s
+        if t.decided_by.startswith("approver:") and within(t.decided_at)
     )
-    worked = sum(
+    exceptions = model.core.exceptions.items
+    replayed = sum(
         1
-        for e in model.core.exceptions.items
-        if w_s <= e.opened_at <= end_s and e.resolved_by not in ("system", "rule")
+        for e in exceptions
+        if e.kind == "dead_letter" and e.resolved_by == OPERATOR and within(e.resolved_at)
     )
-    pos = [po for po in model.procurement.pos if w_s <= po.raised_at <= end_s]
+    escalations = sum(1 for e in exceptions for at in e.escalations if within(at))
+    supply = model.suppliers.figures(since=w_s)
     value = counts.inventory_value
     return MoneyInputs(
         window_days=(model.horizon_h - model.warmup_h) / 24.0,
@@ -162,12 +186,12 @@ def inputs_of(model: Any) -> MoneyInputs:
         labour_hours={
             "reconciliation": counts.manual_recon_h,
             "approvals": approvals * minutes.approval / 60.0,
-            "counts": counts.positions_counted * minutes.count / 60.0,
-            "exceptions": worked * minutes.exception / 60.0,
+            "counts": len(model.inventory_control.log) * minutes.count / 60.0,
+            "exceptions": (replayed * minutes.exception + escalations * minutes.escalation) / 60.0,
             "store_picking": counts.store_picking_h,
         },
         mean_inventory_value=(sum(value) / len(value) / 100.0) if value else 0.0,
-        expedited_pos=sum(1 for po in pos if po.expedited),
-        resourced_pos=sum(1 for po in pos if po.replaces is not None),
+        expedited_pos=supply["pos_expedited"],
+        resourced_pos=supply["pos_resourced"],
         events=model.core.bus.counters.applied,
     )

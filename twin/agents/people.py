@@ -273,7 +273,6 @@ class InventoryControlAgent(mesa.Agent):
             return False
         self.waiting.pop((sku, loc), None)
         pos = model.core.ledger.position(sku, loc)
-        model.metrics.counts.positions_counted += 1
         shelf = int(model.physical.shelf[sku, loc])
         counted = shelf
         err = model.scenario.physical.count_error_rate
