@@ -42,7 +42,7 @@ from scenarios import Scenario, ScenarioError, load
 from scenarios.describe import description_of
 from twin.experiments import compare, replicate
 from twin.report import comparison_rows, write_comparison, write_run
-from twin.report_money import roadmap_rows, write_roadmap
+from twin.report_roadmap import roadmap_rows, write_roadmap
 from twin.roadmap import roadmap
 
 from .db import (

@@ -289,7 +289,7 @@ def roadmap(
 ) -> None:
     """Which change first, and what each is worth: every roadmap step alone and along a
     path from legacy, on the same seeds; value a year, net benefit and payback."""
-    from .report_money import roadmap_rows, write_roadmap
+    from .report_roadmap import roadmap_rows, write_roadmap
     from .roadmap import STEP_NAMES, parse_order
     from .roadmap import roadmap as run_roadmap
 

@@ -13,7 +13,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,7 +23,7 @@ import numpy as np
 from scenarios import Scenario, ScenarioError, load
 from scenarios.policies import POLICY_NAMES
 
-from .money import MONEY_KEYS, mean_money, payback_months
+from .money import MONEY_KEYS, mean_money, payback_months, total_cost_per_year
 from .simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS, kpi_range, simulate
 from .theory import student_t_ci95
 
@@ -167,14 +167,17 @@ def differences(base: Aggregate, other: Aggregate) -> dict[str, dict[str, Any] |
 
 
 def net_benefit(
-    base: Aggregate, other: Aggregate, programme_cost: float, cost: str = "total_cost_per_year"
+    base: Aggregate,
+    other: Aggregate,
+    programme_cost: float,
+    cost: Callable[[Mapping[str, Any]], float] = total_cost_per_year,
 ) -> dict[str, Any]:
     """What `other` saves a year against `base` (paired over the seeds, with a 95% interval)
-    and the months it takes to repay the programme's one-off cost. `cost` names the money
-    figure compared (the roadmap values steps on operating cost, the platform apart)."""
+    and the months it takes to repay the programme's one-off cost. `cost` reads the cost a
+    year off a money block (the roadmap values steps on operating cost, the platform
+    apart)."""
     pairs = [
-        (float(o["money"][cost]), float(b["money"][cost]))
-        for b, o in zip(base.runs, other.runs, strict=True)
+        (cost(o["money"]), cost(b["money"])) for b, o in zip(base.runs, other.runs, strict=True)
     ]
     out = paired(pairs)  # base − other: positive when the other costs less
     return {
@@ -332,6 +335,7 @@ class Comparison:
     wall_seconds: float
     #: per policy after the first: net benefit per year against it, and payback months
     money: dict[str, dict[str, Any]] = field(default_factory=dict)
+    currency: str = "USD"  # of every money figure (the scenario's economics)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -339,6 +343,7 @@ class Comparison:
             "policies": {p: a.result for p, a in self.policies.items()},
             "differences": self.differences,
             "money": self.money,
+            "currency": self.currency,
         }
 
 
@@ -369,7 +374,7 @@ def compare(
     diffs = {p: differences(first, aggs[p]) for p in pols[1:]}
     cost = sc.economics.programme_cost
     money = {p: net_benefit(first, aggs[p], cost) for p in pols[1:]}
-    return Comparison(sc.name, aggs, diffs, wall, money)
+    return Comparison(sc.name, aggs, diffs, wall, money, sc.economics.currency)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:

@@ -61,13 +61,14 @@ class MoneyInputs:
 
 
 def money_of(inputs: MoneyInputs, economics: Economics) -> dict[str, Any]:
-    """The money block of one run: every cost line for the window and per year, labour
-    by role (hours and cost) and the total."""
+    """The money block of one run, exactly KPIS.md's keys (`BLOCK_KEYS`): every cost line
+    for the window and per year, and labour hours by role (window and per year). The total
+    and the operating cost are sums of the block (`total_cost_per_year`,
+    `operating_cost_per_year`); the currency is the scenario's (`economics.currency`)."""
     days = inputs.window_days
     if days <= 0:
         raise ValueError("window_days: must be > 0")
     hours = {role: float(inputs.labour_hours.get(role, 0.0)) for role in ROLES}
-    labour_by_role = {role: hours[role] * getattr(economics.labour_rates, role) for role in ROLES}
     running = 0.0
     if inputs.on_platform:
         running = economics.platform_cost_per_month * days / DAYS_PER_MONTH
@@ -75,7 +76,7 @@ def money_of(inputs: MoneyInputs, economics: Economics) -> dict[str, Any]:
     horizon = {
         "lost_margin": inputs.lost_margin,
         "oversell_cost": inputs.oversold_orders * economics.oversell_cost,
-        "labour_cost": sum(labour_by_role.values()),
+        "labour_cost": sum(hours[role] * getattr(economics.labour_rates, role) for role in ROLES),
         "carrying_cost": inputs.mean_inventory_value
         * economics.carrying_cost_rate
         * days
@@ -84,31 +85,43 @@ def money_of(inputs: MoneyInputs, economics: Economics) -> dict[str, Any]:
         + inputs.resourced_pos * economics.resource_cost_per_po,
         "running_cost": running,
     }
-    horizon["total_cost"] = sum(horizon[k] for k in COSTS)
-    # what running the business costs, the orchestration platform apart: a roadmap values
-    # each step on this, and the platform once, as a fixed cost the first step brings
-    horizon["operating_cost"] = sum(horizon[k] for k in COSTS if k != "running_cost")
     year = DAYS_PER_YEAR / days
-    out: dict[str, Any] = {"currency": economics.currency, "window_days": days}
+    out: dict[str, Any] = {}
     for key, value in horizon.items():
         out[key] = value
         out[f"{key}_per_year"] = value * year
-    out["labour_hours_by_role"] = hours
-    out["labour_cost_by_role"] = labour_by_role
-    out["labour_hours_by_role_per_year"] = {r: h * year for r, h in hours.items()}
+        if key == "labour_cost":
+            out["labour_hours_by_role"] = hours
+            out["labour_hours_by_role_per_year"] = {r: h * year for r, h in hours.items()}
     return out
 
 
 #: money keys that are numbers (means and intervals over replications, paired differences)
-MONEY_KEYS = tuple(
-    k for c in (*COSTS, "total_cost", "operating_cost") for k in (c, f"{c}_per_year")
+MONEY_KEYS = tuple(k for c in COSTS for k in (c, f"{c}_per_year"))
+#: every key of a run's money block, in its order (KPIS.md, `money`)
+BLOCK_KEYS = (
+    *MONEY_KEYS[:6],
+    "labour_hours_by_role",
+    "labour_hours_by_role_per_year",
+    *MONEY_KEYS[6:],
 )
+
+
+def total_cost_per_year(block: Mapping[str, Any]) -> float:
+    """Every cost line a year: what the business and the platform cost."""
+    return sum(float(block[f"{c}_per_year"]) for c in COSTS)
+
+
+def operating_cost_per_year(block: Mapping[str, Any]) -> float:
+    """What running the business costs a year, the orchestration platform apart: a roadmap
+    values each step on this, and the platform once, as a fixed cost."""
+    return sum(float(block[f"{c}_per_year"]) for c in COSTS if c != "running_cost")
 
 
 def net_benefit_per_year(baseline: Mapping[str, Any], other: Mapping[str, Any]) -> float:
     """What `other` saves a year against `baseline`: the baseline's total cost per year
     less the other's (positive: the other costs less)."""
-    return float(baseline["total_cost_per_year"]) - float(other["total_cost_per_year"])
+    return total_cost_per_year(baseline) - total_cost_per_year(other)
 
 
 def payback_months(net_per_year: float, programme_cost: float) -> float | None:
@@ -121,13 +134,13 @@ def payback_months(net_per_year: float, programme_cost: float) -> float | None:
 
 def mean_money(blocks: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The mean money block over replications (numbers and per-role maps averaged)."""
-    first = blocks[0]
     n = len(blocks)
-    out: dict[str, Any] = {"currency": first["currency"], "window_days": first["window_days"]}
-    for key in MONEY_KEYS:
-        out[key] = sum(float(b[key]) for b in blocks) / n
-    for key in ("labour_hours_by_role", "labour_cost_by_role", "labour_hours_by_role_per_year"):
-        out[key] = {r: sum(float(b[key][r]) for b in blocks) / n for r in ROLES}
+    out: dict[str, Any] = {}
+    for key in BLOCK_KEYS:
+        if key in MONEY_KEYS:
+            out[key] = sum(float(b[key]) for b in blocks) / n
+        else:
+            out[key] = {r: sum(float(b[key][r]) for b in blocks) / n for r in ROLES}
     return out
 
 

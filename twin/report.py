@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from .experiments import Aggregate, Comparison
+from .report_money import benefit_lines, money_rows
 
 # KPIs shown in tables, with a label, a unit and whether higher is better
 TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
@@ -393,12 +394,10 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
 def _money_section(cmp: Comparison) -> list[str]:
     """What the figures are worth a year (the scenario's `economics`), and the business
     case against the baseline."""
-    from .report_money import benefit_lines, money_rows
-
     first = next(iter(cmp.policies.values())).result
     if "money" not in first:
         return []
-    currency = first["money"]["currency"]
+    currency = cmp.currency
     return [
         "## Money",
         "",

@@ -9,7 +9,7 @@ carries its KPI deltas and its value per year with 95% intervals, and a step who
 cumulative delta differs from its one-at-a-time delta beyond the interval is flagged as
 an interaction. With every step taken, the path's end is `orchestrated` itself.
 
-A step's value is what it saves of the cost of running the business (`operating_cost`:
+A step's value is what it saves of the cost of running the business (its operating cost:
 lost margin, oversells, labour, carrying stock, expediting). The orchestration platform
 every step runs on is one fixed cost (`platform`: its running cost a year), so it is not
 charged to whichever step happens to come first; the net benefit is the steps' values
@@ -37,10 +37,10 @@ from .experiments import (
     paired,
     replication_seeds,
 )
+from .money import operating_cost_per_year as operating
 from .simulate import KPI_KEYS
 
 LEGACY = "legacy"
-OPERATING = "operating_cost_per_year"
 STEP_NAMES = tuple(s.name for s in ROADMAP_STEPS)
 
 
@@ -126,8 +126,8 @@ def _interactions(
                 out[key] = d
     pairs = [
         (
-            lg["money"][OPERATING] - al["money"][OPERATING],
-            bf["money"][OPERATING] - af["money"][OPERATING],
+            operating(lg["money"]) - operating(al["money"]),
+            operating(bf["money"]) - operating(af["money"]),
         )
         for lg, al, bf, af in seeds
     ]
@@ -189,7 +189,7 @@ def roadmap(
             "knobs": list(next(s.knobs for s in ROADMAP_STEPS if s.name == name)),
             "what": next(s.what for s in ROADMAP_STEPS if s.name == name),
             "kpis": differences(legacy, runs[name]),
-            "value": net_benefit(legacy, runs[name], cost, OPERATING)["net_benefit_per_year"],
+            "value": net_benefit(legacy, runs[name], cost, operating)["net_benefit_per_year"],
         }
         for name in STEP_NAMES
     }
@@ -201,7 +201,7 @@ def roadmap(
             run([(*path, n) for n in left])
             current = runs[key_of(path)]
             values = {
-                n: net_benefit(current, runs[key_of([*path, n])], cost, OPERATING)[
+                n: net_benefit(current, runs[key_of([*path, n])], cost, operating)[
                     "net_benefit_per_year"
                 ]["mean"]
                 for n in left
@@ -220,7 +220,7 @@ def roadmap(
             {
                 "step": name,
                 "kpis": differences(before, after),
-                "value": net_benefit(before, after, cost, OPERATING)["net_benefit_per_year"],
+                "value": net_benefit(before, after, cost, operating)["net_benefit_per_year"],
                 "interactions": _interactions(legacy, runs[name], before, after),
             }
         )

@@ -485,6 +485,7 @@ function finished(job) {
   renderMoney(
     Object.fromEntries(Object.entries(job.result.policies).map(([p, res]) => [p, res.money])),
     Object.entries(job.result.money || {}).map(([p, m]) => benefitLine(p, r.policies[0], m)),
+    job.result.currency,
   );
   renderPlots(job);
   $("result").hidden = false;
@@ -521,24 +522,26 @@ const MONEY_LINES = [
   ["carrying_cost_per_year", "Carrying stock"],
   ["expedite_cost_per_year", "Expediting and re-sourcing"],
   ["running_cost_per_year", "Orchestration platform"],
-  ["total_cost_per_year", "Total cost"],
 ];
+// every cost line together (the block holds the lines of KPIS.md; the total is their sum)
+const totalCost = (block) => MONEY_LINES.reduce((sum, [key]) => sum + block[key], 0);
 
-// The money block a year per column (policy, or legacy and every step), and the business
-// case lines under it.
-function renderMoney(blocks, lines) {
+// The money block a year per column (policy, or legacy and every step), its total, and the
+// business case lines under it.
+function renderMoney(blocks, lines, currency) {
   const cols = Object.keys(blocks).filter((c) => blocks[c]);
   $("money-box").hidden = cols.length === 0;
   if (!cols.length) return;
-  const currency = blocks[cols[0]].currency;
   $("money-table").tHead.replaceChildren(
     el("tr", {}, el("th", { scope: "col", text: `per year (${currency})` }),
       ...cols.map((c) => el("th", { scope: "col", text: c }))),
   );
+  const row = (key, label, value) => el("tr", { "data-money": key },
+    el("th", { scope: "row", text: label }),
+    ...cols.map((c) => el("td", { text: money(value(blocks[c])) })));
   $("money-table").tBodies[0].replaceChildren(
-    ...MONEY_LINES.map(([key, label]) => el("tr", { "data-money": key },
-      el("th", { scope: "row", text: label }),
-      ...cols.map((c) => el("td", { text: money(blocks[c][key]) })))),
+    ...MONEY_LINES.map(([key, label]) => row(key, label, (b) => b[key])),
+    row("total_cost_per_year", "Total cost", totalCost),
   );
   $("benefit").replaceChildren(...lines.map((line) => el("li", { text: line })));
 }
@@ -597,7 +600,7 @@ function finishedRoadmap(job) {
       (total.payback_months == null
         ? "no payback of the programme cost."
         : `pays back ${money(total.programme_cost)} in ${total.payback_months.toFixed(1)} months.`),
-  ]);
+  ], res.currency);
   renderPlots(job);
   $("result").hidden = false;
 }

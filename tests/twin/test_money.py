@@ -15,6 +15,7 @@ from scenarios import load
 from scenarios.schema import Economics
 from twin.faults import OPERATOR
 from twin.money import (
+    BLOCK_KEYS,
     COSTS,
     ROLES,
     MoneyInputs,
@@ -22,7 +23,9 @@ from twin.money import (
     mean_money,
     money_of,
     net_benefit_per_year,
+    operating_cost_per_year,
     payback_months,
+    total_cost_per_year,
 )
 from twin.simulate import simulate
 
@@ -69,9 +72,12 @@ def test_every_money_figure_recomputes_from_the_inputs_and_the_prices(
     i: MoneyInputs, e: Economics
 ) -> None:
     m = money_of(i, e)
+    assert tuple(m) == BLOCK_KEYS
     year = 365.0 / i.window_days
     labour = {r: i.labour_hours[r] * getattr(e.labour_rates, r) for r in ROLES}
-    assert m["labour_cost_by_role"] == pytest.approx(labour)
+    assert m["labour_hours_by_role"] == pytest.approx(i.labour_hours)
+    per_year = {r: h * year for r, h in i.labour_hours.items()}
+    assert m["labour_hours_by_role_per_year"] == pytest.approx(per_year)
     expected = {
         "lost_margin": i.lost_margin,
         "oversell_cost": i.oversold_orders * e.oversell_cost,
@@ -89,8 +95,10 @@ def test_every_money_figure_recomputes_from_the_inputs_and_the_prices(
     for key, value in expected.items():
         assert m[key] == pytest.approx(value, rel=1e-9, abs=1e-9), key
         assert m[f"{key}_per_year"] == pytest.approx(value * year, rel=1e-9, abs=1e-6), key
-    assert m["total_cost"] == pytest.approx(sum(expected.values()), rel=1e-9, abs=1e-9)
-    assert m["currency"] == e.currency
+    total = sum(expected.values()) * year
+    assert total_cost_per_year(m) == pytest.approx(total, rel=1e-9, abs=1e-6)
+    operating = total - expected["running_cost"] * year
+    assert operating_cost_per_year(m) == pytest.approx(operating, rel=1e-9, abs=1e-6)
 
 
 @given(inputs(platform=False), inputs(platform=True), economics(), st.floats(0, 500))
@@ -120,6 +128,7 @@ def test_the_mean_block_averages_every_figure_and_role() -> None:
     a = money_of(MoneyInputs(7, False, lost_margin=100, labour_hours={"counts": 2}), e)
     b = money_of(MoneyInputs(7, False, lost_margin=300, labour_hours={"counts": 4}), e)
     m = mean_money([a, b])
+    assert tuple(m) == BLOCK_KEYS
     assert m["lost_margin"] == 200 and m["labour_hours_by_role"]["counts"] == 3
     for key in COSTS:
         assert m[f"{key}_per_year"] == pytest.approx(

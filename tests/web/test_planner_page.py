@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.api.served import served
+from twin.money import total_cost_per_year
 from twin.report import TABLE_KPIS, fmt, fmt_ci
 
 CHROMIUM = os.environ.get("OMNITWIN_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -168,7 +169,7 @@ def test_a_small_comparison_shows_the_apis_numbers(
         "#money-table tr[data-money=total_cost_per_year] td", "tds => tds.map(t => t.textContent)"
     )
     assert totals == [
-        f"{round(result['policies'][p]['money']['total_cost_per_year']):,}"
+        f"{round(total_cost_per_year(result['policies'][p]['money'])):,}"
         for p in request["policies"]
     ]
     assert "orchestrated against legacy: net benefit" in page.text_content("#benefit")
@@ -264,7 +265,7 @@ def test_a_roadmap_shows_each_steps_value_the_waterfall_and_the_money(
     assert steps == [row[1] for row in job["result"]["table"]["rows"]]
     assert page.locator("#alone-table tbody tr").count() == len(job["result"]["alone"])
     # the money block: legacy against every step taken, and the business case
-    legacy_total = job["result"]["runs"]["legacy"]["money"]["total_cost_per_year"]
+    legacy_total = total_cost_per_year(job["result"]["runs"]["legacy"]["money"])
     shown = page.text_content("#money-table tr[data-money=total_cost_per_year] td")
     assert shown == f"{round(legacy_total):,}"
     assert "Net benefit of every step against legacy" in page.text_content("#benefit")
