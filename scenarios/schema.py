@@ -537,12 +537,12 @@ class LabourRates(Strict):
     approvals: NonNeg = 55.0  # a store or regional manager approving a transfer
     counts: NonNeg = 22.0  # a store associate counting a position
     exceptions: NonNeg = 45.0  # an inventory planner working an exception
-    store_picking: NonNeg = 22.0  # a store associate picking an online order
+    store_picking: NonNeg = 22.0  # a store associate picking and staging an online line
 
 
 class TaskMinutes(Strict):
-    """Minutes of a person's work per task (assumed); store picking uses the stores'
-    own `pick_time_min`."""
+    """Minutes of a person's work per task (assumed); store picking is the time the
+    stores' pickers take (`network.stores.pick_time_min` and `stage_time_min`)."""
 
     approval: NonNeg = 10.0  # reading a transfer request and deciding it
     count: NonNeg = 4.0  # finding, counting and keying one (sku, location)
