@@ -222,7 +222,8 @@ def run(
                 agg = replicate(sc, pol, reps, seed=seed, scheduler=scheduler, progress=bar)
     if as_json:
         typer.echo(json.dumps(agg.result, default=float))
-        return
+        if out_dir is None:  # a folder the user names is written, --json or not
+            return
     folder = out_dir or default_out(pol, sc.name)
     path = write_run(agg, folder, description_of(scenario, sc, set_ or []))
     if not quiet:
@@ -258,12 +259,58 @@ def compare(
             cmp = run_compare(sc, pols, reps, seed=seed, scheduler=scheduler, progress=bar)
     if as_json:
         typer.echo(json.dumps(cmp.to_dict(), default=float))
-        return
+        if out_dir is None:  # a folder the user names is written, --json or not
+            return
     folder = out_dir or default_out("compare", sc.name)
     path = write_comparison(cmp, folder, description_of(scenario, sc, set_ or []))
     if not quiet:
         header, rows = comparison_rows(cmp)
         print_table(header, rows, f"{sc.name}: mean [95% interval]; * = interval of Δ excludes 0")
+        err.print(f"report: {path}")
+
+
+@app.command()
+def roadmap(
+    scenario: Annotated[str, typer.Argument(help="Catalogue name or a YAML/JSON file.")],
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="seed (the article's phases), greedy (most valuable next), or steps a,b,c.",
+        ),
+    ] = "seed",
+    replications: Reps = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Base seed.")] = None,
+    set_: Sets = None,
+    out_dir: OutDir = None,
+    as_json: Json = False,
+    quiet: Quiet = False,
+    scheduler: Sched = None,
+) -> None:
+    """Which change first, and what each is worth: every roadmap step alone and along a
+    path from legacy, on the same seeds; value a year, net benefit and payback."""
+    from .report_roadmap import roadmap_rows, write_roadmap
+    from .roadmap import STEP_NAMES, parse_order
+    from .roadmap import roadmap as run_roadmap
+
+    with user_errors():
+        sc = load_scenario(scenario, set_)
+        how = parse_order(order)
+        reps = replications or sc.replications
+        quiet = quiet or as_json
+        k = len(STEP_NAMES)
+        jobs = 1 + k + (k * (k - 1) // 2 if how == "greedy" else k - 1)
+        with progress_bar(f"{sc.name}: roadmap ({order})", jobs * reps, quiet) as bar:
+            rm = run_roadmap(sc, how, reps, seed=seed, scheduler=scheduler, progress=bar)
+    if as_json:
+        typer.echo(json.dumps(rm.to_dict(), default=float))
+        if out_dir is None:
+            return
+    folder = out_dir or default_out("roadmap", sc.name)
+    path = write_roadmap(rm, folder, description_of(scenario, sc, set_ or []))
+    if not quiet:
+        header, rows = roadmap_rows(rm)
+        print_table(header, rows, f"{sc.name}: value a year along the {rm.how} path")
         err.print(f"report: {path}")
 
 

@@ -108,6 +108,7 @@ def test_run_json_prints_exactly_the_kpis_result_object() -> None:
         "exceptions_by_kind",
         "invariants",
         "events",
+        "money",
     }
     assert list(obj["kpis"]) == list(KPI_KEYS)
     assert list(obj["invariants"]) == list(INVARIANT_KEYS)
