@@ -26,6 +26,8 @@ from scenarios import POLICY_NAMES, Scenario, ScenarioError, catalog_names, load
 from scenarios.describe import description_of, question_of
 from scenarios.loader import CATALOG, read_raw
 
+from .data.commands import data_app
+
 app = typer.Typer(
     name="omnitwin",
     help="omnitwin: a digital twin of an omnichannel retail network.",
@@ -37,6 +39,7 @@ scenarios_app = typer.Typer(
     help="List, show, validate scenarios; export the JSON Schema.", no_args_is_help=True
 )
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(data_app, name="data")
 
 err = Console(stderr=True)
 out = Console() if sys.stdout.isatty() else Console(width=150)
