@@ -62,6 +62,14 @@ Sched = Annotated[
     ),
 ]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Report folder (default results/<id>).")]
+Export = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Write each replication's movement log, GL journal, exceptions and orders as"
+        " Parquet into DIR/<policy>/rep<i>/.",
+    ),
+]
 
 
 def fail(problems: list[str], code: int = 2) -> typer.Exit:
@@ -82,7 +90,14 @@ def user_errors() -> Any:
 
 
 def load_scenario(ref: str, sets: list[str] | None) -> Scenario:
-    return load(ref, sets or [])
+    """A scenario; one naming a data package is checked against it now (bad paths, counts
+    that differ, a replay outside the history), before any replication starts."""
+    sc = load(ref, sets or [])
+    if sc.network.package is not None:
+        from .data.network import check_scenario
+
+        check_scenario(sc)
+    return sc
 
 
 @contextmanager
@@ -188,6 +203,7 @@ def run(
     as_json: Json = False,
     quiet: Quiet = False,
     scheduler: Sched = None,
+    export: Export = None,
 ) -> None:
     """Run one scenario under one policy; writes a report unless --json."""
     from .experiments import aggregate, replicate
@@ -205,12 +221,16 @@ def run(
         quiet = quiet or as_json
         if reps == 1 and not scheduler:
             base = sc.seed if seed is None else seed
-            from .experiments import replication_seeds
+            from .experiments import export_folder, replication_seeds
 
             s = replication_seeds(base, 1)[0]
             with progress_bar(f"{sc.name} / {pol}", 100, quiet) as bar:
                 r = simulate(
-                    sc, pol, s, progress=(lambda f: bar(round(100 * f), 100)) if bar else None
+                    sc,
+                    pol,
+                    s,
+                    progress=(lambda f: bar(round(100 * f), 100)) if bar else None,
+                    export=export_folder(None if export is None else str(export), pol, 0),
                 )
             run_dict = {
                 **r.to_dict(),
@@ -222,7 +242,9 @@ def run(
             agg = aggregate(sc.name, pol, [run_dict], r.metadata["wall_seconds"])
         else:
             with progress_bar(f"{sc.name} / {pol}: replications", reps, quiet) as bar:
-                agg = replicate(sc, pol, reps, seed=seed, scheduler=scheduler, progress=bar)
+                agg = replicate(
+                    sc, pol, reps, seed=seed, scheduler=scheduler, progress=bar, export=export
+                )
     if as_json:
         typer.echo(json.dumps(agg.result, default=float))
         return
@@ -247,6 +269,7 @@ def compare(
     as_json: Json = False,
     quiet: Quiet = False,
     scheduler: Sched = None,
+    export: Export = None,
 ) -> None:
     """Several policies on the same seeds; KPI means with 95% intervals and differences."""
     from .experiments import compare as run_compare
@@ -258,7 +281,9 @@ def compare(
         reps = replications or sc.replications
         quiet = quiet or as_json
         with progress_bar(f"{sc.name}: {' vs '.join(pols)}", reps * len(pols), quiet) as bar:
-            cmp = run_compare(sc, pols, reps, seed=seed, scheduler=scheduler, progress=bar)
+            cmp = run_compare(
+                sc, pols, reps, seed=seed, scheduler=scheduler, progress=bar, export=export
+            )
     if as_json:
         typer.echo(json.dumps(cmp.to_dict(), default=float))
         return

@@ -27,7 +27,7 @@ from .package import WALK_IN, Package, date_of
 from .shapes import season_curve, weekday
 
 PRIOR_DAYS = 28.0  # weight of a cell's prior rate, in days of history (assumed)
-SHAPE_PRIOR_UNITS = 2_000.0  # a class's shape leans on all stores' with this weight (assumed)
+SHAPE_PRIOR_UNITS = 300.0  # a class's shape leans on all stores' with this weight (assumed)
 MIN_DAYS = 28  # the shortest history a fit accepts: four of each weekday
 #: return rates when a package has no negative rows (NRF & Appriss 2023, CALIBRATION.md)
 DEFAULT_STORE_RETURN_RATE = 0.10

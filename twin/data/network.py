@@ -394,6 +394,14 @@ def build_package_network(scenario: Scenario, rng: np.random.Generator) -> Retai
     return network
 
 
+def check_scenario(scenario: Scenario) -> None:
+    """Build a package scenario's network once, so whatever disagrees is a `ScenarioError`
+    before a run starts (the package stays loaded for runs in this process)."""
+    from ..rand import Streams
+
+    build_package_network(scenario, Streams(0).network)
+
+
 def _levels(
     scenario: Scenario,
     package: Package,
