@@ -92,8 +92,9 @@ def _basis(days: np.ndarray) -> np.ndarray:
 
 def fit_shape(days: np.ndarray, y: np.ndarray, ridge: float = 1.0) -> Shape:
     """Day-of-week and monthly factors of daily totals `y` on `days` (a few alternations of
-    least squares; months without history stay near 1), scaled to average 1."""
-    if y.sum() <= 0:
+    least squares; months without history stay near 1), scaled to average 1. A weekday
+    with no sales at all (a store closed on Sundays) keeps a factor of 0."""
+    if not np.isfinite(y).all() or y.sum() <= 0:
         return Shape(np.ones(7), np.ones(12))
     wd = weekday(days)
     basis = _basis(days)
@@ -110,11 +111,15 @@ def fit_shape(days: np.ndarray, y: np.ndarray, ridge: float = 1.0) -> Shape:
             ]
         )
         dow /= dow.mean()
-        z = y / (level * dow[wd])
-        a = basis.T @ basis + ridge * np.eye(12)
-        months = np.linalg.solve(a, basis.T @ z + ridge * np.ones(12))
+        on = dow[wd] > 0  # the days that say something about the season
+        b = basis[on]
+        z = y[on] / (level * dow[wd][on])
+        a = b.T @ b + ridge * np.eye(12)
+        months = np.linalg.solve(a, b.T @ z + ridge * np.ones(12))
         months = np.maximum(months, 0.01)
     scale = (dow[wd] * (basis @ months)).mean()
+    if not (np.isfinite(dow).all() and np.isfinite(months).all() and scale > 0):
+        return Shape(np.ones(7), np.ones(12))
     return Shape(dow, months / scale)
 
 

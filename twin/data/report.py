@@ -222,6 +222,11 @@ def plot(figures: list[Goodness], f: Fit, out: Path) -> Path:
     return path
 
 
+def _num(x: float, spec: str) -> str:
+    """A figure, or — where there is none (R² of a class that never sold)."""
+    return format(x, spec) if np.isfinite(x) else "—"
+
+
 def _shape_row(name: str, s: Shape) -> str:
     dow = " ".join(f"{v:.2f}" for v in s.dow)
     months = " ".join(f"{v:.2f}" for v in s.months)
@@ -263,7 +268,7 @@ def write_report(
         p = g.patterns
         lines.append(
             f"| {g.name} | {g.skus:,} | {g.units:,} | {g.wape_daily:.1%} | {g.floor_daily:.1%} |"
-            f" {g.wape_weekly:.1%} | {g.r2_daily:.3f} | {g.dispersion:.2f} |"
+            f" {g.wape_weekly:.1%} | {_num(g.r2_daily, '.3f')} | {_num(g.dispersion, '.2f')} |"
             f" {p['smooth']:.0%} | {p['erratic']:.0%} | {p['intermittent']:.0%} |"
             f" {p['lumpy']:.0%} | {g.silent_cells:.0%} |"
         )
