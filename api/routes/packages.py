@@ -47,7 +47,10 @@ def _folder(settings: Any, package_id: str) -> Any:
             "description": "A zip of the package's tables (locations, skus, suppliers,"
             " sales, stock; lanes and policy optional), CSV or Parquet, at the top of the"
             " zip or in one folder.",
-            "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
+            # a zip is bytes: sent as application/zip or application/octet-stream alike
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            },
         }
     },
     responses={
@@ -58,7 +61,7 @@ def _folder(settings: Any, package_id: str) -> Any:
         },
         **KEYED,
         413: {"description": "The zip is over OMNITWIN_MAX_PACKAGE_BYTES"},
-        415: {"description": "Not sent as application/zip"},
+        415: {"description": "Not sent as application/zip or application/octet-stream"},
         422: {
             "description": "Not a zip, or a package with problems: every one, by `file`,"
             " `row` and `column` (also in `loc`); `ignored` lists what was left out"
@@ -78,7 +81,8 @@ async def upload_package(
     if kind not in packages.ZIP_TYPES:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"send the package as a zip (Content-Type: application/zip), not {kind or 'nothing'}",
+            "send the package as a zip (Content-Type: application/zip or"
+            f" application/octet-stream), not {kind or 'nothing'}",
         )
     body = await request.body()
     try:
