@@ -176,7 +176,7 @@ def scenarios_show(
 def scenarios_validate(file: Path) -> None:
     """Check a scenario file; lists every problem by path (exit 2) or says it is valid."""
     with user_errors():
-        sc = load(str(file))
+        sc = load_scenario(str(file), None)  # with a data package: checked against it
     out.print(
         f"[green]valid:[/green] {sc.name} ({sc.horizon_days:g} days,"
         f" {sc.network.stores.count} stores, {sc.skus.count} skus)"

@@ -179,3 +179,13 @@ def test_a_scenario_that_disagrees_with_its_package_is_refused_by_field(
         assert "Traceback" not in res.output
     with pytest.raises(ScenarioError, match="replays a data package"):
         load({"name": "x", "demand": {"mode": "replay"}})
+
+
+def test_scenarios_validate_checks_a_package_scenario_against_its_package(shop: Path) -> None:
+    ok = runner.invoke(app, ["scenarios", "validate", str(shop)])
+    assert ok.exit_code == 0 and "valid:" in ok.output
+    bad = shop.with_name("bad.yaml")
+    bad.write_text(shop.read_text().replace("count: 24", "count: 25"))
+    res = runner.invoke(app, ["scenarios", "validate", str(bad)])
+    assert res.exit_code == 2
+    assert "skus.count: 25, but the package has 24 skus" in " ".join(res.output.split())

@@ -280,7 +280,8 @@ def _read_csv(path: Path, found: Findings) -> pa.Table | None:
             path,
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
             convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
+                # each column as distinct values and codes: a year of sales repeats few
+                column_types={n: pa.dictionary(pa.int32(), pa.string()) for n in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
@@ -361,17 +362,29 @@ _DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 @dataclass(slots=True)
 class Col:
-    """A column read for its type: values (meaningful where neither missing nor bad)."""
+    """A column read for its type: values (meaningful where neither missing nor bad); a
+    text column also as dictionary codes (`codes`, -1 where null) of distinct trimmed
+    values (`words`), so each distinct value is parsed once, however many rows repeat it."""
 
     values: np.ndarray
     missing: np.ndarray
     bad: np.ndarray
-    text: pa.Array | None = None  # trimmed text, to quote a bad value
+    codes: np.ndarray | None = None
+    words: list[str] | None = None
+    raw: np.ndarray | None = None  # a numeric column's values as stored, to quote
+
+    def word(self, i: int) -> str | None:
+        """Row i's text (None where null or not text)."""
+        if self.codes is None or self.words is None:
+            return None
+        j = int(self.codes[i])
+        return self.words[j] if j >= 0 else None
 
     def show(self, i: int) -> str:
-        if self.text is None:
-            return repr(self.values[i].item() if hasattr(self.values[i], "item") else "")
-        v = self.text[i].as_py()
+        if self.codes is None:
+            x = self.values[i] if self.raw is None else self.raw[i]
+            return repr(f"{float(x):g}")
+        v = self.word(i)
         return repr(v if v is None or len(v) <= 60 else v[:60] + "…")
 
 
@@ -380,16 +393,64 @@ def _mask(a: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(a, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _text(arr: pa.ChunkedArray) -> pa.Array | None:
+def _dictionary(arr: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, pa.Array] | None:
+    """A column as (codes, distinct trimmed texts): -1 for null; None if it is not text."""
     try:
-        a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-        if pa.types.is_dictionary(a.type):
-            a = a.cast(a.type.value_type)
-        if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)):
-            a = a.cast(pa.string())
-        return pc.utf8_trim_whitespace(a)
+        if isinstance(arr, pa.ChunkedArray):
+            if pa.types.is_dictionary(arr.type):
+                big = max((len(c.dictionary) for c in arr.chunks), default=0) > 1 << 16
+                # unifying many large dictionaries (order ids) costs more than decoding
+                arr = arr.cast(arr.type.value_type) if big else arr.unify_dictionaries()
+            a = arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+        else:
+            a = arr
+        if not pa.types.is_dictionary(a.type):
+            if not (pa.types.is_string(a.type) or pa.types.is_large_string(a.type)):
+                a = a.cast(pa.string())
+            a = pc.dictionary_encode(a)
+        words = a.dictionary
+        if not (pa.types.is_string(words.type) or pa.types.is_large_string(words.type)):
+            words = words.cast(pa.string())
+        words = pc.utf8_trim_whitespace(words)
+        # values equal once trimmed (" S1" and "S1") become one code
+        again = pc.dictionary_encode(words)
+        remap = np.append(
+            np.asarray(again.indices.to_numpy(zero_copy_only=False), dtype=np.int32), -1
+        )
+        idx = np.asarray(a.indices.fill_null(-1).to_numpy(zero_copy_only=False))
+        return remap[idx], again.dictionary
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
+
+
+def _parse(words: pa.Array, c: Column) -> tuple[np.ndarray, np.ndarray]:
+    """(values, ok) of each distinct text for the column's type."""
+    n = len(words)
+    if c.type == "enum":
+        norm = pc.replace_substring_regex(pc.utf8_lower(words), r"[ \-]+", "_")
+        idx = pc.index_in(norm, value_set=pa.array(list(c.choices))).fill_null(-1)
+        vals = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)
+        return vals, vals >= 0
+    if c.type == "int":
+        ok = _mask(pc.match_substring_regex(words, _INT))
+        digits = pc.replace_substring_regex(words, r"\.0*$", "")
+        safe = pc.if_else(pa.array(ok), digits, "0")
+        return np.asarray(safe.cast(pa.int64()).to_numpy(zero_copy_only=False)), ok
+    if c.type == "number":
+        ok = _mask(pc.match_substring_regex(words, _NUMBER))
+        safe = pc.if_else(pa.array(ok), words, "0")
+        vals = np.asarray(safe.cast(pa.float64()).to_numpy(zero_copy_only=False))
+        ok &= np.isfinite(vals)
+        return np.where(ok, vals, 0.0), ok
+    if c.type == "date":  # YYYY-MM-DD, a real calendar day between 1900 and 2199
+        ok = _mask(pc.match_substring_regex(words, _DATE))
+        safe = pc.if_else(pa.array(ok), words, "1970-01-01")
+        stamp = pc.strptime(safe, format="%Y-%m-%d", unit="s", error_is_null=True)
+        ok &= _mask(pc.equal(pc.strftime(stamp, format="%Y-%m-%d"), safe))
+        days = np.asarray(stamp.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy())
+        ok &= (days >= day_of(dt.date(1900, 1, 1))) & (days < day_of(dt.date(2200, 1, 1)))
+        return days, ok
+    return np.zeros(n, np.int8), np.ones(n, dtype=bool)  # code, text
 
 
 def read_column(arr: pa.ChunkedArray, c: Column) -> Col | str:
@@ -409,46 +470,25 @@ def read_column(arr: pa.ChunkedArray, c: Column) -> Col | str:
             ints = np.where(bad | missing, 0, v).astype(np.int64)
             if pa.types.is_integer(typ):
                 ints = np.asarray(a.fill_null(0).to_numpy(zero_copy_only=False), dtype=np.int64)
-            return Col(ints, missing, bad & ~missing, _text(a))
-        return Col(np.where(bad | missing, 0.0, v), missing, bad & ~missing, _text(a))
+            bad &= ~missing
+            return Col(ints, missing, bad, raw=v if bad.any() else None)
+        bad &= ~missing
+        return Col(np.where(bad | missing, 0.0, v), missing, bad, raw=v if bad.any() else None)
     if c.type == "date" and (pa.types.is_date(typ) or pa.types.is_timestamp(typ)):
         a = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
         missing = np.asarray(a.is_null().to_numpy(zero_copy_only=False), dtype=bool)
         days = a.cast(pa.date32(), safe=False).cast(pa.int32()).fill_null(0)
         return Col(np.asarray(days.to_numpy(zero_copy_only=False)), missing, np.zeros(n, bool))
-    text = _text(arr)
-    if text is None:
+    enc = _dictionary(arr)
+    if enc is None:
         return f"cannot be read as text (type {typ})"
-    missing = _mask(pc.or_(text.is_null(), pc.equal(text, "")))
-    if c.type in ("code", "text"):
-        return Col(np.zeros(n, np.int8), missing, np.zeros(n, bool), text)
-    if c.type == "enum":
-        norm = pc.replace_substring_regex(pc.utf8_lower(text), r"[ \-]+", "_")
-        ok = _mask(pc.is_in(norm, value_set=pa.array(list(c.choices))))
-        idx = pc.index_in(norm, value_set=pa.array(list(c.choices))).fill_null(-1)
-        vals = np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int64)
-        return Col(vals, missing, ~ok & ~missing, text)
-    if c.type == "int":
-        ok = _mask(pc.match_substring_regex(text, _INT))
-        digits = pc.replace_substring_regex(text, r"\.0*$", "")
-        safe = pc.if_else(pa.array(ok), digits, "0")
-        vals = np.asarray(safe.cast(pa.int64()).to_numpy(zero_copy_only=False))
-        return Col(vals, missing, ~ok & ~missing, text)
-    if c.type == "number":
-        ok = _mask(pc.match_substring_regex(text, _NUMBER))
-        safe = pc.if_else(pa.array(ok), text, "0")
-        vals = np.asarray(safe.cast(pa.float64()).to_numpy(zero_copy_only=False))
-        ok &= np.isfinite(vals)
-        return Col(np.where(ok, vals, 0.0), missing, ~ok & ~missing, text)
-    # a date written as text: YYYY-MM-DD, a real calendar day between 1900 and 2199
-    ok = _mask(pc.match_substring_regex(text, _DATE))
-    safe = pc.if_else(pa.array(ok), text, "1970-01-01")
-    stamp = pc.strptime(safe, format="%Y-%m-%d", unit="s", error_is_null=True)
-    back = pc.strftime(stamp, format="%Y-%m-%d")
-    ok &= _mask(pc.equal(back, safe))
-    days = np.asarray(stamp.cast(pa.date32()).cast(pa.int32()).fill_null(0).to_numpy())
-    ok &= (days >= day_of(dt.date(1900, 1, 1))) & (days < day_of(dt.date(2200, 1, 1)))
-    return Col(days, missing, ~ok & ~missing, text)
+    codes, words = enc
+    vals_d, ok_d = _parse(words, c)
+    empty_d = np.append(_mask(pc.equal(words, "")), True)  # the last entry: null rows
+    missing = empty_d[codes]
+    bad = ~np.append(ok_d, True)[codes] & ~missing
+    values = np.append(vals_d, vals_d[:1] if len(vals_d) else 0)[codes]
+    return Col(values, missing, bad, codes, [w or "" for w in words.to_pylist()])
 
 
 def _why(c: Column) -> str:
@@ -464,7 +504,8 @@ class Reader:
     """One table's columns, read and checked for type, emptiness and bounds."""
 
     def __init__(self, table: pa.Table, t: Table, file: str, found: Findings) -> None:
-        self.table, self.t, self.file, self.found = table, t, file, found
+        self.table: pa.Table | None = table  # None once the columns are read (large tables)
+        self.t, self.file, self.found = t, file, found
         self.n = table.num_rows
         self.cols: dict[str, Col | None] = {}
         #: rows with a problem in any column: later checks skip them
@@ -473,9 +514,10 @@ class Reader:
             self.cols[c.name] = self._read(c)
 
     def _read(self, c: Column) -> Col | None:
-        if c.name not in self.table.column_names:
+        table = self.table
+        if table is None or c.name not in table.column_names:
             return None
-        col = read_column(self.table.column(c.name), c)
+        col = read_column(table.column(c.name), c)
         if isinstance(col, str):
             self.found.add(self.file, None, c.name, col)
             self.bad[:] = True
@@ -486,10 +528,10 @@ class Reader:
             self.bad |= col.missing
         why = _why(c)
         rows = np.flatnonzero(col.bad)
-        if c.type == "int" and col.text is not None:
+        if c.type == "int" and col.codes is not None:
             # a number with a fraction is not whole; anything else is not a number at all
             def message(i: int, col: Col = col) -> str:
-                v = col.text[i].as_py() if col.text is not None else None
+                v = col.word(i)
                 if isinstance(v, str) and _is_number(v):
                     return f"{col.show(i)} is not a whole number"
                 return f"{col.show(i)} is not a number"
@@ -530,12 +572,18 @@ class Reader:
     def col(self, name: str) -> Col | None:
         return self.cols.get(name)
 
+    def drop(self, *names: str) -> None:
+        """Forget columns already turned into arrays (a year of sales is large)."""
+        for name in names:
+            self.cols[name] = None
+
     def codes(self, name: str) -> list[str]:
         """A code or text column as strings ('' where empty)."""
         col = self.cols.get(name)
-        if col is None or col.text is None:
+        if col is None or col.codes is None or col.words is None:
             return [""] * self.n
-        return [s or "" for s in col.text.to_pylist()]
+        words = [*col.words, ""]
+        return [words[j] for j in col.codes.tolist()]
 
     def numbers(self, name: str, default: float) -> np.ndarray:
         col = self.cols.get(name)
@@ -547,7 +595,7 @@ class Reader:
         col = self.cols.get(name)
         if col is None:
             return np.full(self.n, default, dtype=np.int64)
-        return np.where(col.missing | col.bad, default, col.values).astype(np.int64)
+        return np.where(col.missing | col.bad, default, col.values).astype(np.int64, copy=False)
 
     def unique_key(self, keys: list[np.ndarray], label: Callable[[int], str]) -> None:
         """Rows whose key (the table's key columns, as integer codes) came earlier."""
@@ -585,19 +633,17 @@ def _fmt(x: Any) -> str:
 
 
 def _codes_of(reader: Reader, name: str) -> tuple[np.ndarray, list[str]]:
-    """A code column as integer codes and the distinct values (dictionary encoding)."""
+    """A code column as integer codes (-1: empty) and the distinct values."""
     col = reader.col(name)
-    if col is None or col.text is None:
+    if col is None or col.codes is None or col.words is None:
         return np.full(reader.n, -1, dtype=np.int64), []
-    enc = col.text.dictionary_encode()
-    idx = np.asarray(enc.indices.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
-    return idx, [s or "" for s in enc.dictionary.to_pylist()]
+    return np.where(col.missing, -1, col.codes), col.words
 
 
 def _resolve(reader: Reader, name: str, index: dict[str, int], what: str) -> np.ndarray:
     """A code column as indexes of `index` (-1 where unknown or empty), flagging unknowns."""
     idx, values = _codes_of(reader, name)
-    lookup = np.array([index.get(v, -1) for v in values] + [-1], dtype=np.int64)
+    lookup = np.array([index.get(v, -1) for v in values] + [-1], dtype=np.int32)
     out = lookup[idx]  # idx -1 reads the trailing -1
     col = reader.col(name)
     filled = ~col.missing if col is not None else np.zeros(reader.n, bool)
@@ -780,10 +826,13 @@ def _pairs(
     lo = _resolve(r, "location", loc, "location")
     sk = _resolve(r, "sku", sku, "sku")
     ok = ~r.bad
-    loc_codes, sku_codes = r.codes("location"), r.codes("sku")
+    loc_col, sku_col = r.col("location"), r.col("sku")
     r.unique_key(
         [np.where(ok, lo, 0), np.where(ok, sk, 0)],
-        lambda i: f"(location {loc_codes[i]}, sku {sku_codes[i]})",
+        lambda i: (
+            f"(location {loc_col.word(i) if loc_col else ''},"
+            f" sku {sku_col.word(i) if sku_col else ''})"
+        ),
     )
     return r, lo, sk
 
@@ -833,6 +882,8 @@ def _sales(
     centres: set[str],
 ) -> Sales | None:
     r = Reader(table, TABLE["sales"], file, found)
+    del table  # the columns are read: the caller keeps no reference either
+    r.table = None
     loc_index = {**locs.index(), **dict.fromkeys(centres, -2)}
     lo = _resolve(r, "location", loc_index, "location")
     at_centre = np.flatnonzero(lo == -2)
@@ -845,11 +896,15 @@ def _sales(
     )
     r.bad[at_centre] = True
     sk = _resolve(r, "sku", sku, "sku")
-    units = r.ints("units", 0)
+    r.drop("location", "sku")
+    units = r.ints("units", 0).astype(np.int32)
+    r.drop("units")
     date = r.col("date")
     day = date.values.astype(np.int32) if date is not None else np.zeros(r.n, np.int32)
     # dates in order: a row dated before an earlier row's date
     valid_day = np.where(date.missing | date.bad, np.iinfo(np.int32).min, day) if date else day
+    r.drop("date")
+    del date
     if r.n:
         latest = np.maximum.accumulate(valid_day)
         prev = np.concatenate([[np.iinfo(np.int32).min], latest[:-1]])
@@ -873,6 +928,8 @@ def _sales(
         dtype=np.int16,
     )
     channel = ch_lookup[ch_idx]
+    r.drop("channel")
+    del ch_idx
     kind_arr = np.array([k == "store" for k in locs.kind] + [False, False], dtype=bool)
     is_store = kind_arr[lo]  # -1 / -2 read the trailing False entries
     walk_in_off_store = np.flatnonzero(~r.bad & (channel == WALK_IN) & ~is_store)
@@ -889,6 +946,8 @@ def _sales(
     r.bad[walk_in_off_store] = True
     ful = r.col("fulfilment")
     collect = (ful.values == 1) & ~ful.missing if ful is not None else np.zeros(r.n, bool)
+    r.drop("fulfilment")
+    del ful
     bad_collect = np.flatnonzero(~r.bad & collect & (~is_store | (channel == WALK_IN)))
     found.rows(
         file,
@@ -918,18 +977,23 @@ def _sales(
         return None
     # orders: rows sharing (channel, order_id, date); an online row without one is an order
     oid, _ = _codes_of(r, "order_id")
+    r.drop("order_id")
     order = np.full(r.n, -1, dtype=np.int64)
-    online = keep & (channel != WALK_IN)
-    if online.any():
-        base = np.where(oid >= 0, oid, -1 - np.arange(r.n))
-        key = np.stack([channel.astype(np.int64), base, day.astype(np.int64)], axis=1)[online]
-        _, inv = np.unique(key, axis=0, return_inverse=True)
+    online = np.flatnonzero(keep & (channel != WALK_IN))
+    if online.size:
+        # an order is (channel, order id, day); a row without an id is one of its own
+        ids = oid[online].astype(np.int64)
+        ids = np.where(ids >= 0, ids, int(ids.max(initial=0)) + 1 + np.arange(online.size))
+        d = day[online].astype(np.int64) - int(day[online].min())
+        key = (ids * (int(d.max()) + 1) + d) * (len(online_codes) + 1) + channel[online]
+        _, inv = np.unique(key, return_inverse=True)
         order[online] = inv.ravel()
+    del oid, valid_day
     return Sales(
         day[keep],
         lo[keep].astype(np.int32),
         sk[keep].astype(np.int32),
-        units[keep].astype(np.int32),
+        units[keep],
         channel[keep],
         order[keep],
         collect[keep],
@@ -942,13 +1006,15 @@ def _centre_codes(raw: pa.Table | None) -> set[str]:
     """Codes of the returns centres (sales there are errors, stock there is ignored)."""
     if raw is None or "code" not in raw.column_names or "kind" not in raw.column_names:
         return set()
-    codes, kinds = _text(raw.column("code")), _text(raw.column("kind"))
+    codes, kinds = _dictionary(raw.column("code")), _dictionary(raw.column("kind"))
     if codes is None or kinds is None:
         return set()
+    code_words, kind_words = [*codes[1].to_pylist(), ""], [*kinds[1].to_pylist(), ""]
     return {
-        c
-        for c, k in zip(codes.to_pylist(), kinds.to_pylist(), strict=True)
-        if c and k and k.lower().replace(" ", "_").replace("-", "_") == "returns_centre"
+        code_words[c]
+        for c, k in zip(codes[0].tolist(), kinds[0].tolist(), strict=True)
+        if code_words[c]
+        and (kind_words[k] or "").lower().replace(" ", "_").replace("-", "_") == "returns_centre"
     }
 
 
@@ -1000,9 +1066,9 @@ def check(folder: str | Path, *, sales: bool = True) -> tuple[Package | None, Fi
     if raw is not None:
         policy = _policy(raw, f, found, loc_index, sku_index)
     if sales:
-        raw, f = read["sales"]
-        if raw is not None:
-            sales_t = _sales(raw, f, found, locs, sku_index, centres)
+        f = read["sales"][1]
+        if read["sales"][0] is not None:  # not kept beyond its columns' reading
+            sales_t = _sales(read.pop("sales")[0], f, found, locs, sku_index, centres)
     if found.problems or stock is None or (sales and sales_t is None):
         return None, found
     package = Package(folder, files, locs, skus, sups, lanes, sales_t, stock, policy, found.ignored)

@@ -248,7 +248,8 @@ def write_report(
         "",
         f"Sales {date_of(f.first_day)} to {date_of(f.last_day)} ({f.days} days):"
         f" {int(sales.units.sum()):,} units on {sales.units.size:,} rows;"
-        f" {', '.join(f'{v} {k}' for k, v in kinds.items())}; {len(package.skus.code)} skus"
+        f" {', '.join(f'{v} {k}' + ('s' if v != 1 else '') for k, v in kinds.items())};"
+        f" {len(package.skus.code)} skus"
         f" in {len(f.classes)} classes.",
         "",
         "## Fitted against observed",

@@ -276,7 +276,7 @@ def write_sample(
             "channel": pa.DictionaryArray.from_arrays(pa.array(chan.astype(np.int32)), chan_names),
             "order_id": pa.DictionaryArray.from_arrays(
                 pa.array(order_ids, mask=order < 0), order_dict
-            ),
+            ).cast(pa.string()),  # as exports write ids: text, empty for walk-ins
             "fulfilment": pa.array(
                 np.where(collect, "collect", np.where(chan > 0, "ship", "")).tolist()
             ),
