@@ -546,6 +546,9 @@ class Faults(Strict):
     middleware_latency_s: Dist = Field(default_factory=lambda: Dist(dist="exponential", mean=2))
     duplicate_rate: Share = 0.002  # assumed
     reorder_rate: Share = 0.002  # assumed
+    # after a middleware outage its backlog is redelivered by the retry queue spread over
+    # these hours, out of order, while new events flow at once (0: drained in order)
+    outage_drain_h: Annotated[float, Field(ge=0, le=48)] = 0.0
     # the ERP's API behind the middleware, for journal postings (all assumed: no published
     # figure): its latency, the share of postings it rejects (an error response: the entry
     # waits for finance) and the share it posts twice (a time-out retried, posted both times)

@@ -18,6 +18,11 @@ import simpy
 
 from orchestrator.clock import HOUR
 
+#: why a promised order failed: a legacy channel's promise the core refused at import (the
+#: stale feed), a click-and-collect line picked short (the store shelf is all it can use),
+#: a short pick no other location could serve, a short pick re-sourced past the promise
+OVERSELL_CAUSES = ("refused_at_import", "picked_short_pickup", "picked_short", "resourced_late")
+
 if TYPE_CHECKING:
     from orchestrator import Orchestrator
 
@@ -38,10 +43,15 @@ class Counts:
     online_lost: int = 0
     online_cancelled_units: int = 0
     online_ordered: int = 0  # units on every online order placed, before any cancellation
+    fallback_refused_units: int = 0  # turned away by a central channel's outage fallback feed
     refused_units: int = 0  # shipped to a customer who had cancelled: refused, sent back
     returned_units: int = 0  # customer returns received (online and in store)
     orders: int = 0
     oversells: int = 0
+    #: oversold orders by the cause of their first failing line (`OVERSELL_CAUSES`)
+    oversells_by_cause: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(OVERSELL_CAUSES, 0)
+    )
     pick_shortages: int = 0
     reservation_latency_s: list[float] = field(default_factory=list)
     fulfilment_h: list[float] = field(default_factory=list)
@@ -218,6 +228,8 @@ class Metrics:
             "exception_backlog": lambda: core.exceptions.open_count,
             "unposted_movements": lambda: core.gl.unposted,
             "dead_letters": lambda: len(core.bus.outstanding_dead_letters()),
+            # returned units waiting for inspection or disposition (off the shelf)
+            "quarantine_units": lambda: int(self.physical.quarantine.sum()),
             "events_applied": lambda: core.bus.counters.applied,
             "posting_delay_p95_h": lambda: self.day_posting_p95,
         }

@@ -54,6 +54,18 @@ class RetailNetwork:
         """The supplier restocking a sku (a data package's); None: the scenario's first."""
         return None if self.sku_supplier is None else self.sku_supplier[sku]
 
+    def shrink_base(self) -> np.ndarray:
+        """[sku, store] units a day on which shrink is a share of sales: a store's walk-in
+        and click-and-collect units, scaled up per sku so the stores carry the network's
+        whole sales (shipped online units included). Assumed: shrink happens on store
+        shelves, where NRF finds most of it; DCs are not robbed."""
+        base = self.lam_store + self.lam_pickup
+        at_stores = base.sum(axis=1)
+        n_ship = sum(1 for s in self.sites if s.ships_online)
+        total = at_stores + self.site_online_rate * n_ship
+        scale = np.divide(total, at_stores, out=np.ones_like(total), where=at_stores > 0)
+        return base * scale[:, None]
+
     def daily_rate(self, sku: int, loc: int) -> float:
         """Mean daily demand a location serves (stores: walk-ins and click and collect;
         sites: their stores' + online orders shipped)."""

@@ -273,8 +273,14 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         "online_lost_units": float(counts.online_lost),
         # units on orders their customers cancelled (drawn with the order: every policy alike)
         "online_cancelled_units": float(counts.online_cancelled_units),
-        "refused_units": float(counts.refused_units),  # sent before the customer cancelled
+        "refused_units": float(counts.refused_units),
+        "fallback_refused_units": float(
+            counts.fallback_refused_units
+        ),  # sent before the customer cancelled
         "returned_units": float(counts.returned_units),
+        **{f"oversells_{k}": float(v) for k, v in counts.oversells_by_cause.items()},
+        # shrink at retail over sales at retail, as NRF reports it (CALIBRATION: 1.4–1.6 %)
+        "shrink_share_of_sales": _shrink_share(model),
         # the close's reconciling lines, by why the GL disagreed with the ledger
         **{f"recon_lines_{k}": float(counts.recon_lines.get(k, 0)) for k in MISMATCH_KINDS},
         # routine DC → store deliveries, apart from workflow transfers (KPIS.md)
@@ -316,6 +322,15 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
     return RunResult(
         kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems, by_kind
     )
+
+
+def _shrink_share(model: RetailTwin) -> float:
+    """Units lost to shrink (theft, damage, receiving losses) over units sold in store and
+    picked for online customers, both valued at each sku's price."""
+    price = np.array([s.price_cents for s in model.core.catalog.skus], dtype=np.float64)
+    phys = model.physical
+    sales = float(((phys.sold + phys.shipped) * price).sum())
+    return float((phys.shrink * price).sum()) / sales if sales else math.nan
 
 
 def unexplained_gaps(model: RetailTwin) -> list[str]:

@@ -113,7 +113,7 @@ class CentralReservation:
             if channel.fallback_for != down:
                 channel.snapshot_feed(buffer=self.buffer, force=True)
                 channel.fallback_for = down
-            if channel.promise_from_feed(order):
+            if channel.promise_from_feed(order, fallback=True):
                 env.process(channel.import_at(down))
             return
         lat = float(model.streams.people.exponential(API_LATENCY_S_MEAN))
@@ -229,10 +229,12 @@ class ChannelAgent(mesa.Agent):
         yield from self.reservation.place(self, order)
 
     # -- the channel's own availability --------------------------------------------------
-    def promise_from_feed(self, order: Order) -> bool:
+    def promise_from_feed(self, order: Order, fallback: bool = False) -> bool:
         """Promise the order's lines against the channel's own availability figures, to be
         imported later; a line the feed cannot cover is turned away (as the core turns
-        away a line it cannot reserve). Each figure used is timed. False: none promised."""
+        away a line it cannot reserve). Each figure used is timed. False: none promised.
+        `fallback`: a central channel's outage feed, whose refused units are the cost of
+        selling on the last known figures less the buffer (`extras.fallback_refused_units`)."""
         model = self.model
         now = model.env.now
         lag = model.metrics.counts.sync_lag_s
@@ -253,6 +255,10 @@ class ChannelAgent(mesa.Agent):
             else:
                 refused.append(i)
         if refused:
+            if fallback:
+                model.metrics.counts.fallback_refused_units += sum(
+                    order.lines[i][1] for i in refused
+                )
             model.orders.drop(order, refused, oversell=False)
         if not promised:
             return False
@@ -387,7 +393,7 @@ class OrderBook:
         """Lines the customer will not get; `oversell` if they had been promised."""
         self._lost(order, sum(order.lines[i][1] for i in line_nos))
         if oversell:
-            self.oversold(order)
+            self.oversold(order, "refused_at_import")
         order.open_lines -= len(line_nos)
         if order.open_lines <= 0:
             self.done(order)
@@ -398,16 +404,20 @@ class OrderBook:
         self.done(order)
 
     def lose(self, order: Order, qty: int) -> None:
-        """Units of a promised line that cannot be served after all: lost and oversold."""
+        """Units of a promised line that cannot be served after all: lost and oversold (a
+        click-and-collect line picked short, or a short pick no other location can serve)."""
         self._lost(order, qty)
-        self.oversold(order)
+        self.oversold(order, "picked_short_pickup" if order.pickup_store >= 0 else "picked_short")
 
-    def oversold(self, order: Order) -> None:
+    def oversold(self, order: Order, cause: str) -> None:
         """The order counts once as an oversell, however many of its lines fail, unless the
-        customer had already cancelled it."""
+        customer had already cancelled it; by the cause of its first failing line
+        (`OVERSELL_CAUSES`)."""
         if not order.oversold and self.model.env.now < order.cancel_h:
             order.oversold = True
-            self.model.metrics.counts.oversells += 1
+            counts = self.model.metrics.counts
+            counts.oversells += 1
+            counts.oversells_by_cause[cause] += 1
 
     def cancel_at(self, order: Order) -> Generator[simpy.Event, Any, None]:
         """The customer cancels at the time drawn with the order: every reservation of it

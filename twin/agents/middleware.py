@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 class Middleware(mesa.Agent):
     """Carries events from sources to the core's bus: latency, duplicates, reordering and
-    outage windows (events wait and drain after the outage)."""
+    outage windows (events wait and drain after the outage: at once, or spread over
+    `faults.outage_drain_h` in the retry queue's order, overtaken by new events)."""
 
     model: RetailTwin
 
@@ -35,6 +36,7 @@ class Middleware(mesa.Agent):
         self.latency = faults.middleware_latency_s
         self.duplicate_rate = faults.duplicate_rate
         self.reorder_rate = faults.reorder_rate
+        self.drain_h = faults.outage_drain_h
         self.outages = outages
         self.stream = model.streams.middleware
         # in flight: number -> (due time, event); each has its own SimPy timeout whose
@@ -69,19 +71,28 @@ class Middleware(mesa.Agent):
     def _push(self, t: float, ev: InventoryEvent) -> None:
         end = self.down(t)
         if end is not None:
-            t = end + float(sample(self.latency, self.stream)) / HOUR
+            t = self._after(end)
         self.n += 1
         n = self.n
         self.pending[n] = (t, ev)
         env = self.model.env
         env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
 
+    def _after(self, end: float) -> float:
+        """When an event queued by an outage ending at `end` is redelivered: the latency,
+        plus a retry delay spread over `drain_h` (0: the backlog drains at once, in order)."""
+        rng = self.stream
+        t = end + float(sample(self.latency, rng)) / HOUR
+        return t + float(rng.uniform(0.0, self.drain_h)) if self.drain_h else t
+
     def _due(self, n: int) -> None:
         env = self.model.env
         end = self.down(env.now)
         if end is not None:  # sent before the outage, due during it: waits it out
             if n in self.pending:
-                env.timeout(end - env.now).callbacks.append(lambda _e: self._due(n))
+                t = self._after(end)
+                self.pending[n] = (t, self.pending[n][1])
+                env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
             return
         item = self.pending.pop(n, None)
         if item is not None:  # not already delivered by `flush_all`

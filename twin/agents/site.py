@@ -277,6 +277,6 @@ class OrderPicking:
             from_store=ln.location < model.network.n_store
         )
         if eta > order.placed_h + order.spec.promise_h:
-            model.orders.oversold(order)
+            model.orders.oversold(order, "resourced_late")
         env.process(self.pick_line(order, ln.reservation_id, line_no))
         return True

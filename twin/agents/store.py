@@ -325,7 +325,8 @@ class Stores(Group[StoreAgent]):
         return sales
 
     def shrink(self) -> None:
-        """Physical shrink (theft, damage, paperwork): some is found and written off."""
+        """Physical shrink (theft, damage, paperwork): some is found and written off. The
+        network's shrink falls on store shelves (`RetailNetwork.shrink_base()`)."""
         model = self.model
         net = model.network
         if not net.n_store:
@@ -333,7 +334,7 @@ class Stores(Group[StoreAgent]):
         p = model.scenario.physical
         rng = model.streams.physical
         day = model.env.now / 24.0
-        lam = net.lam_store * (
+        lam = net.shrink_base() * (
             p.shrink_share_of_sales
             * model.scenario.demand.day_of_week[int(day) % 7]
             * model.calendar.store_multiplier(day)
