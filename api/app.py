@@ -19,7 +19,7 @@ from . import jobs
 from .db import Database
 from .http import AllowedMethods, BodyLimit
 from .openapi import service_openapi
-from .routes import comparisons, ops, packages, policies, runs, scenarios
+from .routes import comparisons, ops, packages, policies, roadmaps, runs, scenarios
 from .runner import Runner
 from .settings import Settings
 
@@ -39,7 +39,7 @@ mutating request needs it as `X-API-Key` (or `Authorization: Bearer`); reads are
 #: the body FastAPI could not parse (not UTF-8, say) is a 422 like every other bad body
 _UNPARSED = "There was an error parsing the body"
 #: job routes whose body errors are reported together with the scenario's
-_JOB_POSTS = {"/v1/runs", "/v1/comparisons"}
+_JOB_POSTS = {"/v1/runs", "/v1/comparisons", "/v1/roadmaps"}
 
 
 def create_app(settings: Settings | None = None, *, start_workers: bool = True) -> FastAPI:
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.state.db = db
     app.state.runner = runner
     app.state.views = jobs.ViewCache()
-    for module in (scenarios, policies, runs, comparisons, packages, ops):
+    for module in (scenarios, policies, runs, comparisons, roadmaps, packages, ops):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

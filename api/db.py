@@ -35,7 +35,7 @@ QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed"
 ACTIVE = (QUEUED, RUNNING)
 FINISHED = (DONE, FAILED, CANCELLED)
 STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
-KINDS = ("run", "comparison")
+KINDS = ("run", "comparison", "roadmap")
 RESTART_REASON = "interrupted by a restart of the service"
 
 

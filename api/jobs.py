@@ -25,14 +25,16 @@ from starlette.concurrency import run_in_threadpool
 
 from scenarios import POLICY_NAMES, ScenarioError, catalog_names
 from scenarios.describe import scenario_warnings
+from twin.roadmap import STEP_NAMES, parse_order
 
 from . import packages
 from .db import ACTIVE, DONE, FINISHED, QUEUED, Admission, Database, Run, as_utc, utcnow
 from .runner import Runner, build_scenario
-from .schemas import ComparisonCreate, JobOut, JobSummary, Progress, RunCreate
+from .schemas import ComparisonCreate, JobOut, JobSummary, Progress, RoadmapCreate, RunCreate
 from .settings import Settings
 
-PREFIX = {"run": "/v1/runs", "comparison": "/v1/comparisons"}
+PREFIX = {"run": "/v1/runs", "comparison": "/v1/comparisons", "roadmap": "/v1/roadmaps"}
+JobCreate = RunCreate | ComparisonCreate | RoadmapCreate
 PLOT_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SEGMENT = re.compile(r"[^.\[\]]+|\[\d+\]")
 #: how much of a user's bad value an error message repeats
@@ -148,9 +150,7 @@ def scenario_errors(
     return errors, sc, request
 
 
-def prepare(
-    kind: str, body: RunCreate | ComparisonCreate, settings: Settings
-) -> tuple[dict[str, Any], str, int]:
+def prepare(kind: str, body: JobCreate, settings: Settings) -> tuple[dict[str, Any], str, int]:
     """The normalised request, its scenario's name and its replications in total; raises a
     422 listing every problem by field path."""
     errors, sc, request = scenario_errors(body.scenario, body.overrides, settings)
@@ -163,6 +163,15 @@ def prepare(
             )
         request["policy"] = policy
         n_policies = 1
+    elif isinstance(body, RoadmapCreate):
+        try:
+            order = parse_order(body.order)
+        except ScenarioError as exc:
+            errors += [error(["body", "order"], p.removeprefix("--order: ")) for p in exc.problems]
+            order = "seed"
+        request["order"] = order
+        k = len(STEP_NAMES)
+        n_policies = 1 + k + (k * (k - 1) // 2 if order == "greedy" else k - 1)
     else:
         for i, p in enumerate(body.policies):
             if p not in POLICY_NAMES:
@@ -202,7 +211,7 @@ def _limit(loc: list[Any], what: str, limit: float, unit: str = "") -> dict[str,
     )
 
 
-def body_hash(body: RunCreate | ComparisonCreate) -> str:
+def body_hash(body: JobCreate) -> str:
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -223,7 +232,7 @@ def _replay(existing: Run, digest: str, key: str) -> Run:
 
 def create(
     kind: str,
-    body: RunCreate | ComparisonCreate,
+    body: JobCreate,
     db: Database,
     settings: Settings,
     runner: Runner,

@@ -15,11 +15,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from scenarios import POLICY_NAMES, catalog_names
+from twin.roadmap import STEP_NAMES
 
 from .packages import REF
 from .settings import Settings
 
-JOB_BODIES = ("RunCreate", "ComparisonCreate")
+JOB_BODIES = ("RunCreate", "ComparisonCreate", "RoadmapCreate")
 
 
 def limits_of(settings: Settings) -> dict[str, Any]:
@@ -100,6 +101,12 @@ def _bound_job(props: dict[str, Any], settings: Settings) -> None:
         policies["maxItems"] = settings.max_policies
         policies["uniqueItems"] = True
         policies.setdefault("items", {})["enum"] = list(POLICY_NAMES)
+    for branch in props.get("order", {}).get("anyOf", []):
+        if branch.get("type") == "array":
+            branch["items"] = {"type": "string", "enum": list(STEP_NAMES)}
+            branch["uniqueItems"] = True
+            branch["minItems"] = 1
+            branch["maxItems"] = len(STEP_NAMES)
     for branch in props.get("overrides", {}).get("anyOf", []):
         if branch.get("type") == "object":
             branch["maxProperties"] = settings.max_overrides

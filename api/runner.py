@@ -42,6 +42,8 @@ from scenarios import Scenario, ScenarioError, load
 from scenarios.describe import description_of
 from twin.experiments import compare, replicate
 from twin.report import comparison_rows, write_comparison, write_run
+from twin.report_roadmap import roadmap_rows, write_roadmap
+from twin.roadmap import roadmap
 
 from . import packages
 from .db import (
@@ -446,6 +448,12 @@ def _execute(
         agg = replicate(sc, request["policy"], request["replications"], **opts)
         write_run(agg, folder, described)
         out = plain(agg.result)
+    elif kind == "roadmap":
+        rm = roadmap(sc, request["order"], request["replications"], **opts)
+        write_roadmap(rm, folder, described)
+        header, rows = roadmap_rows(rm)
+        out = plain(rm.to_dict())
+        out["table"] = {"header": header, "rows": rows}
     else:
         cmp = compare(sc, request["policies"], request["replications"], **opts)
         write_comparison(cmp, folder, described)
@@ -453,7 +461,8 @@ def _execute(
         out = plain(cmp.to_dict())
         out["wall_seconds"] = cmp.wall_seconds
         out["table"] = {"header": header, "rows": rows}
-    _series_json(folder)
+    if (folder / "series.csv").is_file():
+        _series_json(folder)
     write_outcome(folder, out)
     return out, folder
 

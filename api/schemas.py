@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -71,6 +71,31 @@ class ComparisonCreate(_Job):
         default_factory=lambda: ["legacy", "orchestrated"],
         min_length=2,
         description="Two or more policy names; differences are against the first.",
+    )
+
+
+class RoadmapCreate(_Job):
+    """The modernisation roadmap: every step alone and along a path from legacy, on
+    common seeds, with its value a year, the net benefit and the payback."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "scenario": "baseline",
+                    "order": "seed",
+                    "replications": 2,
+                    "overrides": {"horizon_days": 7, "network.stores.count": 5},
+                }
+            ]
+        },
+    )
+
+    order: Literal["seed", "greedy"] | list[str] = Field(
+        "seed",
+        description="seed (the article's phases), greedy (the most valuable next step each"
+        " time), or the steps in an order of your own (the rest follow in the seed order).",
     )
 
 

@@ -119,6 +119,74 @@ POLICY_NAMES = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class RoadmapStep:
+    """One capability of a modernisation roadmap: the knobs it moves from their legacy to
+    their orchestrated values, and what that means in a retailer's words."""
+
+    name: str
+    knobs: tuple[str, ...]
+    what: str
+
+
+#: the steps of a modernisation roadmap, in the order the seed article phases them
+#: (integration first, then the services and workflows built on it); together they move
+#: exactly the knobs that separate `legacy` from `orchestrated` (a test keeps it so)
+ROADMAP_STEPS: tuple[RoadmapStep, ...] = (
+    RoadmapStep(
+        "real-time-events",
+        ("sync_interval_min", "store_receipts"),
+        "stores send sales and receipts as events through governed APIs, not in batches",
+    ),
+    RoadmapStep(
+        "central-reservation",
+        ("web_reservation", "marketplace_reservation"),
+        "one real-time reservation service for every channel instead of each selling"
+        " against its own stale feed",
+    ),
+    RoadmapStep(
+        "rule-based-approvals",
+        ("approval_mode", "email_approval_h"),
+        "transfers approved by versioned rules, a person (as a human task) only above thresholds",
+    ),
+    RoadmapStep(
+        "real-time-postings",
+        ("posting_mode",),
+        "stock movements posted to the ERP as they happen, not overnight",
+    ),
+    RoadmapStep(
+        "rules-approve-adjustments",
+        ("auto_approve_adjustments_cents",),
+        "versioned rules approve small stock variances; finance journals only those above"
+        " a threshold",
+    ),
+    RoadmapStep(
+        "returns-by-rules",
+        ("returns_mode",),
+        "returns inspected on arrival and disposed by rule, not in a daily batch",
+    ),
+    RoadmapStep(
+        "anomaly-led-counts",
+        ("cycle_counts",),
+        "cycle counts ranked by anomaly detection instead of chosen at random",
+    ),
+    RoadmapStep(
+        "exception-routing",
+        ("dead_letter_replay_h",),
+        "dead letters routed to an operator who replays them every few hours, not when"
+        " someone looks",
+    ),
+)
+
+
+def roadmap_step(name: str) -> RoadmapStep:
+    for step in ROADMAP_STEPS:
+        if step.name == name:
+            return step
+    names = ", ".join(s.name for s in ROADMAP_STEPS)
+    raise ValueError(f"roadmap step: unknown {name!r}; choose from {names}")
+
+
 @dataclass(slots=True, frozen=True)
 class ResolvedPolicy:
     """Every knob of an operating model, with the bundle's values filled in."""
@@ -219,3 +287,25 @@ def allocation_for(policy: ResolvedPolicy, channels: list[ChannelSpec]) -> Any:
     if params.get("quotas"):
         params["quotas"] = quota_shares(dict(params["quotas"]), channels)  # type: ignore[arg-type]
     return ALLOCATION_POLICIES[policy.allocation](**params)
+
+
+def flipped(policy: Policy, steps: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """The `policy` overrides that run `legacy` with these roadmap steps moved to their
+    orchestrated values (as the scenario's own policy section resolves them), JSON-ready."""
+    target = resolve(policy, "orchestrated")
+    out: dict[str, Any] = {}
+    for name in steps:
+        for knob in roadmap_step(name).knobs:
+            value = getattr(target, knob)
+            out[knob] = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
+    return out
+
+
+def on_platform(policy: ResolvedPolicy) -> bool:
+    """Does any capability of this policy run on the orchestration platform, i.e. does any
+    roadmap knob differ from the legacy bundle's value (money: the platform's cost)? A
+    scenario that sets such a knob itself under `legacy` is on the platform too."""
+    legacy = BUNDLES["legacy"]
+    return any(
+        getattr(policy, knob) != legacy[knob] for step in ROADMAP_STEPS for knob in step.knobs
+    )

@@ -570,6 +570,47 @@ class Physical(Strict):
     count_error_rate: Share = 0.0  # a count misses by a unit; ~85% accurate (U. Arkansas RFID)
 
 
+# ---------------------------------------------------------------------------- economics
+class LabourRates(Strict):
+    """Loaded cost of an hour of each role's work, in the scenario's currency (assumed:
+    CALIBRATION.md has no wage figures; set your own)."""
+
+    reconciliation: NonNeg = 40.0  # a finance clerk matching GL and ledger by hand
+    approvals: NonNeg = 55.0  # a store or regional manager approving a transfer
+    counts: NonNeg = 22.0  # a store associate counting a position
+    exceptions: NonNeg = 45.0  # an inventory planner working an exception
+    store_picking: NonNeg = 22.0  # a store associate picking and staging an online line
+
+
+class TaskMinutes(Strict):
+    """Minutes of a person's work per task (assumed); store picking is the time the
+    stores' pickers take (`network.stores.pick_time_min` and `stage_time_min`)."""
+
+    approval: NonNeg = 10.0  # reading a transfer request and deciding it
+    count: NonNeg = 4.0  # finding, counting and keying one (sku, location)
+    exception: NonNeg = 20.0  # an exception a person works: a dead letter replayed by hand
+    escalation: NonNeg = 10.0  # an exception past its SLA taken up by the next level
+
+
+class Economics(Strict):
+    """What the KPIs are worth (`money` beside `kpis` in every result). Every default is
+    assumed (CALIBRATION.md lists no cost figures); a planner sets the retailer's own.
+    Unit margin comes from the skus' cost and markup."""
+
+    currency: str = "USD"
+    oversell_cost: NonNeg = 25.0  # an oversold order: cancellation, marketplace penalty, goodwill
+    labour_rates: LabourRates = Field(default_factory=LabourRates)
+    task_minutes: TaskMinutes = Field(default_factory=TaskMinutes)
+    carrying_cost_rate: Share = 0.25  # a year's cost of holding stock, share of its value
+    expedite_cost_per_po: NonNeg = 150.0  # premium freight for an expedited purchase order
+    resource_cost_per_po: NonNeg = 80.0  # placing a re-sourced order with an alternate
+    #: the integration platform real-time orchestration runs on (licences, hosting,
+    #: operations), paid a month once any capability runs on it
+    platform_cost_per_month: NonNeg = 25_000.0
+    platform_cost_per_event: NonNeg = 0.0002  # each event the platform carries
+    programme_cost: NonNeg = 1_500_000.0  # one-off cost of moving to orchestration
+
+
 class Scenario(Strict):
     """A what-if: a network, its demand, an operating model and the faults to inject."""
 
@@ -588,6 +629,7 @@ class Scenario(Strict):
     timetable: Timetable = Field(default_factory=Timetable)
     faults: Faults = Field(default_factory=Faults)
     physical: Physical = Field(default_factory=Physical)
+    economics: Economics = Field(default_factory=Economics)
 
     @model_validator(mode="after")
     def _channels_unique(self) -> Scenario:

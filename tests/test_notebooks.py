@@ -44,6 +44,13 @@ SMALL: dict[str, dict[str, object]] = {
         "SKUS": 8,
         "ORDER_SCALE": 0.15,
     },
+    "05_roadmap.ipynb": {
+        "REPLICATIONS": 2,
+        "HORIZON_DAYS": 3,
+        "STORES": 4,
+        "SKUS": 6,
+        "ORDER": "seed",
+    },
     "04_model_validation.ipynb": {
         "REPLICATIONS": 2,
         "STORE_DAYS": 20,

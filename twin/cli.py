@@ -247,7 +247,8 @@ def run(
                 )
     if as_json:
         typer.echo(json.dumps(agg.result, default=float))
-        return
+        if out_dir is None:  # a folder the user names is written, --json or not
+            return
     folder = out_dir or default_out(pol, sc.name)
     path = write_run(agg, folder, description_of(scenario, sc, set_ or []))
     if not quiet:
@@ -286,12 +287,58 @@ def compare(
             )
     if as_json:
         typer.echo(json.dumps(cmp.to_dict(), default=float))
-        return
+        if out_dir is None:  # a folder the user names is written, --json or not
+            return
     folder = out_dir or default_out("compare", sc.name)
     path = write_comparison(cmp, folder, description_of(scenario, sc, set_ or []))
     if not quiet:
         header, rows = comparison_rows(cmp)
         print_table(header, rows, f"{sc.name}: mean [95% interval]; * = interval of Δ excludes 0")
+        err.print(f"report: {path}")
+
+
+@app.command()
+def roadmap(
+    scenario: Annotated[str, typer.Argument(help="Catalogue name or a YAML/JSON file.")],
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="seed (the article's phases), greedy (most valuable next), or steps a,b,c.",
+        ),
+    ] = "seed",
+    replications: Reps = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Base seed.")] = None,
+    set_: Sets = None,
+    out_dir: OutDir = None,
+    as_json: Json = False,
+    quiet: Quiet = False,
+    scheduler: Sched = None,
+) -> None:
+    """Which change first, and what each is worth: every roadmap step alone and along a
+    path from legacy, on the same seeds; value a year, net benefit and payback."""
+    from .report_roadmap import roadmap_rows, write_roadmap
+    from .roadmap import STEP_NAMES, parse_order
+    from .roadmap import roadmap as run_roadmap
+
+    with user_errors():
+        sc = load_scenario(scenario, set_)
+        how = parse_order(order)
+        reps = replications or sc.replications
+        quiet = quiet or as_json
+        k = len(STEP_NAMES)
+        jobs = 1 + k + (k * (k - 1) // 2 if how == "greedy" else k - 1)
+        with progress_bar(f"{sc.name}: roadmap ({order})", jobs * reps, quiet) as bar:
+            rm = run_roadmap(sc, how, reps, seed=seed, scheduler=scheduler, progress=bar)
+    if as_json:
+        typer.echo(json.dumps(rm.to_dict(), default=float))
+        if out_dir is None:
+            return
+    folder = out_dir or default_out("roadmap", sc.name)
+    path = write_roadmap(rm, folder, description_of(scenario, sc, set_ or []))
+    if not quiet:
+        header, rows = roadmap_rows(rm)
+        print_table(header, rows, f"{sc.name}: value a year along the {rm.how} path")
         err.print(f"report: {path}")
 
 
@@ -360,7 +407,17 @@ def sweep(
 
 # ------------------------------------------------------------------------------ demo
 README_START = "<!-- demo:start -->"
+ROADMAP_START, ROADMAP_END = "<!-- roadmap:start -->", "<!-- roadmap:end -->"
 README_END = "<!-- demo:end -->"
+
+
+def _refresh(target: Path, start: str, end: str, block: str) -> None:
+    """Replace the text between `start` and `end` in `target` (both markers kept)."""
+    text = target.read_text()
+    if start in text and end in text:
+        pre, _, rest = text.partition(start)
+        _, _, post = rest.partition(end)
+        target.write_text(pre + block + post)
 
 
 @app.command()
@@ -369,10 +426,17 @@ def demo(
     out_dir: OutDir = None,
     readme: Annotated[Path | None, typer.Option(help="README to refresh with the table.")] = None,
     quiet: Quiet = False,
+    roadmap: Annotated[
+        bool, typer.Option(help="Also the case study's roadmap along the seed's path.")
+    ] = True,
 ) -> None:
-    """The seed case study: legacy vs orchestrated on the same seeds, report and plots."""
+    """The seed case study: legacy vs orchestrated on the same seeds, report and plots;
+    then the roadmap (value a year of each step along the seed's path, and alone)."""
     from .experiments import compare as run_compare
     from .report import comparison_rows, markdown_table, write_comparison
+    from .report_roadmap import roadmap_rows, write_roadmap
+    from .roadmap import STEP_NAMES
+    from .roadmap import roadmap as run_roadmap
 
     sc = load("case-study")
     reps = replications or sc.replications
@@ -409,11 +473,38 @@ def demo(
                 README_END,
             ]
         )
-        text = target.read_text()
-        if README_START in text and README_END in text:
-            pre, _, rest = text.partition(README_START)
-            _, _, post = rest.partition(README_END)
-            target.write_text(pre + block + post)
+        _refresh(target, README_START, README_END, block)
+    if roadmap:
+        k = len(STEP_NAMES)
+        with progress_bar("case-study: roadmap (seed)", (2 * k) * reps, quiet) as bar:
+            rm = run_roadmap(sc, "seed", reps, progress=bar)
+        rfolder = folder / "roadmap"
+        rpath = write_roadmap(rm, rfolder, description_of("case-study", sc))
+        rheader, rrows = roadmap_rows(rm)
+        print_table(rheader, rrows, f"case-study: value a year along the {rm.how} path")
+        err.print(f"roadmap: {rpath}")
+        if target.exists():
+            shutil.copy(
+                rfolder / "waterfall.png", target.parent / "docs" / "demo" / "waterfall.png"
+            )
+            nb, pay = rm.total["net_benefit_per_year"], rm.total["payback_months"]
+            block = "\n".join(
+                [
+                    ROADMAP_START,
+                    f"_Generated by `make demo` on {time.strftime('%Y-%m-%d')}: {reps} replications"
+                    f" of {len(rm.runs)} runs on the same seeds; {rm.wall_seconds:.0f} s._",
+                    "",
+                    markdown_table(rheader, rrows),
+                    "",
+                    f"Net benefit a year: {nb['mean']:,.0f} {rm.currency}; payback of the"
+                    f" programme cost ({rm.total['programme_cost']:,.0f} {rm.currency}): "
+                    + (f"{pay:.1f} months." if pay is not None else "none."),
+                    "",
+                    "![case-study roadmap](docs/demo/waterfall.png)",
+                    ROADMAP_END,
+                ]
+            )
+            _refresh(target, ROADMAP_START, ROADMAP_END, block)
     if bad:
         raise fail([f"invariant broken: {b}" for b in bad], code=1)
 

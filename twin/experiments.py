@@ -13,7 +13,7 @@ import itertools
 import math
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ import numpy as np
 from scenarios import Scenario, ScenarioError, load
 from scenarios.policies import POLICY_NAMES
 
+from .money import MONEY_KEYS, mean_money, payback_months, total_cost_per_year
 from .simulate import EVENT_KEYS, INVARIANT_KEYS, KPI_KEYS, kpi_range, simulate
 from .theory import student_t_ci95
 
@@ -137,7 +138,32 @@ def aggregate(scenario: str, policy: str, runs: list[dict[str, Any]], wall: floa
     }
     if n > 1:
         result["ci95"] = ci95
+    if all(r.get("money") for r in runs):
+        result["money"] = money_over(runs)
     return Aggregate(scenario, policy, runs, wall, result)
+
+
+def money_over(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The money block over replications: means, and a 95% interval per figure (clipped
+    at zero: a cost is never negative) when there are several."""
+    blocks = [r["money"] for r in runs]
+    out = mean_money(blocks)
+    if len(blocks) > 1:
+        ci: dict[str, list[float] | None] = {}
+        for key in MONEY_KEYS:
+            _, lo, hi = student_t_ci95([float(b[key]) for b in blocks])
+            ci[key] = None if math.isnan(lo) else [max(lo, 0.0), max(hi, 0.0)]
+        out["ci95"] = ci
+    return out
+
+
+def paired(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
+    """Paired (same seed) differences second − first with a 95% interval, and whether the
+    interval excludes zero."""
+    d = [o - b for b, o in pairs]
+    mean, lo, hi = student_t_ci95(d)
+    interval = None if math.isnan(lo) else [lo, hi]
+    return {"mean": mean, "ci95": interval, "significant": bool(interval and (lo > 0 or hi < 0))}
 
 
 def differences(base: Aggregate, other: Aggregate) -> dict[str, dict[str, Any] | None]:
@@ -149,15 +175,29 @@ def differences(base: Aggregate, other: Aggregate) -> dict[str, dict[str, Any] |
             for b, o in zip(base.runs, other.runs, strict=True)
             if b["kpis"][key] is not None and o["kpis"][key] is not None
         ]
-        if not pairs:
-            out[key] = None
-            continue
-        d = [o - b for b, o in pairs]
-        mean, lo, hi = student_t_ci95(d)
-        interval = None if math.isnan(lo) else [lo, hi]
-        significant = interval is not None and (lo > 0 or hi < 0)
-        out[key] = {"mean": mean, "ci95": interval, "significant": significant}
+        out[key] = paired(pairs) if pairs else None
     return out
+
+
+def net_benefit(
+    base: Aggregate,
+    other: Aggregate,
+    programme_cost: float,
+    cost: Callable[[Mapping[str, Any]], float] = total_cost_per_year,
+) -> dict[str, Any]:
+    """What `other` saves a year against `base` (paired over the seeds, with a 95% interval)
+    and the months it takes to repay the programme's one-off cost. `cost` reads the cost a
+    year off a money block (the roadmap values steps on operating cost, the platform
+    apart)."""
+    pairs = [
+        (cost(o["money"]), cost(b["money"])) for b, o in zip(base.runs, other.runs, strict=True)
+    ]
+    out = paired(pairs)  # base − other: positive when the other costs less
+    return {
+        "net_benefit_per_year": out,
+        "payback_months": payback_months(out["mean"], programme_cost),
+        "programme_cost": programme_cost,
+    }
 
 
 # ------------------------------------------------------------------------------ executors
@@ -313,12 +353,17 @@ class Comparison:
     policies: dict[str, Aggregate]
     differences: dict[str, dict[str, dict[str, Any] | None]]
     wall_seconds: float
+    #: per policy after the first: net benefit per year against it, and payback months
+    money: dict[str, dict[str, Any]] = field(default_factory=dict)
+    currency: str = "USD"  # of every money figure (the scenario's economics)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario,
             "policies": {p: a.result for p, a in self.policies.items()},
             "differences": self.differences,
+            "money": self.money,
+            "currency": self.currency,
         }
 
 
@@ -350,7 +395,9 @@ def compare(
     aggs = {p: aggregate(sc.name, p, runs[p], wall) for p in pols}
     first = aggs[pols[0]]
     diffs = {p: differences(first, aggs[p]) for p in pols[1:]}
-    return Comparison(sc.name, aggs, diffs, wall)
+    cost = sc.economics.programme_cost
+    money = {p: net_benefit(first, aggs[p], cost) for p in pols[1:]}
+    return Comparison(sc.name, aggs, diffs, wall, money, sc.economics.currency)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:

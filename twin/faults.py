@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
     from .model import RetailTwin
 
+#: who replays dead letters: a person on the integration team (not the system)
+OPERATOR = "integration-operator"
+
 
 class OutageWindows:
     """Time windows [start, end) in simulated hours when something is down."""
@@ -92,11 +95,12 @@ class Faults:
             self.replay_dead_letters()
 
     def replay_dead_letters(self) -> None:
-        """Operations replay every outstanding dead letter and close its exception."""
+        """An operator replays every outstanding dead letter by hand and closes its
+        exception (`OPERATOR`: the money block counts each as a person's work)."""
         core = self.model.core
         ids = [d.event.event_id for d in core.bus.outstanding_dead_letters()]
         if not ids:
             return
         core.bus.replay()
         for eid in ids:
-            core.exceptions.resolve_subject("dead_letter", eid, "replayed")
+            core.exceptions.resolve_subject("dead_letter", eid, "replayed", actor=OPERATOR)

@@ -64,6 +64,9 @@ class Counts:
     # a store position's need visible to the system → units on its shelf (measured window)
     store_replenishment_h: list[float] = field(default_factory=list)
     manual_recon_h: float = 0.0
+    lost_margin_cents: int = 0  # price − cost of every unit demanded and never served
+    # store associates' hours on online lines: picking on the pick runs and staging
+    store_picking_h: float = 0.0
     recon_lines: dict[str, int] = field(default_factory=dict)  # lines matched, by kind
     snapshots_stocked: int = 0
     snapshots_ats_zero: int = 0
@@ -122,6 +125,13 @@ class Metrics:
         self.day_mean_ats = math.nan
         self.day_posting_p95 = math.nan
         self._posted_seen = 0
+        self.margin_cents: np.ndarray = np.zeros(0, dtype=np.int64)  # per sku, set by the model
+
+    def lost(self, skus: Any, units: Any) -> None:
+        """Units demanded and never served: their margin is lost (the money block)."""
+        self.counts.lost_margin_cents += int(
+            np.dot(self.margin_cents[np.asarray(skus, dtype=np.intp)], np.asarray(units))
+        )
 
     def start(self) -> None:
         """Measurements restart at the end of the warm-up, if there is one."""

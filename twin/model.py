@@ -96,6 +96,10 @@ class RetailTwin(mesa.Model):
         self.physical = PhysicalStock(net.n_sku, net.n_loc, net.n_store)
         self.metrics = Metrics(self.env, self.physical, scenario.horizon_days, scenario.warmup_days)
         self._build_core(allocation, sourcing)
+        self.metrics.margin_cents = np.array(
+            [max(0, k.price_cents - k.std_cost_cents) for k in self.core.catalog.skus],
+            dtype=np.int64,
+        )
         self._build_agents()
         self.core.bus.subscribe(self.stores.applied)  # events applied by any path
         self._open()

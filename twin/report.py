@@ -22,6 +22,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from .experiments import Aggregate, Comparison
+from .report_money import benefit_lines, money_rows
 
 # KPIs shown in tables, with a label, a unit and whether higher is better
 TABLE_KPIS: list[tuple[str, str, str, bool | None]] = [
@@ -367,6 +368,7 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
         "## Exceptions by kind",
         "",
         *_exception_lines(cmp.policies),
+        *_money_section(cmp),
         "## Over time",
         "",
         *[f"![{p}]({p})\n" for p in plots],
@@ -387,6 +389,26 @@ def write_comparison(cmp: Comparison, out: Path, description: str = "") -> Path:
     path = out / "report.md"
     path.write_text("\n".join(text))
     return path
+
+
+def _money_section(cmp: Comparison) -> list[str]:
+    """What the figures are worth a year (the scenario's `economics`), and the business
+    case against the baseline."""
+    first = next(iter(cmp.policies.values())).result
+    if "money" not in first:
+        return []
+    currency = cmp.currency
+    return [
+        "## Money",
+        "",
+        f"Per year, in {currency}, from the scenario's `economics` section (every price"
+        " assumed unless the scenario cites it; see `omnitwin scenarios show --resolved`).",
+        "",
+        markdown_table(*money_rows(cmp.policies)),
+        "",
+        *benefit_lines(cmp, currency),
+        "",
+    ]
 
 
 def write_run(agg: Aggregate, out: Path, description: str = "") -> Path:

@@ -27,6 +27,7 @@ from scenarios import Scenario, load, resolve
 from scenarios.policies import ResolvedPolicy
 
 from .model import RetailTwin
+from .money import inputs_of, money_of
 
 #: the fulfilment cycle per type: click and collect (placed → ready) and shipped orders
 FULFILMENT_BY_TYPE = (
@@ -115,6 +116,7 @@ class RunResult:
     problems: list[str] = field(default_factory=list)
     #: per exception kind: backlog_peak, backlog_end, age_p95_h (KPIS.md, exception_age_p95_h)
     exceptions_by_kind: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+    money: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Exactly the result object of KPIS.md (what `--json` prints)."""
@@ -124,6 +126,7 @@ class RunResult:
             "exceptions_by_kind": self.exceptions_by_kind,
             "invariants": self.invariants,
             "events": self.events,
+            "money": self.money,
         }
 
     def series_frame(self) -> Any:
@@ -320,7 +323,15 @@ def reduce(model: RetailTwin, wall_s: float, scenario_name: str) -> RunResult:
         for kind, row in model.exceptions_by_kind.items()
     }
     return RunResult(
-        kpis, inv, core.bus.counters.as_dict(), meta, series, extras, problems, by_kind
+        kpis,
+        inv,
+        core.bus.counters.as_dict(),
+        meta,
+        series,
+        extras,
+        problems,
+        by_kind,
+        money_of(inputs_of(model), scenario.economics),
     )
 
 

@@ -108,6 +108,7 @@ class LostSales:
         lost = int(unmet.sum())
         metrics = stores.model.metrics
         metrics.counts.store_lost += lost
+        metrics.lost(k, unmet)
         metrics.day_lost += lost
 
     def after_sale(self, stores: Stores, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None:

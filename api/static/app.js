@@ -1,4 +1,4 @@
-// The planner page: a form over POST /v1/comparisons, live progress from the comparison's
+// The planner page: a form over POST /v1/comparisons (or /v1/roadmaps), live progress from the job's
 // server-sent events, and the result (KPI table, plots, downloads). No framework, no build.
 "use strict";
 
@@ -39,12 +39,19 @@ const PLOT_NAMES = {
   fill_rate: "Daily fill rate",
   oversells: "Oversell incidents",
   posting_delay: "Posting delay",
+  waterfall: "Value a year by step along the path",
 };
 
 const $ = (id) => document.getElementById(id);
 let scenario = null; // GET /v1/scenarios/{name}.resolved of the chosen scenario
 let source = null; // the EventSource of the comparison being followed
 let currentId = null;
+let currentKind = "comparison";
+const PREFIXES = { comparison: "/v1/comparisons", roadmap: "/v1/roadmaps" };
+const KIND_LABELS = { comparison: "Comparison", roadmap: "Roadmap" };
+const mode = () => (document.getElementById("mode-roadmap").checked ? "roadmap" : "comparison");
+const money = (v) => (v == null ? "—" : Math.round(v).toLocaleString("en-US"));
+const signed = (v) => (v == null ? "—" : `${v > 0 ? "+" : ""}${money(v)}`);
 
 // ------------------------------------------------------------------------------ helpers
 function el(tag, attrs = {}, ...children) {
@@ -267,7 +274,26 @@ function overrides() {
   return out;
 }
 
+// The form as a comparison or as a roadmap (the same scenario knobs either way).
+function syncMode() {
+  const roadmap = mode() === "roadmap";
+  $("policies-fieldset").hidden = roadmap;
+  $("order-fieldset").hidden = !roadmap;
+  $("form-title").textContent = roadmap ? "New roadmap" : "New comparison";
+  $("start").textContent = roadmap ? "Start roadmap" : "Start comparison";
+}
+
 function request() {
+  if (mode() === "roadmap") {
+    const body = {
+      scenario: $("scenario").value,
+      order: $("order").value,
+      replications: num("replications") === "" ? null : num("replications"),
+      overrides: overrides(),
+    };
+    if (num("seed") !== "") body.seed = num("seed");
+    return body;
+  }
   const baseline = $("baseline").value;
   const chosen = checkedPolicies();
   const body = {
@@ -334,7 +360,7 @@ async function start(event) {
   clearErrors();
   $("start").disabled = true;
   try {
-    const job = await api("/v1/comparisons", {
+    const job = await api(PREFIXES[mode()], {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(request()),
@@ -348,24 +374,34 @@ async function start(event) {
   }
 }
 
-async function openComparison(id) {
+async function openJob(kind, id) {
   try {
-    show(await api(`/v1/comparisons/${encodeURIComponent(id)}`));
+    show(await api(`${PREFIXES[kind]}/${encodeURIComponent(id)}`));
   } catch (error) {
-    $("job-error").textContent = `Could not open comparison ${id}: ${error.message}`;
+    $("job-error").textContent = `Could not open ${kind} ${id}: ${error.message}`;
     $("job-error").hidden = false;
   }
+}
+
+const openComparison = (id) => openJob("comparison", id);
+
+// `#<id>` opens a comparison, `#roadmap/<id>` a roadmap (links and the back button).
+async function openFromHash() {
+  const hash = location.hash.slice(1);
+  const [kind, id] = hash.startsWith("roadmap/") ? ["roadmap", hash.slice(8)] : ["comparison", hash];
+  if (id && id !== currentId) await openJob(kind, id);
 }
 
 function show(job) {
   if (source) source.close();
   source = null;
   currentId = job.id;
-  history.replaceState(null, "", `#${job.id}`);
+  currentKind = job.kind;
+  history.replaceState(null, "", job.kind === "roadmap" ? `#roadmap/${job.id}` : `#${job.id}`);
   $("empty").hidden = true;
   $("job-error").hidden = true;
   $("result").hidden = true;
-  $("current-title").textContent = `Comparison · ${job.scenario}`;
+  $("current-title").textContent = `${KIND_LABELS[job.kind]} · ${job.scenario}`;
   setStatus(job.status);
   if (FINISHED.includes(job.status)) return finished(job);
   $("progress-box").hidden = false;
@@ -399,7 +435,7 @@ function follow(job) {
     source.addEventListener(name, async () => {
       source.close();
       source = null;
-      if (currentId === job.id) await openComparison(job.id);
+      if (currentId === job.id) await openJob(job.kind, job.id);
       loadPast();
     });
   }
@@ -408,7 +444,7 @@ function follow(job) {
 async function cancel() {
   if (!currentId) return;
   try {
-    await api(`/v1/comparisons/${currentId}`, { method: "DELETE" });
+    await api(`${PREFIXES[currentKind]}/${currentId}`, { method: "DELETE" });
   } catch (error) {
     $("job-error").textContent = error.message;
     $("job-error").hidden = false;
@@ -418,10 +454,15 @@ async function cancel() {
 function finished(job) {
   $("progress-box").hidden = true;
   if (job.status !== "done") {
-    $("job-error").textContent = `This comparison ${job.status}: ${job.error || "no reason given"}`;
+    const what = KIND_LABELS[job.kind].toLowerCase();
+    $("job-error").textContent = `This ${what} ${job.status}: ${job.error || "no reason given"}`;
     $("job-error").hidden = false;
     return;
   }
+  if (job.kind === "roadmap") return finishedRoadmap(job);
+  $("alone-box").hidden = true;
+  $("dl-series").hidden = false;
+  $("kpi-caption").hidden = false;
   const r = job.request;
   const secs = job.duration_seconds;
   const meta = [
@@ -441,7 +482,18 @@ function finished(job) {
   $("dl-series").setAttribute("download", `${job.id}-series.csv`);
   showWarnings($("job-warnings"), job.warnings || [], "What this run could not show:");
   renderTable(job.result);
-  const names = [...job.plots].sort((a, b) => (a === "comparison" ? -1 : b === "comparison"));
+  renderMoney(
+    Object.fromEntries(Object.entries(job.result.policies).map(([p, res]) => [p, res.money])),
+    Object.entries(job.result.money || {}).map(([p, m]) => benefitLine(p, r.policies[0], m)),
+    job.result.currency,
+  );
+  renderPlots(job);
+  $("result").hidden = false;
+}
+
+function renderPlots(job) {
+  const wide = ["comparison", "waterfall"];
+  const names = [...job.plots].sort((a, b) => wide.includes(b) - wide.includes(a));
   $("plots").replaceChildren(
     ...names.map((name) => {
       const src = `${job.links.plots}/${name}.png`;
@@ -454,12 +506,102 @@ function finished(job) {
       open.addEventListener("click", () => enlarge(src, label));
       return el(
         "figure",
-        { class: name === "comparison" ? "wide" : "" },
+        { class: wide.includes(name) ? "wide" : "" },
         open,
         el("figcaption", { text: label }),
       );
     }),
   );
+}
+
+// ------------------------------------------------------------------------------ money
+const MONEY_LINES = [
+  ["lost_margin_per_year", "Lost margin"],
+  ["oversell_cost_per_year", "Oversell cost"],
+  ["labour_cost_per_year", "Labour"],
+  ["carrying_cost_per_year", "Carrying stock"],
+  ["expedite_cost_per_year", "Expediting and re-sourcing"],
+  ["running_cost_per_year", "Orchestration platform"],
+];
+// every cost line together (the block holds the lines of KPIS.md; the total is their sum)
+const totalCost = (block) => MONEY_LINES.reduce((sum, [key]) => sum + block[key], 0);
+
+// The money block a year per column (policy, or legacy and every step), its total, and the
+// business case lines under it.
+function renderMoney(blocks, lines, currency) {
+  const cols = Object.keys(blocks).filter((c) => blocks[c]);
+  $("money-box").hidden = cols.length === 0;
+  if (!cols.length) return;
+  $("money-table").tHead.replaceChildren(
+    el("tr", {}, el("th", { scope: "col", text: `per year (${currency})` }),
+      ...cols.map((c) => el("th", { scope: "col", text: c }))),
+  );
+  const row = (key, label, value) => el("tr", { "data-money": key },
+    el("th", { scope: "row", text: label }),
+    ...cols.map((c) => el("td", { text: money(value(blocks[c])) })));
+  $("money-table").tBodies[0].replaceChildren(
+    ...MONEY_LINES.map(([key, label]) => row(key, label, (b) => b[key])),
+    row("total_cost_per_year", "Total cost", totalCost),
+  );
+  $("benefit").replaceChildren(...lines.map((line) => el("li", { text: line })));
+}
+
+function benefitLine(policy, baseline, m) {
+  const nb = m.net_benefit_per_year;
+  const pay = m.payback_months == null
+    ? "no payback of the programme cost"
+    : `pays back ${money(m.programme_cost)} in ${m.payback_months.toFixed(1)} months`;
+  return `${policy} against ${baseline}: net benefit ${signed(nb.mean)} a year; ${pay}.`;
+}
+
+// ------------------------------------------------------------------------------ a roadmap
+function finishedRoadmap(job) {
+  const r = job.request;
+  const res = job.result;
+  const secs = job.duration_seconds;
+  const meta = [
+    ["Scenario", job.scenario],
+    ["Path", `${res.how}: ${res.path.join(" → ")}`],
+    ["Replications", r.replications],
+    ["Overrides", r.overrides.length ? r.overrides.map((o) => el("code", { text: o })) : "none"],
+    ["Took", secs == null ? "—" : `${secs.toFixed(1)} s`],
+  ];
+  $("meta").replaceChildren(
+    ...meta.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, ...[v].flat())]),
+  );
+  $("dl-report").href = job.links.report;
+  $("dl-report").setAttribute("download", `${job.id}-report.md`);
+  $("dl-series").hidden = true;
+  $("kpi-caption").hidden = true;
+  showWarnings($("job-warnings"), job.warnings || [], "What this run could not show:");
+  const { header, rows } = res.table;
+  $("kpi-table").tHead.replaceChildren(
+    el("tr", {}, ...header.map((h) => el("th", { scope: "col", text: h }))),
+  );
+  $("kpi-table").tBodies[0].replaceChildren(
+    ...rows.map((row) => el("tr", { "data-step": row[1] },
+      ...row.map((c, i) => (i === 2 ? cell(c) : el(i === 1 ? "th" : "td", { text: c }))))),
+  );
+  $("alone-box").hidden = false;
+  $("alone-table").tHead.replaceChildren(el("tr", {},
+    ...["step", "what it changes", `value a year alone (${res.currency})`]
+      .map((h) => el("th", { scope: "col", text: h }))));
+  $("alone-table").tBodies[0].replaceChildren(
+    ...Object.entries(res.alone)
+      .sort((a, b) => b[1].value.mean - a[1].value.mean)
+      .map(([name, st]) => el("tr", { "data-step": name }, el("th", { scope: "row", text: name }),
+        el("td", { text: st.what }), el("td", { text: signed(st.value.mean) }))),
+  );
+  const end = res.path.join("+");
+  const total = res.total;
+  renderMoney({ legacy: res.runs.legacy.money, "every step": res.runs[end].money }, [
+    `Net benefit of every step against legacy: ${signed(total.net_benefit_per_year.mean)} a ` +
+      `year, of which the orchestration platform ${signed(total.platform_per_year)}; ` +
+      (total.payback_months == null
+        ? "no payback of the programme cost."
+        : `pays back ${money(total.programme_cost)} in ${total.payback_months.toFixed(1)} months.`),
+  ], res.currency);
+  renderPlots(job);
   $("result").hidden = false;
 }
 
@@ -529,7 +671,12 @@ function renderTable(result) {
 async function loadPast() {
   let items = [];
   try {
-    items = (await api("/v1/comparisons?limit=25")).items;
+    const lists = await Promise.all(
+      Object.values(PREFIXES).map((prefix) => api(`${prefix}?limit=25`)),
+    );
+    items = lists.flatMap((l) => l.items)
+      .sort((a, b) => b.created_at.localeCompare(a.created_at))
+      .slice(0, 25);
   } catch {
     return;
   }
@@ -539,15 +686,21 @@ async function loadPast() {
     ...items.map((job) => {
       const when = new Date(job.created_at);
       const button = el("button", { type: "button", class: "link", text: "Open" });
-      const what = `Open the comparison of ${job.scenario} from ${when.toLocaleString()}`;
+      const kind = KIND_LABELS[job.kind].toLowerCase();
+      const what = `Open the ${kind} of ${job.scenario} from ${when.toLocaleString()}`;
       button.setAttribute("aria-label", what);
-      button.addEventListener("click", () => openComparison(job.id));
+      button.addEventListener("click", () => openJob(job.kind, job.id));
       const tr = el(
         "tr",
         { "data-id": job.id },
         el("td", { text: when.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) }),
+        el("td", { text: KIND_LABELS[job.kind] }),
         el("td", { text: job.scenario }),
-        el("td", { text: (job.request.policies || []).join(", ") }),
+        el("td", {
+          text: job.kind === "roadmap"
+            ? `path: ${Array.isArray(job.request.order) ? "given" : job.request.order}`
+            : (job.request.policies || []).join(", "),
+        }),
         el("td", {}, el("span", { class: `chip ${job.status}`, text: job.status })),
         el("td", {}, button),
       );
@@ -560,6 +713,7 @@ async function loadPast() {
 // ------------------------------------------------------------------------------ start-up
 document.addEventListener("DOMContentLoaded", async () => {
   $("compare-form").addEventListener("submit", start);
+  for (const id of ["mode-compare", "mode-roadmap"]) $(id).addEventListener("change", syncMode);
   $("scenario").addEventListener("change", chooseScenario);
   $("outage-on").addEventListener("change", syncToggles);
   $("supplier-on").addEventListener("change", syncToggles);
@@ -575,6 +729,7 @@ document.addEventListener("DOMContentLoaded", async () => {
     sessionStorage.setItem("omnitwin-api-key", $("apikey").value);
   });
   await Promise.all([loadCatalogue(), loadPast()]);
-  if (location.hash.length > 1) await openComparison(location.hash.slice(1));
+  await openFromHash();
+  window.addEventListener("hashchange", openFromHash);
   document.body.dataset.ready = "true";
 });

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from scenarios import ScenarioError
+from scenarios import ScenarioError, load
+from twin.experiments import compare
 from twin.model import RetailTwin
 from twin.simulate import (
     EVENT_KEYS,
@@ -395,6 +396,38 @@ def test_every_kpi_invariant_event_and_metadata_key_of_kpis_md_is_present(small:
     ):
         assert key in d
     json.dumps(d, allow_nan=False)  # valid JSON: no NaN, null instead
+
+
+def kpis_md_money_keys() -> tuple[list[str], list[str]]:
+    """KPIS.md's `money` section: the figures every run reports (each for the horizon and
+    `…_per_year`) and what comparisons and roadmaps add."""
+    path = Path(__file__).resolve().parents[3] / "shared" / "KPIS.md"
+    section = path.read_text().split("## Money", 1)[1].split("\n## ", 1)[0]
+    run_part, compare_part = section.split("Comparisons and roadmaps add", 1)
+    listed = run_part.split("assumed):", 1)[1].split("each for the horizon", 1)[0]
+    return re.findall(r"`([a-z_]+)`", listed), re.findall(r"`([a-z_]+)`", compare_part)
+
+
+def test_a_runs_money_block_holds_exactly_the_keys_of_kpis_md(small: dict) -> None:
+    figures, comparisons = kpis_md_money_keys()
+    assert figures == [
+        "lost_margin",
+        "oversell_cost",
+        "labour_cost",
+        "labour_hours_by_role",
+        "carrying_cost",
+        "expedite_cost",
+        "running_cost",
+    ]
+    assert comparisons == ["net_benefit_per_year", "payback_months"]
+    expected = {k for f in figures for k in (f, f"{f}_per_year")}
+    money = simulate(small, "orchestrated", 1).to_dict()["money"]
+    assert set(money) == expected
+    assert set(money["labour_hours_by_role"]) == set(money["labour_hours_by_role_per_year"])
+    cmp = compare(load(small), ["legacy", "orchestrated"], 2, executor="serial")
+    for agg in cmp.policies.values():  # over replications: the means, and their intervals
+        assert set(agg.result["money"]) == expected | {"ci95"}
+    assert set(cmp.money["orchestrated"]) >= set(comparisons)
 
 
 def test_kpis_the_scenario_cannot_produce_are_none() -> None:

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.api.served import served
+from twin.money import total_cost_per_year
 from twin.report import TABLE_KPIS, fmt, fmt_ci
 
 CHROMIUM = os.environ.get("OMNITWIN_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -163,6 +164,16 @@ def test_a_small_comparison_shows_the_apis_numbers(
     page.click("#plot-close")
     assert page.get_attribute("#plot-view", "open") is None
 
+    # The money a year per policy, and the business case against the baseline
+    totals = page.eval_on_selector_all(
+        "#money-table tr[data-money=total_cost_per_year] td", "tds => tds.map(t => t.textContent)"
+    )
+    assert totals == [
+        f"{round(total_cost_per_year(result['policies'][p]['money'])):,}"
+        for p in request["policies"]
+    ]
+    assert "orchestrated against legacy: net benefit" in page.text_content("#benefit")
+
     # The peak's events after the 2-day horizon: the page says what this run could not show
     assert job["warnings"] and page.is_visible("#job-warnings")
     for warning in job["warnings"]:
@@ -226,3 +237,45 @@ def test_faults_outside_the_horizon_are_flagged_before_starting(page: Any) -> No
     page.fill("#horizon", "21")
     page.fill("#stores", "20")
     assert page.is_hidden("#horizon-warnings")
+
+
+def test_a_roadmap_shows_each_steps_value_the_waterfall_and_the_money(
+    page: Any, base_url: str, tmp_path: Path
+) -> None:
+    page.check("#mode-roadmap")
+    assert page.is_hidden("#policies-fieldset") and page.is_visible("#order-fieldset")
+    assert page.text_content("#start") == "Start roadmap"
+    page.select_option("#scenario", "baseline")
+    page.wait_for_selector("body[data-scenario=baseline]")
+    page.fill("#horizon", "2")
+    page.fill("#stores", "3")
+    page.fill("#replications", "2")
+    page.click("#more summary")
+    page.fill("#extra", "skus.count=6")
+    page.click("#start")
+    page.wait_for_selector("#kpi-table tbody tr[data-step]", timeout=TABLE_TIMEOUT_MS * 3)
+    hash_ = page.evaluate("location.hash.slice(1)")
+    assert hash_.startswith("roadmap/")
+    job = httpx.get(f"{base_url}/v1/roadmaps/{hash_[8:]}").json()
+    assert job["status"] == "done" and job["request"]["order"] == "seed"
+    # the path table is the API's, step by step, with the platform and the net benefit
+    steps = page.eval_on_selector_all(
+        "#kpi-table tbody tr", "rows => rows.map(r => r.dataset.step)"
+    )
+    assert steps == [row[1] for row in job["result"]["table"]["rows"]]
+    assert page.locator("#alone-table tbody tr").count() == len(job["result"]["alone"])
+    # the money block: legacy against every step taken, and the business case
+    legacy_total = total_cost_per_year(job["result"]["runs"]["legacy"]["money"])
+    shown = page.text_content("#money-table tr[data-money=total_cost_per_year] td")
+    assert shown == f"{round(legacy_total):,}"
+    assert "Net benefit of every step against legacy" in page.text_content("#benefit")
+    page.wait_for_function("document.querySelector('#plots img').complete", timeout=15_000)
+    assert page.get_attribute("#plots figure:first-child", "class") == "wide"
+    assert "waterfall" in page.get_attribute("#plots img", "src")
+    page.screenshot(path=str(SHOTS or tmp_path) + "/planner_roadmap.png", full_page=True)
+    # listed among past jobs, and reopened from its address
+    page.goto("/")
+    page.wait_for_selector("body[data-ready=true]")
+    assert "Roadmap" in page.text_content(f"#past tr[data-id='{job['id']}']")
+    page.goto(f"/#roadmap/{job['id']}")
+    page.wait_for_selector("#kpi-table tbody tr[data-step]", timeout=10_000)

@@ -382,16 +382,20 @@ class OrderBook:
         self.model = model
         self.kept: list[Order] | None = None  # every order placed, when a run exports them
 
-    def _lost(self, order: Order, units: int) -> None:
+    def _lost(self, order: Order, skus: list[int], units: list[int]) -> None:
         if order.cancels:
             return
         metrics = self.model.metrics
-        metrics.counts.online_lost += units
-        metrics.day_lost += units
+        lost = sum(units)
+        metrics.counts.online_lost += lost
+        metrics.lost(skus, units)
+        metrics.day_lost += lost
 
     def drop(self, order: Order, line_nos: list[int], oversell: bool) -> None:
         """Lines the customer will not get; `oversell` if they had been promised."""
-        self._lost(order, sum(order.lines[i][1] for i in line_nos))
+        self._lost(
+            order, [order.lines[i][0] for i in line_nos], [order.lines[i][1] for i in line_nos]
+        )
         if oversell:
             self.oversold(order, "refused_at_import")
         order.open_lines -= len(line_nos)
@@ -403,10 +407,10 @@ class OrderBook:
         order.open_lines = 0
         self.done(order)
 
-    def lose(self, order: Order, qty: int) -> None:
+    def lose(self, order: Order, sku: int, qty: int) -> None:
         """Units of a promised line that cannot be served after all: lost and oversold (a
         click-and-collect line picked short, or a short pick no other location can serve)."""
-        self._lost(order, qty)
+        self._lost(order, [sku], [qty])
         self.oversold(order, "picked_short_pickup" if order.pickup_store >= 0 else "picked_short")
 
     def oversold(self, order: Order, cause: str) -> None:

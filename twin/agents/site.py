@@ -225,6 +225,8 @@ class OrderPicking:
             order.picking.add(line_no)
             minutes = float(sample(where.pick_time_min, model.streams.fulfilment))
             yield env.timeout(minutes / 60.0)
+            if loc < net.n_store:  # a store associate's time (the money block's labour)
+                counts.store_picking_h += minutes / 60.0
         if model.scenario.faults.wms_confirmation_delay_h:
             yield env.timeout(model.scenario.faults.wms_confirmation_delay_h)
         r = core.reservations.get(rid)
@@ -259,7 +261,7 @@ class OrderPicking:
         model = self.model
         env = model.env
         if order.pickup_store >= 0:
-            model.orders.lose(order, qty)
+            model.orders.lose(order, sku, qty)
             return False
         oid = f"{order.id}:r{line_no}:{env.now:.4f}"
         res = model.core.reserve(
@@ -271,7 +273,7 @@ class OrderPicking:
         )
         ln = res.lines[0]
         if ln.reservation_id is None:
-            model.orders.lose(order, qty)
+            model.orders.lose(order, sku, qty)
             return False
         eta = env.now + model.carrier.mean_to_customer_h(
             from_store=ln.location < model.network.n_store

@@ -99,6 +99,7 @@ class StoreAgent(mesa.Agent):
         model = self.model
         minutes = float(sample(self.stage_time_min, model.streams.fulfilment))
         yield model.env.timeout(minutes / 60.0)
+        model.metrics.counts.store_picking_h += minutes / 60.0  # an associate's time too
         if order.pickup_store < 0:
             yield from model.carrier.collect()
 
