@@ -19,7 +19,7 @@ from . import jobs
 from .db import Database
 from .http import AllowedMethods, BodyLimit
 from .openapi import service_openapi
-from .routes import comparisons, ops, policies, roadmaps, runs, scenarios
+from .routes import comparisons, ops, packages, policies, roadmaps, runs, scenarios
 from .runner import Runner
 from .settings import Settings
 
@@ -75,7 +75,7 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.state.db = db
     app.state.runner = runner
     app.state.views = jobs.ViewCache()
-    for module in (scenarios, policies, runs, comparisons, roadmaps, ops):
+    for module in (scenarios, policies, runs, comparisons, roadmaps, packages, ops):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
@@ -90,7 +90,11 @@ def create_app(settings: Settings | None = None, *, start_workers: bool = True) 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_middleware(AllowedMethods)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        paths={"/v1/packages": (settings.max_package_bytes, "OMNITWIN_MAX_PACKAGE_BYTES")},
+    )
     app.openapi = lambda: service_openapi(app, settings)  # type: ignore[method-assign]
     return app
 

@@ -37,18 +37,29 @@ class BodyLimit:
     Content-Length at once, or, sent in chunks, as soon as the count passes the limit.
     A body under the limit is read here and handed on unchanged."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        paths: dict[str, tuple[int, str]] | None = None,
+    ) -> None:
+        """`paths`: a path with a limit of its own, and the setting behind it (a data
+        package upload is larger than a run's body)."""
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = paths or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
+        limit, setting = self.paths.get(
+            scope["path"].rstrip("/") or "/", (self.max_bytes, "OMNITWIN_MAX_BODY_BYTES")
+        )
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await self._refuse(send)
+        if length is not None and length.isdigit() and int(length) > limit:
+            await self._refuse(send, limit, setting)
             return
         chunks: list[bytes] = []
         size = 0
@@ -58,8 +69,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
+            if size > limit:
+                await self._refuse(send, limit, setting)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -76,11 +87,8 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        msg = (
-            f"the request body is over this service's limit of {self.max_bytes} bytes"
-            " (OMNITWIN_MAX_BODY_BYTES)"
-        )
+    async def _refuse(self, send: Send, limit: int, setting: str) -> None:
+        msg = f"the request body is over this service's limit of {limit} bytes ({setting})"
         await _send_json(send, 413, {"detail": msg}, [(b"connection", b"close")])
 
 

@@ -27,6 +27,7 @@ from scenarios import POLICY_NAMES, ScenarioError, catalog_names
 from scenarios.describe import scenario_warnings
 from twin.roadmap import STEP_NAMES, parse_order
 
+from . import packages
 from .db import ACTIVE, DONE, FINISHED, QUEUED, Admission, Database, Run, as_utc, utcnow
 from .runner import Runner, build_scenario
 from .schemas import ComparisonCreate, JobOut, JobSummary, Progress, RoadmapCreate, RunCreate
@@ -83,7 +84,15 @@ def scenario_errors(
     at once; `ref` and `overrides` are then whatever was sent."""
     errors: list[dict[str, Any]] = []
     names = catalog_names()
-    if isinstance(ref, str) and ref not in names:
+    if isinstance(ref, str) and ref.startswith(packages.PREFIX):
+        if packages.scenario_file(settings, ref) is None:
+            errors.append(
+                error(
+                    ["body", "scenario"],
+                    f"no uploaded package {clip(ref)} (upload one with POST /v1/packages)",
+                )
+            )
+    elif isinstance(ref, str) and ref not in names:
         errors.append(
             error(
                 ["body", "scenario"],
@@ -114,10 +123,22 @@ def scenario_errors(
     if errors or not isinstance(ref, str | dict):
         return errors, None, request
     try:
-        sc = build_scenario(request)
+        sc = build_scenario(request, settings)
     except ScenarioError as exc:
         return [scenario_problem(p, ["body", "scenario"]) for p in exc.problems], None, request
     where = ["body", "scenario"]
+    if sc.network.package is not None:
+        # only an uploaded package's own files; then whatever disagrees with them (counts
+        # changed by an override, a replay outside the history) is named before a run
+        errors += packages.owns(settings, ref, sc)
+        if errors:
+            return errors, None, request
+        try:
+            from twin.data.network import check_scenario
+
+            check_scenario(sc)
+        except ScenarioError as exc:
+            return [scenario_problem(p, where) for p in exc.problems], None, request
     if sc.horizon_days > settings.max_horizon_days:
         errors.append(
             _limit([*where, "horizon_days"], "horizon_days", settings.max_horizon_days, "days")

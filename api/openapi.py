@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from scenarios import POLICY_NAMES, catalog_names
 from twin.roadmap import STEP_NAMES
 
+from .packages import REF
 from .settings import Settings
 
 JOB_BODIES = ("RunCreate", "ComparisonCreate", "RoadmapCreate")
@@ -32,6 +33,8 @@ def limits_of(settings: Settings) -> dict[str, Any]:
         "max_policies": settings.max_policies,
         "max_overrides": settings.max_overrides,
         "max_body_bytes": settings.max_body_bytes,
+        "max_package_bytes": settings.max_package_bytes,
+        "max_package_unpacked_bytes": settings.max_package_unpacked_bytes,
         "max_concurrent_runs": settings.max_concurrent_runs,
         "max_queued_runs": settings.max_queued_runs,
     }
@@ -73,9 +76,20 @@ def service_openapi(app: FastAPI, settings: Settings) -> dict[str, Any]:
 
 def _bound_job(props: dict[str, Any], settings: Settings) -> None:
     """Enums and maxima on a run or comparison body."""
-    for branch in props.get("scenario", {}).get("anyOf", []):
+    branches = props.get("scenario", {}).get("anyOf", [])
+    for i, branch in enumerate(list(branches)):
         if branch.get("type") == "string":
             branch["enum"] = catalog_names()
+            branches.insert(
+                i + 1,
+                {
+                    "type": "string",
+                    "pattern": REF.pattern,
+                    "description": "An uploaded data package's fitted scenario (POST"
+                    " /v1/packages).",
+                },
+            )
+            break
     for branch in props.get("replications", {}).get("anyOf", []):
         if branch.get("type") == "integer":
             branch["maximum"] = settings.max_replications

@@ -45,6 +45,7 @@ from twin.report import comparison_rows, write_comparison, write_run
 from twin.report_roadmap import roadmap_rows, write_roadmap
 from twin.roadmap import roadmap
 
+from . import packages
 from .db import (
     ACTIVE,
     CANCELLED,
@@ -87,9 +88,16 @@ ProgressFn = Callable[[int, int], None]
 Outcome = dict[str, Any]
 
 
-def build_scenario(request: dict[str, Any]) -> Scenario:
-    """The validated scenario of a stored request (catalogue name or inline mapping)."""
-    return load(request["scenario"], request.get("overrides") or [])
+def build_scenario(request: dict[str, Any], settings: Settings) -> Scenario:
+    """The validated scenario of a stored request (catalogue name, `package:<id>` of an
+    uploaded data package, or inline mapping)."""
+    ref = request["scenario"]
+    if isinstance(ref, str) and ref.startswith(packages.PREFIX):
+        path = packages.scenario_file(settings, ref)
+        if path is None:
+            raise ScenarioError([f"scenario: no uploaded package {ref!r} (POST /v1/packages)"])
+        ref = str(path)
+    return load(ref, request.get("overrides") or [])
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -423,7 +431,7 @@ def execute_job(
 def _execute(
     settings: Settings, run_id: str, kind: str, request: dict[str, Any], progress: ProgressFn
 ) -> tuple[Any, Path]:
-    sc = build_scenario(request)
+    sc = build_scenario(request, settings)
     opts: dict[str, Any] = {
         "seed": request.get("seed"),
         "executor": settings.executor,
@@ -432,6 +440,9 @@ def _execute(
     }
     folder = settings.runs_dir.resolve() / run_id
     ref = request["scenario"] if isinstance(request["scenario"], str) else None
+    if ref is not None and ref.startswith(packages.PREFIX):
+        path = packages.scenario_file(settings, ref)
+        ref = str(path) if path is not None else None
     described = description_of(ref, sc, request.get("overrides") or [])
     if kind == "run":
         agg = replicate(sc, request["policy"], request["replications"], **opts)

@@ -181,3 +181,43 @@ class PolicyOut(BaseModel):
 class PoliciesOut(BaseModel):
     bundles: dict[str, dict[str, Any]]
     policies: list[PolicyOut]
+
+
+class Ignored(BaseModel):
+    """Rows, columns or files of a package left out on purpose, with the reason."""
+
+    file: str
+    count: int
+    what: str = Field(description="rows, columns or files")
+    reason: str
+    first_rows: list[int]
+
+
+class History(BaseModel):
+    first: str
+    last: str
+    days: int
+
+
+class PackageOut(BaseModel):
+    """An uploaded data package, checked and fitted: run it as the scenario `package:<id>`."""
+
+    id: str
+    name: str
+    created_at: str
+    scenario: str = Field(description="The scenario to name in POST /v1/runs|comparisons.")
+    bytes: int
+    files: list[str]
+    stores: int
+    other_locations: int
+    skus: int
+    suppliers: int
+    channels: list[str]
+    history: History
+    sales_rows: int
+    ignored: list[Ignored]
+    links: dict[str, str]
+
+
+class PackageList(BaseModel):
+    items: list[PackageOut]

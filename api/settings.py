@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     max_overrides: int = Field(100, ge=1)
     #: request bodies larger than this are refused with 413 before they are parsed
     max_body_bytes: int = Field(256 * 1024, ge=1024)
+    #: a data package upload (a zip of tables) larger than this is refused with 413
+    max_package_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    #: ... and one whose tables unpack to more than this with 422 (a zip bomb)
+    max_package_unpacked_bytes: int = Field(512 * 1024 * 1024, ge=1024)
     #: threads serving requests (routes are synchronous); the database pool is sized to
     #: them, so a request never waits for a connection another request holds
     request_threads: int = Field(40, ge=1, le=1000)
@@ -67,3 +71,8 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.results_dir / "api"
+
+    @property
+    def packages_dir(self) -> Path:
+        """Uploaded data packages, each checked and fitted: `<packages_dir>/<id>/`."""
+        return self.results_dir / "packages"

@@ -35,7 +35,7 @@ from .common import (
     markdown_table,
 )
 
-ORDER = ("peer", "engine", "engine_envelope", "scale", "growth", "scaleout", "load")
+ORDER = ("peer", "engine", "engine_envelope", "scale", "growth", "scaleout", "load", "package")
 DEFAULT_OUT = RESULTS / "bench.md"
 
 

@@ -650,6 +650,15 @@ class MovementLog(Sequence[Movement]):
         for start in range(0, n, size):
             yield start, min(start + size, n)
 
+    def texts(self, name: str) -> list[str]:
+        """The text of `name` (`event_id`, or the interned `reason`/`actor` strings) of every
+        event row; `column("row")` says which row each movement belongs to."""
+        if name == "event_id":
+            return list(self._events)
+        if name in ("reason", "actor"):
+            return [self._strings[i] for i in self._rows[name]]
+        raise KeyError(f"name: one of event_id, reason, actor, got {name!r}")
+
     def column(self, name: str, start: int = 0, stop: int | None = None) -> np.ndarray:
         """One column, a value per movement, as a numpy array (a copy: the log grows on)."""
         if name not in _PER_EVENT:

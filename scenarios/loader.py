@@ -190,6 +190,19 @@ def set_path(data: dict[str, Any], dotted: str, raw_value: str) -> None:
         node[last] = value
 
 
+def anchor_package(data: dict[str, Any], base: Path) -> None:
+    """A data package's `path` and `fit` written relative to the scenario file, made
+    absolute (runs may start anywhere: another folder, a worker process)."""
+    network = data.get("network")
+    package = network.get("package") if isinstance(network, dict) else None
+    if not isinstance(package, dict):
+        return
+    for key in ("path", "fit"):
+        value = package.get(key)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            package[key] = str((base / value).resolve())
+
+
 def validate(data: Mapping[str, Any]) -> Scenario:
     try:
         return Scenario.model_validate(dict(data))
@@ -204,6 +217,8 @@ def load(ref: str | Path | Mapping[str, Any], overrides: Iterable[str] = ()) -> 
     else:
         data, origin = read_raw(ref)
     data = resolve_extends(data, origin)
+    if origin is not None:
+        anchor_package(data, origin.parent)
     overrides = list(overrides)
     if overrides:
         # materialise defaults so --set can reach any field, not only those written; if the

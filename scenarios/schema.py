@@ -9,6 +9,7 @@ Times: `_h` hours, `_min` minutes, `_days` days; money in integer cents.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -142,7 +143,43 @@ class Lanes(Strict):
     zones_per_region: PosInt = 2
 
 
+class PackageRef(Strict):
+    """A retailer's own data package behind the network (`omnitwin data fit` writes it).
+
+    With a package the catalogue, the locations, the starting stock, the demand rates and
+    the reorder levels come from the package and its fit instead of being generated:
+    `network.stores.count` and `skus.count` must then equal the package's (so size limits
+    apply), the package's sites must be the scenario's `dcs`, `dark_stores` and
+    `three_pl`, and its regions the scenario's `regions` (the twin checks when it builds).
+    Paths are relative to the scenario file.
+    """
+
+    path: Annotated[str, Field(min_length=1)]  # the package folder
+    fit: Annotated[str, Field(min_length=1)]  # the fit folder `omnitwin data fit` wrote
+    # the calendar date of the run's day 0, a Monday (the twin's week starts on day 0);
+    # None: the Monday after the sales history (fitted demand) or the Monday that starts
+    # the last `horizon_days` of it (replay)
+    start_date: dt.date | None = None
+    # reorder levels the package's policy table does not give are derived (README): the
+    # cycle service level they aim at, and the least days of demand a site's order adds
+    service_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95  # assumed
+    dc_cycle_days: Pos = 7.0  # assumed: a weekly order cycle
+
+    @field_validator("start_date")
+    @classmethod
+    def _monday(cls, v: dt.date | None) -> dt.date | None:
+        if v is not None and v.weekday() != 0:
+            monday = v - dt.timedelta(days=v.weekday())
+            raise ValueError(
+                f"{v.isoformat()} is a {v.strftime('%A')}; runs start on a Monday (day 0 of"
+                f" the twin's week): use {monday.isoformat()}"
+            )
+        return v
+
+
 class Network(Strict):
+    # a retailer's own data package (`omnitwin data fit`); None: a generated network
+    package: PackageRef | None = None
     regions: list[str] = ["north", "south"]
     stores: Stores = Field(default_factory=Stores)
     dcs: list[FulfilmentCentre] = Field(
@@ -265,7 +302,9 @@ class DemandEvent(Strict):
 
 
 class Demand(Strict):
-    mode: Literal["batch", "customer"] = "batch"
+    # batch: walk-ins drawn per interval; customer: one by one; replay: a data package's
+    # recorded sales, day by day (needs `network.package`)
+    mode: Literal["batch", "customer", "replay"] = "batch"
     interval_min: Pos = 15.0  # batch draw interval for store demand
     store_units_per_sku_day: NonNeg = 0.6  # mean across skus per store (assumed)
     day_of_week: list[Pos] = [0.9, 0.85, 0.9, 0.95, 1.1, 1.25, 1.05]  # Mon..Sun, assumed
@@ -607,6 +646,14 @@ class Scenario(Strict):
                     raise ValueError(f"demand.events[{ev.name}].channels: unknown channel {c!r}")
         if self.warmup_days >= self.horizon_days:
             raise ValueError("warmup_days: must be shorter than horizon_days")
+        if self.demand.mode == "replay" and self.network.package is None:
+            raise ValueError(
+                "demand.mode: 'replay' replays a data package's sales: set network.package"
+            )
+        if self.demand.mode == "customer" and self.network.package is not None:
+            raise ValueError(
+                "demand.mode: 'customer' is not available with a data package (batch or replay)"
+            )
         n_stores = self.network.stores.count
         if n_stores == 0 and not self.channels:
             raise ValueError(

@@ -26,6 +26,8 @@ from scenarios import POLICY_NAMES, Scenario, ScenarioError, catalog_names, load
 from scenarios.describe import description_of, question_of
 from scenarios.loader import CATALOG, read_raw
 
+from .data.commands import data_app
+
 app = typer.Typer(
     name="omnitwin",
     help="omnitwin: a digital twin of an omnichannel retail network.",
@@ -37,6 +39,7 @@ scenarios_app = typer.Typer(
     help="List, show, validate scenarios; export the JSON Schema.", no_args_is_help=True
 )
 app.add_typer(scenarios_app, name="scenarios")
+app.add_typer(data_app, name="data")
 
 err = Console(stderr=True)
 out = Console() if sys.stdout.isatty() else Console(width=150)
@@ -59,6 +62,14 @@ Sched = Annotated[
     ),
 ]
 OutDir = Annotated[Path | None, typer.Option("--out", help="Report folder (default results/<id>).")]
+Export = Annotated[
+    Path | None,
+    typer.Option(
+        "--export",
+        help="Write each replication's movement log, GL journal, exceptions and orders as"
+        " Parquet into DIR/<policy>/rep<i>/.",
+    ),
+]
 
 
 def fail(problems: list[str], code: int = 2) -> typer.Exit:
@@ -79,7 +90,14 @@ def user_errors() -> Any:
 
 
 def load_scenario(ref: str, sets: list[str] | None) -> Scenario:
-    return load(ref, sets or [])
+    """A scenario; one naming a data package is checked against it now (bad paths, counts
+    that differ, a replay outside the history), before any replication starts."""
+    sc = load(ref, sets or [])
+    if sc.network.package is not None:
+        from .data.network import check_scenario
+
+        check_scenario(sc)
+    return sc
 
 
 @contextmanager
@@ -158,7 +176,7 @@ def scenarios_show(
 def scenarios_validate(file: Path) -> None:
     """Check a scenario file; lists every problem by path (exit 2) or says it is valid."""
     with user_errors():
-        sc = load(str(file))
+        sc = load_scenario(str(file), None)  # with a data package: checked against it
     out.print(
         f"[green]valid:[/green] {sc.name} ({sc.horizon_days:g} days,"
         f" {sc.network.stores.count} stores, {sc.skus.count} skus)"
@@ -185,6 +203,7 @@ def run(
     as_json: Json = False,
     quiet: Quiet = False,
     scheduler: Sched = None,
+    export: Export = None,
 ) -> None:
     """Run one scenario under one policy; writes a report unless --json."""
     from .experiments import aggregate, replicate
@@ -202,12 +221,16 @@ def run(
         quiet = quiet or as_json
         if reps == 1 and not scheduler:
             base = sc.seed if seed is None else seed
-            from .experiments import replication_seeds
+            from .experiments import export_folder, replication_seeds
 
             s = replication_seeds(base, 1)[0]
             with progress_bar(f"{sc.name} / {pol}", 100, quiet) as bar:
                 r = simulate(
-                    sc, pol, s, progress=(lambda f: bar(round(100 * f), 100)) if bar else None
+                    sc,
+                    pol,
+                    s,
+                    progress=(lambda f: bar(round(100 * f), 100)) if bar else None,
+                    export=export_folder(None if export is None else str(export), pol, 0),
                 )
             run_dict = {
                 **r.to_dict(),
@@ -219,7 +242,9 @@ def run(
             agg = aggregate(sc.name, pol, [run_dict], r.metadata["wall_seconds"])
         else:
             with progress_bar(f"{sc.name} / {pol}: replications", reps, quiet) as bar:
-                agg = replicate(sc, pol, reps, seed=seed, scheduler=scheduler, progress=bar)
+                agg = replicate(
+                    sc, pol, reps, seed=seed, scheduler=scheduler, progress=bar, export=export
+                )
     if as_json:
         typer.echo(json.dumps(agg.result, default=float))
         if out_dir is None:  # a folder the user names is written, --json or not
@@ -245,6 +270,7 @@ def compare(
     as_json: Json = False,
     quiet: Quiet = False,
     scheduler: Sched = None,
+    export: Export = None,
 ) -> None:
     """Several policies on the same seeds; KPI means with 95% intervals and differences."""
     from .experiments import compare as run_compare
@@ -256,7 +282,9 @@ def compare(
         reps = replications or sc.replications
         quiet = quiet or as_json
         with progress_bar(f"{sc.name}: {' vs '.join(pols)}", reps * len(pols), quiet) as bar:
-            cmp = run_compare(sc, pols, reps, seed=seed, scheduler=scheduler, progress=bar)
+            cmp = run_compare(
+                sc, pols, reps, seed=seed, scheduler=scheduler, progress=bar, export=export
+            )
     if as_json:
         typer.echo(json.dumps(cmp.to_dict(), default=float))
         if out_dir is None:  # a folder the user names is written, --json or not
@@ -379,7 +407,17 @@ def sweep(
 
 # ------------------------------------------------------------------------------ demo
 README_START = "<!-- demo:start -->"
+ROADMAP_START, ROADMAP_END = "<!-- roadmap:start -->", "<!-- roadmap:end -->"
 README_END = "<!-- demo:end -->"
+
+
+def _refresh(target: Path, start: str, end: str, block: str) -> None:
+    """Replace the text between `start` and `end` in `target` (both markers kept)."""
+    text = target.read_text()
+    if start in text and end in text:
+        pre, _, rest = text.partition(start)
+        _, _, post = rest.partition(end)
+        target.write_text(pre + block + post)
 
 
 @app.command()
@@ -388,10 +426,17 @@ def demo(
     out_dir: OutDir = None,
     readme: Annotated[Path | None, typer.Option(help="README to refresh with the table.")] = None,
     quiet: Quiet = False,
+    roadmap: Annotated[
+        bool, typer.Option(help="Also the case study's roadmap along the seed's path.")
+    ] = True,
 ) -> None:
-    """The seed case study: legacy vs orchestrated on the same seeds, report and plots."""
+    """The seed case study: legacy vs orchestrated on the same seeds, report and plots;
+    then the roadmap (value a year of each step along the seed's path, and alone)."""
     from .experiments import compare as run_compare
     from .report import comparison_rows, markdown_table, write_comparison
+    from .report_roadmap import roadmap_rows, write_roadmap
+    from .roadmap import STEP_NAMES
+    from .roadmap import roadmap as run_roadmap
 
     sc = load("case-study")
     reps = replications or sc.replications
@@ -428,11 +473,38 @@ def demo(
                 README_END,
             ]
         )
-        text = target.read_text()
-        if README_START in text and README_END in text:
-            pre, _, rest = text.partition(README_START)
-            _, _, post = rest.partition(README_END)
-            target.write_text(pre + block + post)
+        _refresh(target, README_START, README_END, block)
+    if roadmap:
+        k = len(STEP_NAMES)
+        with progress_bar("case-study: roadmap (seed)", (2 * k) * reps, quiet) as bar:
+            rm = run_roadmap(sc, "seed", reps, progress=bar)
+        rfolder = folder / "roadmap"
+        rpath = write_roadmap(rm, rfolder, description_of("case-study", sc))
+        rheader, rrows = roadmap_rows(rm)
+        print_table(rheader, rrows, f"case-study: value a year along the {rm.how} path")
+        err.print(f"roadmap: {rpath}")
+        if target.exists():
+            shutil.copy(
+                rfolder / "waterfall.png", target.parent / "docs" / "demo" / "waterfall.png"
+            )
+            nb, pay = rm.total["net_benefit_per_year"], rm.total["payback_months"]
+            block = "\n".join(
+                [
+                    ROADMAP_START,
+                    f"_Generated by `make demo` on {time.strftime('%Y-%m-%d')}: {reps} replications"
+                    f" of {len(rm.runs)} runs on the same seeds; {rm.wall_seconds:.0f} s._",
+                    "",
+                    markdown_table(rheader, rrows),
+                    "",
+                    f"Net benefit a year: {nb['mean']:,.0f} {rm.currency}; payback of the"
+                    f" programme cost ({rm.total['programme_cost']:,.0f} {rm.currency}): "
+                    + (f"{pay:.1f} months." if pay is not None else "none."),
+                    "",
+                    "![case-study roadmap](docs/demo/waterfall.png)",
+                    ROADMAP_END,
+                ]
+            )
+            _refresh(target, ROADMAP_START, ROADMAP_END, block)
     if bad:
         raise fail([f"invariant broken: {b}" for b in bad], code=1)
 

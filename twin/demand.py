@@ -29,6 +29,26 @@ def in_window(day: float, start: float, days: float) -> bool:
     return start <= day < start + days
 
 
+def open_fraction(t0: float, t1: float, o: float, c: float) -> float:
+    """Share of a day's store demand falling in [t0, t1) (hours) at a store open from hour
+    `o` to hour `c`: flat over opening hours with an afternoon lift (assumed)."""
+    d0 = math.floor(t0 / 24.0) * 24.0
+    a, b = max(t0 - d0, o), min(t1 - d0, c)
+    if b <= a:
+        return 0.0
+    span = c - o
+    peak = o + 0.65 * span
+
+    def cum(x: float) -> float:
+        """Integral over [o, x] of the density 1 + ½·triangular(peak), scaled to hours."""
+        u = (x - o) / span
+        p = (peak - o) / span
+        tri_cdf = u * u / p if u <= p else 1.0 - (1.0 - u) ** 2 / (1.0 - p)
+        return (u + 0.5 * tri_cdf) * span
+
+    return (cum(b) - cum(a)) / cum(c)
+
+
 class Calendar:
     """How busy a moment is: seasonality, demand events, the shape of a store's day, and
     returns surges."""
@@ -72,22 +92,7 @@ class Calendar:
     def open_fraction(self, t0: float, t1: float) -> float:
         """Share of a day's store demand falling in [t0, t1) (hours), with an intraday shape:
         flat over opening hours with an afternoon lift (assumed)."""
-        o, c = self.stores.opening_hour, self.stores.closing_hour
-        d0 = math.floor(t0 / 24.0) * 24.0
-        a, b = max(t0 - d0, o), min(t1 - d0, c)
-        if b <= a:
-            return 0.0
-        span = c - o
-        peak = o + 0.65 * span
-
-        def cum(x: float) -> float:
-            """Integral over [o, x] of the density 1 + ½·triangular(peak), scaled to hours."""
-            u = (x - o) / span
-            p = (peak - o) / span
-            tri_cdf = u * u / p if u <= p else 1.0 - (1.0 - u) ** 2 / (1.0 - p)
-            return (u + 0.5 * tri_cdf) * span
-
-        return (cum(b) - cum(a)) / cum(c)
+        return open_fraction(t0, t1, self.stores.opening_hour, self.stores.closing_hour)
 
     def return_rate(self, base: float, day: float) -> float:
         """A return rate on `day`, raised by any returns surge then."""
@@ -193,16 +198,33 @@ class OnlineDemand:
         self.model = model
         self.popularity = Categorical(model.network.popularity)  # an order's skus
 
-    def hour(self, spec: ChannelSpec, channel_id: int, numbered: int) -> list[tuple[float, Order]]:
-        """The orders of the hour starting now, as (offset in hours, order), in arrival
-        order; `numbered` orders of the channel came before."""
+    def rate(self, spec: ChannelSpec, t: float) -> float:
+        """The channel's expected orders in the hour starting at `t`."""
         model = self.model
-        env, net, rng, calendar = model.env, model.network, model.streams.online, model.calendar
-        t = env.now
+        calendar = model.calendar
         day = t / 24.0
         dow = model.scenario.demand.day_of_week
         rate = spec.orders_per_day * dow[int(day) % 7] * calendar.online_multiplier(day, spec.code)
         rate *= calendar.online_hour(t) / 24.0  # the hour's share: the intraday curve
+        return rate
+
+    def returns(
+        self, spec: ChannelSpec, day: float, n_lines: int, rng: np.random.Generator
+    ) -> tuple[list[bool], list[float]]:
+        """Which of an order's lines come back, and how many hours after it is placed."""
+        calendar = self.model.calendar
+        ret = (rng.random(n_lines) < calendar.return_rate(spec.return_rate, day)).tolist()
+        delay = sample(self.model.scenario.demand.return_delay_days, rng, n_lines) * 24.0
+        return ret, list(delay)
+
+    def hour(self, spec: ChannelSpec, channel_id: int, numbered: int) -> list[tuple[float, Order]]:
+        """The orders of the hour starting now, as (offset in hours, order), in arrival
+        order; `numbered` orders of the channel came before."""
+        model = self.model
+        env, net, rng = model.env, model.network, model.streams.online
+        t = env.now
+        day = t / 24.0
+        rate = self.rate(spec, t)
         k = int(rng.poisson(rate)) if rate > 0 else 0
         offsets = np.sort(rng.uniform(0, 1.0, k))
         orders = []
@@ -226,8 +248,7 @@ class OnlineDemand:
                 if rng.random() < spec.cancel_rate
                 else math.inf
             )
-            ret = (rng.random(len(lines)) < calendar.return_rate(spec.return_rate, day)).tolist()
-            delay = sample(model.scenario.demand.return_delay_days, rng, len(lines)) * 24.0
+            ret, delay = self.returns(spec, day, len(lines), rng)
             order = Order(
                 f"{spec.code}-{n}",
                 channel_id,
@@ -237,7 +258,7 @@ class OnlineDemand:
                 t + float(off),
                 cancel_h,
                 ret,
-                list(delay),
+                delay,
                 pickup_store=pickup,
             )
             orders.append((float(off), order))

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,12 +37,24 @@ def replication_seeds(base_seed: int, replications: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint32)[0]) for c in children]
 
 
-def run_bundle(scenario: dict[str, Any], policy: str, seeds: list[int]) -> list[dict[str, Any]]:
-    """Run several replications of one policy (a Dask task); plain dicts travel back."""
+def export_folder(export: str | None, policy: str, index: int) -> str | None:
+    """Where replication `index` of `policy` writes its exports (`--export DIR`)."""
+    return None if export is None else str(Path(export) / policy / f"rep{index}")
+
+
+def run_bundle(
+    scenario: dict[str, Any],
+    policy: str,
+    seeds: list[int],
+    export: str | None = None,
+    first: int = 0,
+) -> list[dict[str, Any]]:
+    """Run several replications of one policy (a Dask task); plain dicts travel back.
+    `export`: a folder for each replication's exports (`first` is the first's index)."""
     sc = Scenario.model_validate(scenario)
     out = []
-    for s in seeds:
-        r = simulate(sc, policy, s)
+    for i, s in enumerate(seeds):
+        r = simulate(sc, policy, s, export=export_folder(export, policy, first + i))
         out.append({**r.to_dict(), "series": r.series, "extras": r.extras})
     return out
 
@@ -226,6 +239,7 @@ class Job:
     scenario: dict[str, Any]
     seeds: list[int]
     first_index: int
+    export: str | None = None  # a folder for each replication's exports
 
 
 def _bundles(seeds: list[int], size: int) -> list[tuple[int, list[int]]]:
@@ -261,7 +275,8 @@ def execute(
     if executor == "serial":
         for job in jobs:
             for i, s in enumerate(job.seeds):
-                take(job, job.first_index + i, run_bundle(job.scenario, job.policy, [s]))
+                first = job.first_index + i
+                take(job, first, run_bundle(job.scenario, job.policy, [s], job.export, first))
         return out
     from dask.distributed import as_completed
 
@@ -281,6 +296,8 @@ def execute(
                     job.scenario,
                     job.policy,
                     seeds,
+                    job.export,
+                    job.first_index + first,
                     pure=False,
                     retries=2,
                     key=f"omnitwin-{job.key}-{first}-{time.time_ns()}",
@@ -313,15 +330,18 @@ def replicate(
     executor: str = "auto",
     scheduler: str | None = None,
     progress: Progress | None = None,
+    export: str | Path | None = None,
 ) -> Aggregate:
-    """Several replications of one scenario under one policy."""
+    """Several replications of one scenario under one policy; `export`: a folder for each
+    replication's movement log, journal, exceptions and orders (DIR/<policy>/rep<i>/)."""
     pol = policy or sc.policy.operating_model
     check_policies([pol])
     base = sc.seed if seed is None else seed
     data = sc.model_dump(mode="json")
     data["seed"] = base
     reps = replications or sc.replications
-    job = Job(pol, pol, data, replication_seeds(base, reps), 0)
+    exports = None if export is None else str(export)
+    job = Job(pol, pol, data, replication_seeds(base, reps), 0, exports)
     t0 = time.perf_counter()
     runs = execute([job], executor=executor, scheduler=scheduler, progress=progress)[pol]
     return aggregate(sc.name, pol, runs, time.perf_counter() - t0)
@@ -356,8 +376,10 @@ def compare(
     executor: str = "auto",
     scheduler: str | None = None,
     progress: Progress | None = None,
+    export: str | Path | None = None,
 ) -> Comparison:
-    """Every policy on the same seeds; differences against the first policy."""
+    """Every policy on the same seeds; differences against the first policy. `export`: as
+    for `replicate`, a folder per policy and replication."""
     pols = check_policies(policies)
     if len(set(pols)) != len(pols):
         raise ScenarioError(["policies: each policy once"])
@@ -365,7 +387,8 @@ def compare(
     data = sc.model_dump(mode="json")
     data["seed"] = base
     seeds = replication_seeds(base, replications or sc.replications)
-    jobs = [Job(p, p, data, seeds, 0) for p in pols]
+    exports = None if export is None else str(export)
+    jobs = [Job(p, p, data, seeds, 0, exports) for p in pols]
     t0 = time.perf_counter()
     runs = execute(jobs, executor=executor, scheduler=scheduler, progress=progress)
     wall = time.perf_counter() - t0

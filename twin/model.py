@@ -46,7 +46,14 @@ from .agents.site import FulfilmentSites, OrderPicking
 from .agents.store import Stores
 from .agents.supplier import Suppliers
 from .clock import SimClock, daily
-from .demand import BatchWalkIns, Calendar, CustomerWalkIns, OnlineDemand
+from .data.demand import (
+    PackageOnlineDemand,
+    PackageWalkIns,
+    ReplayOnlineDemand,
+    ReplayWalkIns,
+)
+from .data.network import build_package_network
+from .demand import BatchWalkIns, Calendar, CustomerWalkIns, OnlineDemand, WalkIns
 from .faults import Faults, OutageWindows
 from .metrics import Metrics
 from .network import RetailNetwork, build
@@ -79,7 +86,8 @@ class RetailTwin(mesa.Model):
         self.progress = progress
         self.env = simpy.Environment()
         self.streams = Streams(seed)
-        self.network: RetailNetwork = build(scenario, self.streams.network)
+        builder = build_package_network if scenario.network.package is not None else build
+        self.network: RetailNetwork = builder(scenario, self.streams.network)
         self.timetable = scenario.timetable  # when each daily job runs
         self.horizon_h = scenario.horizon_days * 24.0
         self.warmup_h = scenario.warmup_days * 24.0  # measurements start after the warm-up
@@ -198,14 +206,21 @@ class RetailTwin(mesa.Model):
         self.inventory_control = InventoryControlAgent(self, ops.counts)
         self.orders = OrderBook(self)
         self.picking = OrderPicking(self)
-        self.online_demand = OnlineDemand(self)
-        walk_ins = BatchWalkIns if scenario.demand.mode == "batch" else CustomerWalkIns
+        mode, package = scenario.demand.mode, scenario.network.package is not None
+        online: type[OnlineDemand] = OnlineDemand
+        walk_ins: type[WalkIns] = BatchWalkIns if mode == "batch" else CustomerWalkIns
+        if package:
+            replay = mode == "replay"
+            online = ReplayOnlineDemand if replay else PackageOnlineDemand
+            walk_ins = ReplayWalkIns if replay else PackageWalkIns
+        self.online_demand = online(self)
         self.walk_ins = walk_ins(self)
         self.faults = Faults(self)
 
     def _open(self) -> None:
         """Opening balances: stores at order-up-to (or `initial_units`), sites at their cover
-        (or `initial_units`); then the stores' initial record errors."""
+        (or `initial_units`), or a data package's stock snapshot; then what the snapshot has
+        on order, and the stores' initial record errors."""
         net, replenishment = self.network, self.policy.replenishment
         stores = self.stores
         store_units = self.scenario.network.stores.initial_units  # None: open at order-up-to
@@ -213,17 +228,27 @@ class RetailTwin(mesa.Model):
             s, S = net.reorder_levels(replenishment, i)
             stores.reorder_point[:, i], stores.order_up_to[:, i] = s, S
             qty = S if store_units is None else np.full(net.n_sku, store_units, dtype=np.int64)
+            if net.opening is not None:
+                qty = net.opening[:, i].copy()
             self._open_location(i, qty)
         for site in self.sites:
             s, S = net.reorder_levels(replenishment, site.loc)
             site.reorder_point, site.order_up_to = s, S
-            if site.spec.initial_units is not None:
+            if net.opening is not None:
+                init = net.opening[:, site.loc].copy()
+            elif site.spec.initial_units is not None:
                 init = np.full(net.n_sku, site.spec.initial_units, dtype=np.int64)
             else:
                 init = np.ceil(site.spec.initial_cover_days * net.daily_rates(site.loc))
                 init = init.astype(np.int64)
             self._open_location(site.loc, init)
         self.physical.count_opening()
+        if net.on_order is not None and net.sku_supplier is not None:
+            for k, loc in zip(*np.nonzero(net.on_order), strict=True):
+                po = self.procurement.raise_po(
+                    int(k), int(loc), int(net.on_order[k, loc]), supplier=net.sku_supplier[k]
+                )
+                self.suppliers.ship(po)
         safety = self.policy.safety_stock_units
         if safety:  # units of every stocked position no channel may promise
             for k, loc in list(self.core.ledger.positions):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,20 @@ class RetailNetwork:
     stores_by_region: dict[str, list[int]]
     # [sku, store] mean click-and-collect units a day, which stores plan for with walk-ins
     lam_pickup: np.ndarray
+    # a data package's network (`twin.data.network`) sets these; a generated one leaves None
+    sku_supplier: list[str] | None = None  # [sku] the supplier that restocks it
+    store_hours: list[tuple[float, float]] | None = None  # [store] opening, closing hour
+    store_pickers: list[int] | None = None  # [store]
+    store_lane_h: np.ndarray | None = None  # [store] mean DC → store transit, hours
+    levels: tuple[np.ndarray, np.ndarray] | None = None  # (s, S) [sku, location]
+    opening: np.ndarray | None = None  # [sku, location] opening stock (the snapshot)
+    on_order: np.ndarray | None = None  # [sku, location] units on order at the start
+    lam_draw: np.ndarray | None = None  # [sku, store] base walk-in rates the demand draws from
+    package: Any = None  # `twin.data.network.PackageDemand`: shapes, calendar, replay
+
+    def supplier_of(self, sku: int) -> str | None:
+        """The supplier restocking a sku (a data package's); None: the scenario's first."""
+        return None if self.sku_supplier is None else self.sku_supplier[sku]
 
     def shrink_base(self) -> np.ndarray:
         """[sku, store] units a day on which shrink is a share of sales: a store's walk-in
@@ -75,6 +90,8 @@ class RetailNetwork:
         store = loc < self.n_store
         s_units = replenishment.store_s_units if store else replenishment.dc_s_units
         S_units = replenishment.store_S_units if store else replenishment.dc_S_units
+        if self.levels is not None and S_units is None:  # a package's (or derived) levels
+            return self.levels[0][:, loc].copy(), self.levels[1][:, loc].copy()
         if S_units is not None:
             big = np.full(self.n_sku, S_units, dtype=np.int64)
             low = (

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mesa
@@ -412,6 +413,7 @@ def simulate(
     allocation: AllocationPolicy | None = None,
     sourcing: SourcingPolicy | None = None,
     twin: TwinFactory = RetailTwin,
+    export: str | Path | None = None,
 ) -> RunResult:
     """Run one replication; raises `InvariantBroken` (naming which and where) if `check`.
 
@@ -420,7 +422,8 @@ def simulate(
     the result's policy is then `<bundle>+<object name>`. (`compare`/`replicate` take
     names only, since Dask ships them to workers; loop over `replication_seeds` instead.)
     `twin` builds the model (a `RetailTwin` subclass that observes or tampers, in tests
-    and benchmarks).
+    and benchmarks). `export`: a folder to write the run's movement log, journal,
+    exceptions and orders into as Parquet (`twin.data.export`).
     """
     loaded = scenario if isinstance(scenario, Scenario) else load(scenario, overrides)
     if isinstance(scenario, Scenario) and overrides:
@@ -433,10 +436,16 @@ def simulate(
             loaded, resolved, s, progress=progress, allocation=allocation, sourcing=sourcing
         )
         resolved = model.policy
+        if export is not None:
+            model.orders.kept = []
         try:
             model.run()
             wall = time.perf_counter() - t0
             result = reduce(model, wall, loaded.name)
+            if export is not None:
+                from .data.export import export_run
+
+                export_run(model, Path(export))
         finally:
             # Mesa 3.3 keeps a reference to every model in Agent._ids (mesa issue #3179): drop
             # it, or a long-lived process (the API, a Dask worker, a sweep) keeps every run

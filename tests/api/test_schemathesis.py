@@ -6,8 +6,10 @@ file. The job routes are reached with the ids of a finished run and comparison."
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,18 @@ from .served import served, wait_finished
 ST = Path(sys.executable).with_name("st")
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 KEY = "fuzz-key"
+
+
+def _sample_zip(folder: Path) -> bytes:
+    """A small sample data package as a zip, inside the test's size limits."""
+    from twin.data.sample import write_sample
+
+    write_sample(folder, stores=3, skus=8, days=35, seed=2)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for p in sorted(folder.iterdir()):
+            z.write(p, p.name)
+    return buf.getvalue()
 
 
 @pytest.mark.skipif(not ST.exists(), reason="schemathesis is a dev dependency")
@@ -43,6 +57,13 @@ def test_every_schemathesis_check_passes_against_a_real_server(
             assert r.status_code == 202, r.text
             ids[prefix] = r.json()["id"]
             assert wait_finished(client, f"{prefix}/{ids[prefix]}")["status"] == "done"
+        package = _sample_zip(tmp_path / "pkg")
+        r = client.post(
+            "/v1/packages",
+            content=package,
+            headers={**headers, "Content-Type": "application/zip"},
+        )
+        assert r.status_code == 201, r.text
         config = tmp_path / "schemathesis.toml"
         config.write_text(
             CONFIG.read_text()
@@ -51,6 +72,8 @@ def test_every_schemathesis_check_passes_against_a_real_server(
                 f'parameters = {{ job_id = "{job}" }}\n'
                 for prefix, job in ids.items()
             )
+            + '\n[[operations]]\ninclude-path-regex = "^/v1/packages/"\n'
+            f'parameters = {{ package_id = "{r.json()["id"]}" }}\n'
         )
         proc = subprocess.run(
             [

@@ -26,6 +26,14 @@ SMALL: dict[str, Any] = {
     ],
 }
 
+#: no physical error source: no shrink, receiving or count errors, no wrong records
+NO_PHYSICAL_ERRORS: dict[str, Any] = {
+    "shrink_share_of_sales": 0,
+    "receiving_error_rate": 0,
+    "initial_record_error_share": 0,
+    "count_error_rate": 0,
+}
+
 
 def scenario(**over: Any) -> dict[str, Any]:
     """The small scenario with nested overrides merged on top (mappings merge key by key)."""

@@ -20,7 +20,7 @@ from scenarios.schema import ChannelSpec, Policy, quota_shares
 from twin.model import RetailTwin
 from twin.simulate import simulate
 
-from .conftest import run_model, scenario
+from .conftest import NO_PHYSICAL_ERRORS, run_model, scenario
 
 POLICIES = ("legacy", "orchestrated")
 
@@ -200,12 +200,7 @@ def stale_shelf() -> dict[str, Any]:
                 "feed_refresh_min": 240,
             }
         ],
-        "physical": {
-            "shrink_share_of_sales": 0,
-            "receiving_error_rate": 0,
-            "initial_record_error_share": 0,
-            "count_error_rate": 0,
-        },
+        "physical": NO_PHYSICAL_ERRORS,
         "faults": {
             "middleware_latency_s": {"dist": "fixed", "mean": 0},
             "duplicate_rate": 0,

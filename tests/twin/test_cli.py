@@ -185,3 +185,16 @@ def test_a_report_describes_the_scenario_as_run_not_only_as_written(tmp_path: Pa
     assert "`network.stores.count=3`" in report
     # the outage scenario's faults are on day 10 and later: the report says they cannot show
     assert "faults.erp_outages[0] starts at hour" in report and "does not happen" in report
+
+
+def test_demo_refreshes_only_the_text_between_its_markers(tmp_path: Path) -> None:
+    from twin.cli import ROADMAP_END, ROADMAP_START, _refresh
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{ROADMAP_START}\nold table\n{ROADMAP_END}\nafter\n")
+    _refresh(readme, ROADMAP_START, ROADMAP_END, f"{ROADMAP_START}\nnew table\n{ROADMAP_END}")
+    assert readme.read_text() == f"before\n{ROADMAP_START}\nnew table\n{ROADMAP_END}\nafter\n"
+    untouched = tmp_path / "OTHER.md"
+    untouched.write_text("no markers\n")
+    _refresh(untouched, ROADMAP_START, ROADMAP_END, "x")
+    assert untouched.read_text() == "no markers\n"

@@ -11,19 +11,14 @@ import pytest
 from orchestrator import HOUR, MISMATCH_KINDS
 from scenarios.loader import deep_merge
 
-from .conftest import run_model, scenario
+from .conftest import NO_PHYSICAL_ERRORS, run_model, scenario
 
 POLICIES = ("legacy", "orchestrated")
 FIXED_0 = {"dist": "fixed", "mean": 0}
 #: no error source at all: no shrink, receiving or count errors, no ERP errors, no event
 #: overtaking another, and no integration latency for a posting to straddle a close
 CLEAN: dict[str, Any] = {
-    "physical": {
-        "shrink_share_of_sales": 0,
-        "receiving_error_rate": 0,
-        "initial_record_error_share": 0,
-        "count_error_rate": 0,
-    },
+    "physical": NO_PHYSICAL_ERRORS,
     "faults": {
         "duplicate_rate": 0,
         "reorder_rate": 0,

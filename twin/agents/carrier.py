@@ -41,8 +41,15 @@ class CarrierAgent(mesa.Agent):
         if at > env.now:
             yield env.timeout(at - env.now)
 
-    def dc_to_store_h(self) -> float:
-        return float(sample(self.lanes.dc_to_store_h, self.stream))
+    def dc_to_store_h(self, store: int | None = None) -> float:
+        """A truck's transit to a store: the scenario's lane, scaled to the store's own mean
+        where a data package gives one."""
+        h = float(sample(self.lanes.dc_to_store_h, self.stream))
+        own = self.model.network.store_lane_h
+        mean = self.lanes.dc_to_store_h.mean
+        if own is not None and store is not None and store < own.size and mean > 0:
+            h *= float(own[store]) / mean
+        return h
 
     def customer_return_h(self) -> float:
         """A customer's parcel return, from the drop-off to the returns centre."""
@@ -63,7 +70,7 @@ class CarrierAgent(mesa.Agent):
         """A DC's truck on the road to a store; the store receives it."""
         model = self.model
         env = model.env
-        yield env.timeout(self.dc_to_store_h())
+        yield env.timeout(self.dc_to_store_h(store))
         model.stores[store].receive_delivery(dc, lines)
         model.metrics.counts.store_delivery_h.append(env.now - requested_h)
 
@@ -76,7 +83,7 @@ class CarrierAgent(mesa.Agent):
         if not model.refused(lambda: transfers.ship(tid), f"transfer:{tid}"):
             return
         sent = physical.send(t.sku, t.source, t.qty)
-        yield env.timeout(self.dc_to_store_h())
+        yield env.timeout(self.dc_to_store_h(t.destination))
         physical.arrive(t.sku, t.destination, sent)
         if t.destination < model.network.n_store and sent:
             model.stores.replenished(t.destination, np.array([t.sku], dtype=np.intp))

@@ -215,6 +215,8 @@ class ChannelAgent(mesa.Agent):
         units = sum(q for _, q in order.lines)
         kept = 0 if order.cancels else units
         counts.orders += 1
+        if model.orders.kept is not None:
+            model.orders.kept.append(order)
         counts.online_ordered += units
         counts.online_demand += kept
         counts.online_cancelled_units += units - kept
@@ -378,6 +380,7 @@ class OrderBook:
 
     def __init__(self, model: RetailTwin) -> None:
         self.model = model
+        self.kept: list[Order] | None = None  # every order placed, when a run exports them
 
     def _lost(self, order: Order, skus: list[int], units: list[int]) -> None:
         if order.cancels:

@@ -61,7 +61,11 @@ class ContinuousReview:
             self.name, int(stores.reorder_point[sku, store]), int(stores.order_up_to[sku, store])
         )
         po = model.procurement.review(
-            sku, store, policy, backorders=int(stores.backorders[sku, store])
+            sku,
+            store,
+            policy,
+            backorders=int(stores.backorders[sku, store]),
+            supplier=model.network.supplier_of(sku),
         )
         if po is not None:
             model.suppliers.ship(po)
@@ -137,4 +141,5 @@ class FromSupplier:
                 orders[s] = list(zip(ks.tolist(), q[ks].tolist(), strict=True))
         for s, lines in orders.items():
             for k, q in lines:
-                model.suppliers.ship(model.procurement.raise_po(k, s, q))
+                po = model.procurement.raise_po(k, s, q, supplier=net.supplier_of(k))
+                model.suppliers.ship(po)

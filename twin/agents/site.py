@@ -140,7 +140,9 @@ class FulfilmentSiteAgent(mesa.Agent):
             if self.order_up_to[k] <= 0:
                 continue
             policy = policy_from_levels(name, int(self.reorder_point[k]), int(self.order_up_to[k]))
-            po = model.procurement.review(k, self.loc, policy)
+            po = model.procurement.review(
+                k, self.loc, policy, supplier=model.network.supplier_of(k)
+            )
             if po is not None:
                 model.suppliers.ship(po)
 

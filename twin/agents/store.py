@@ -62,13 +62,21 @@ class StoreAgent(mesa.Agent):
         self.backorders_served: dict[int, int] = {}  # per sku, units of the buffered sales
         self.unsynced: deque[float] = deque()  # when facts the core has not applied happened
         spec = model.scenario.network.stores
-        self.pickers = simpy.Resource(model.env, capacity=spec.pickers)
+        net = model.network
+        # a data package gives each store its own hours and pickers
+        pickers = spec.pickers if net.store_pickers is None else net.store_pickers[loc]
+        self.pickers = simpy.Resource(model.env, capacity=pickers)
         self.pick_time_min = spec.pick_time_min
         self.stage_time_min = spec.stage_time_min
-        self.hours = (spec.opening_hour, spec.closing_hour)
+        opening, closing = (
+            (spec.opening_hour, spec.closing_hour)
+            if net.store_hours is None
+            else net.store_hours[loc]
+        )
+        self.hours = (opening, closing)
         every = model.timetable.store_pick_every_min / 60.0
-        runs = math.ceil((spec.closing_hour - spec.opening_hour) / every) if every else 0
-        self.pick_runs = [spec.opening_hour + k * every for k in range(runs)]
+        runs = math.ceil((closing - opening) / every) if every else 0
+        self.pick_runs = [opening + k * every for k in range(runs)]
         self.tills_down = tills_down
         self.sync = sync
 
