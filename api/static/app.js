@@ -1,5 +1,6 @@
 // The planner page: a form over POST /v1/comparisons (or /v1/roadmaps), live progress from the job's
-// server-sent events, and the result (KPI table, plots, downloads). No framework, no build.
+// server-sent events, and the result (KPI table, plots, downloads); a retailer's data package
+// uploaded (POST /v1/packages) joins the scenarios as `package:<id>`. No framework, no build.
 "use strict";
 
 // The rows of the API's comparison table (twin/report.py TABLE_KPIS) by label: the result
@@ -44,6 +45,9 @@ const PLOT_NAMES = {
 
 const $ = (id) => document.getElementById(id);
 let scenario = null; // GET /v1/scenarios/{name}.resolved of the chosen scenario
+const summaries = new Map(); // scenario name → its summary (description, question, size)
+const packageRecords = new Map(); // `package:<id>` → the uploaded package's record
+const isPackage = (name) => name.startsWith("package:");
 let source = null; // the EventSource of the comparison being followed
 let currentId = null;
 let currentKind = "comparison";
@@ -94,9 +98,15 @@ const dayHour = (h) =>
 
 // ------------------------------------------------------------------------------ the form
 async function loadCatalogue() {
-  const [scenarios, policies] = await Promise.all([api("/v1/scenarios"), api("/v1/policies")]);
-  for (const s of scenarios) $("scenario").append(el("option", { value: s.name, text: s.name }));
-  $("scenario").dataset.summaries = JSON.stringify(scenarios);
+  const [scenarios, policies, uploaded] = await Promise.all([
+    api("/v1/scenarios"),
+    api("/v1/policies"),
+    api("/v1/packages").catch(() => ({ items: [] })), // the catalogue works without them
+  ]);
+  $("scenario").append(el("optgroup", { label: "Catalogue", id: "catalogue-options" },
+    ...scenarios.map((s) => el("option", { value: s.name, text: s.name }))));
+  for (const s of scenarios) summaries.set(s.name, s);
+  for (const record of [...uploaded.items].reverse()) addPackageOption(record); // newest first
   for (const [i, p] of policies.policies.entries()) {
     const id = `policy-${p.name}`;
     const box = el("input", { type: "checkbox", id, value: p.name });
@@ -124,21 +134,21 @@ async function chooseScenario() {
   const name = $("scenario").value;
   document.body.dataset.scenario = ""; // set again once the knobs show this scenario
   $("start").disabled = true;
-  const summary = JSON.parse($("scenario").dataset.summaries).find((s) => s.name === name);
-  $("scenario-info").replaceChildren(
-    el("p", { class: "description", text: summary.description }),
-    el("p", { class: "question", text: `Question: ${summary.question}` }),
-    el("p", {
-      class: "facts",
-      text: `${summary.horizon_days} days · ${summary.stores} stores · ${summary.skus} SKUs · ` +
-        `channels ${summary.channels.join(", ")}`,
-    }),
-  );
-  const resolved = (await api(`/v1/scenarios/${encodeURIComponent(name)}`)).resolved;
+  const summary = summaries.get(name);
+  $("scenario-info").replaceChildren(...(summary ? describe(summary) : []));
+  showPackage(packageRecords.get(name));
+  const detail = await api(`/v1/scenarios/${encodeURIComponent(name)}`);
   if (name !== $("scenario").value) return; // another scenario was chosen meanwhile
-  scenario = resolved;
+  if (!summary) {
+    summaries.set(name, detail);
+    $("scenario-info").replaceChildren(...describe(detail));
+  }
+  scenario = detail.resolved;
   $("horizon").value = scenario.horizon_days;
   $("stores").value = scenario.network.stores.count;
+  // a package's stores are its own locations: the API refuses another count
+  $("stores").disabled = isPackage(name);
+  $("stores-hint").textContent = isPackage(name) ? "Set by the package." : "";
   $("replications").value = scenario.replications;
 
   const events = scenario.demand.events;
@@ -168,6 +178,18 @@ async function chooseScenario() {
   clearErrors();
   $("start").disabled = false;
   document.body.dataset.scenario = name;
+}
+
+function describe(summary) {
+  return [
+    el("p", { class: "description", text: summary.description }),
+    el("p", { class: "question", text: `Question: ${summary.question}` }),
+    el("p", {
+      class: "facts",
+      text: `${summary.horizon_days} days · ${summary.stores} stores · ${summary.skus} SKUs · ` +
+        `channels ${summary.channels.join(", ")}`,
+    }),
+  ];
 }
 
 // What the scenario asks for that a run of this horizon cannot show: faults and demand
@@ -352,6 +374,139 @@ function showErrors(error) {
     el("ul", {}, ...items),
   );
   $("form-errors").hidden = false;
+}
+
+// ------------------------------------------------------------------------------ data packages
+const MAX_PROBLEMS = 20; // a refused package's problems listed; the rest are counted
+const plural = (n, word) => `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+
+// An uploaded package in the scenario picker, under the catalogue (newest first).
+function addPackageOption(record) {
+  packageRecords.set(record.scenario, record);
+  let group = $("package-options");
+  if (!group) {
+    group = el("optgroup", { label: "Uploaded data packages", id: "package-options" });
+    $("scenario").append(group);
+  }
+  if (group.querySelector(`option[value="${record.scenario}"]`)) return;
+  const option = el("option", {
+    value: record.scenario,
+    text: `${record.name} (${plural(record.stores, "store")}, ${plural(record.skus, "SKU")}, ` +
+      `${plural(record.history.days, "day")} of sales)`,
+  });
+  group.prepend(option);
+}
+
+// What the chosen package holds, what was left out of it, and its fit report and plot.
+function showPackage(record) {
+  $("package-info").hidden = !record;
+  if (!record) return $("package-info").replaceChildren();
+  const h = record.history;
+  const others = record.other_locations
+    ? ` (and ${plural(record.other_locations, "other location")})` : "";
+  const facts = [
+    ["Scenario", el("code", { text: record.scenario })],
+    ["Holds", `${plural(record.stores, "store")}${others}, ${plural(record.skus, "SKU")}, ` +
+      plural(record.suppliers, "supplier")],
+    ["Sales", `${plural(h.days, "day")}, ${h.first} to ${h.last} ` +
+      `(${plural(record.sales_rows, "row")})`],
+    ["Channels", record.channels.length ? record.channels.join(", ") : "none online"],
+    ["Files", record.files.join(", ")],
+  ];
+  const ignored = record.ignored.map((i) => el("li", {
+    text: `${i.file}: ${plural(i.count, i.what.replace(/s$/, ""))} — ${i.reason}` +
+      (i.first_rows.length ? ` (row${i.count > 1 ? "s" : ""} ${i.first_rows.join(", ")}` +
+        `${i.count > i.first_rows.length ? ", …" : ""})` : ""),
+  }));
+  $("package-info").replaceChildren(
+    el("h3", { text: `Data package ${record.name}` }),
+    el("dl", { class: "meta" },
+      ...facts.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", {}, v)])),
+    ignored.length
+      ? el("div", { id: "package-ignored" }, el("strong", { text: "Left out:" }),
+        el("ul", {}, ...ignored))
+      : el("p", { id: "package-ignored", text: "Nothing was left out." }),
+    el("div", { class: "downloads" },
+      el("a", { id: "package-report", class: "button secondary", href: record.links.report,
+        target: "_blank", rel: "noopener", text: "Fit report (Markdown)" }),
+      el("a", { id: "package-plot", class: "button secondary", href: record.links.plot,
+        target: "_blank", rel: "noopener", text: "Fit plot" })),
+  );
+}
+
+function packageFailure(lead, ...children) {
+  $("package-status").textContent = "";
+  $("package-errors").replaceChildren(el("p", { text: lead }), ...children);
+  $("package-errors").hidden = false;
+}
+
+// A refused package's problems by file, row and column (the first MAX_PROBLEMS of them).
+function packageProblems(body) {
+  const problems = body.detail;
+  const at = (v) => el("td", { class: "at", text: v == null ? "—" : String(v) });
+  const table = el("table", { class: "problems", id: "package-problems" },
+    el("thead", {}, el("tr", {},
+      ...["File", "Row", "Column", "Problem"].map((h) => el("th", { scope: "col", text: h })))),
+    el("tbody", {}, ...problems.slice(0, MAX_PROBLEMS).map((p) => el("tr", {},
+      at(p.file ?? (p.loc || [])[1]), at(p.row), at(p.column), el("td", { text: p.msg })))),
+  );
+  const more = problems.length - MAX_PROBLEMS;
+  const ignored = (body.ignored || []).map((i) =>
+    el("li", { text: `${i.file}: ${plural(i.count, i.what.replace(/s$/, ""))} — ${i.reason}` }));
+  packageFailure(
+    `The package was not uploaded: ${plural(problems.length, "problem")} to fix.`,
+    el("div", { class: "table-wrap" }, table),
+    ...(more > 0 ? [el("p", { class: "more", text: `and ${plural(more, "more problem")}` })] : []),
+    ...(ignored.length
+      ? [el("p", { class: "more", text: "Left out on purpose (not problems):" }),
+        el("ul", {}, ...ignored)]
+      : []),
+  );
+}
+
+async function uploadPackage() {
+  const file = $("package-file").files[0];
+  $("package-errors").hidden = true;
+  $("package-file").removeAttribute("aria-invalid");
+  if (!file) {
+    $("package-file").setAttribute("aria-invalid", "true");
+    return packageFailure("Choose a zip of the package's tables first.");
+  }
+  const headers = { Accept: "application/json", "Content-Type": "application/zip" };
+  const key = $("apikey").value.trim();
+  if (key) headers["X-API-Key"] = key;
+  $("package-upload").disabled = true;
+  $("package-status").textContent =
+    `Uploading ${file.name} (${plural(file.size, "byte")}): checking and fitting…`;
+  let response;
+  let body = null;
+  try {
+    response = await fetch("/v1/packages", { method: "POST", headers, body: file });
+    body = await response.json().catch(() => null);
+  } catch (error) {
+    return packageFailure(`The upload did not reach the service (${error.message}); a zip ` +
+      "over the service's size limit may be cut off like this.");
+  } finally {
+    $("package-upload").disabled = false;
+  }
+  if (response.ok) {
+    addPackageOption(body);
+    $("package-status").textContent = response.status === 201
+      ? `Uploaded and fitted ${body.name}: it is now the chosen scenario.`
+      : `${body.name} was uploaded before (the same zip): it is now the chosen scenario.`;
+    $("scenario").value = body.scenario;
+    return chooseScenario();
+  }
+  if (response.status === 413) {
+    return packageFailure(`${file.name} is too large for this service ` +
+      `(${plural(file.size, "byte")}): ${detailText(body, response)}.`);
+  }
+  if (response.status === 422 && body && Array.isArray(body.detail) && body.detail.length) {
+    $("package-file").setAttribute("aria-invalid", "true");
+    return packageProblems(body);
+  }
+  if ([401, 403].includes(response.status)) $("more").open = true; // the API key field
+  return packageFailure(`The package was not uploaded: ${detailText(body, response)}`);
 }
 
 // ------------------------------------------------------------------------------ a comparison
@@ -715,6 +870,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   $("compare-form").addEventListener("submit", start);
   for (const id of ["mode-compare", "mode-roadmap"]) $(id).addEventListener("change", syncMode);
   $("scenario").addEventListener("change", chooseScenario);
+  $("package-upload").addEventListener("click", uploadPackage);
   $("outage-on").addEventListener("change", syncToggles);
   $("supplier-on").addEventListener("change", syncToggles);
   $("outage-start").addEventListener("input", syncToggles);

@@ -20,6 +20,7 @@ HOST = "127.0.0.1"
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 OMNITWIN = Path(sys.executable).with_name("omnitwin")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -63,6 +64,8 @@ def served(
         "MPLBACKEND": "Agg",
     }
     env.pop("OMNITWIN_API_KEY", None)
+    # this checkout's code, whichever checkout the virtualenv's console script was installed from
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     env.update({f"OMNITWIN_{k.upper()}": v for k, v in settings.items()})
     log_path = tmp_path / f"{log_name}.log"
     with log_path.open("wb") as log:

@@ -58,6 +58,12 @@ def test_an_uploaded_package_is_fitted_and_runs_and_compares(
     assert report.status_code == 200 and "WAPE daily" in report.text
     png = client.get(f"/v1/packages/{pkg['id']}/fit.png")
     assert png.headers["content-type"] == "image/png"
+    # its fitted scenario as the catalogue's are (the planner page fills its form from it)
+    sc = client.get(f"/v1/scenarios/{pkg['scenario']}").json()
+    assert sc["name"] == pkg["scenario"] and sc["stores"] == 3 and sc["skus"] == 12
+    assert sc["resolved"]["network"]["stores"]["count"] == 3
+    assert sc["resolved"]["network"]["package"]["path"] == "data"  # not the server's folder
+    assert client.get("/v1/scenarios/package:" + "0" * 32).status_code == 404
 
     run = client.post(
         "/v1/runs",
