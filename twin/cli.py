@@ -27,6 +27,7 @@ from scenarios.describe import description_of, question_of
 from scenarios.loader import CATALOG, read_raw
 
 from .data.commands import data_app
+from .folders import check_folders
 
 app = typer.Typer(
     name="omnitwin",
@@ -87,6 +88,13 @@ def user_errors() -> Any:
         raise fail(exc.problems) from None
     except (OrchestratorError, ValueError) as exc:
         raise fail([str(exc)]) from None
+
+
+def writable(**options: Path | None) -> None:
+    """Output folders are checked before a run starts, so a bad one loses no work."""
+    problems = check_folders(**options)
+    if problems:
+        raise ScenarioError(problems)
 
 
 def load_scenario(ref: str, sets: list[str] | None) -> Scenario:
@@ -211,6 +219,7 @@ def run(
     from .simulate import simulate
 
     with user_errors():
+        writable(out=out_dir, export=export)
         sc = load_scenario(scenario, set_)
         pol = policy or sc.policy.operating_model
         if pol not in POLICY_NAMES:
@@ -277,6 +286,7 @@ def compare(
     from .report import comparison_rows, write_comparison
 
     with user_errors():
+        writable(out=out_dir, export=export)
         sc = load_scenario(scenario, set_)
         pols = [p.strip() for p in policies.split(",") if p.strip()]
         reps = replications or sc.replications
@@ -322,6 +332,7 @@ def roadmap(
     from .roadmap import roadmap as run_roadmap
 
     with user_errors():
+        writable(out=out_dir)
         sc = load_scenario(scenario, set_)
         how = parse_order(order)
         reps = replications or sc.replications
@@ -360,6 +371,7 @@ def sweep(
     from .report import fmt
 
     with user_errors():
+        writable(out=out_dir)
         sc = load_scenario(scenario, set_)
         g = parse_grid(grid)
         points = 1
@@ -438,6 +450,8 @@ def demo(
     from .roadmap import STEP_NAMES
     from .roadmap import roadmap as run_roadmap
 
+    with user_errors():
+        writable(out=out_dir)
     sc = load("case-study")
     reps = replications or sc.replications
     with progress_bar("case-study: legacy vs orchestrated", reps * 2, quiet) as bar:

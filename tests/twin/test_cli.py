@@ -92,6 +92,42 @@ def test_a_users_mistake_is_a_message_and_exit_code_2(args: list[str], message: 
     assert "Traceback" not in res.output
 
 
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "baseline", "--out", "{file}"], "--out: {file} is a file, not a folder"),
+        (["run", "baseline", "--export", "{file}/x"], "--export: {file} is a file, so"),
+        (["compare", "baseline", "--out", "{file}/x/y"], "--out: {file} is a file, so"),
+        (["compare", "baseline", "--export", "{file}"], "--export: {file} is a file"),
+        (["roadmap", "baseline", "--out", "{file}"], "--out: {file} is a file"),
+        (["sweep", "baseline", "--grid", "seed=1,2", "--out", "{file}"], "--out: {file}"),
+        (["demo", "--out", "{file}"], "--out: {file} is a file"),
+        (["data", "sample", "{file}"], "FOLDER: {file} is a file, not a folder"),
+        (["data", "validate", "{file}"], "{file}: a file, not a folder"),
+        (["data", "fit", "{file}", "--out", "{file}/x.yaml"], "--out: {file} is a file"),
+    ],
+)
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    """A run that would end in a folder it cannot write is refused before it starts
+    (before its scenario is even loaded)."""
+    import twin.cli
+
+    def must_not_run(*_a: object, **_k: object) -> None:
+        raise AssertionError("work started before the folders were checked")
+
+    monkeypatch.setattr(twin.cli, "load_scenario", must_not_run)
+    monkeypatch.setattr(twin.cli, "load", must_not_run)
+    file = tmp_path / "a-file"
+    file.write_text("not a folder")
+    res = invoke(*(a.format(file=file) for a in args))
+    assert res.exit_code == 2, res.output
+    assert message.format(file=file) in " ".join(res.output.split())
+    assert "Traceback" not in res.output
+    assert file.read_text() == "not a folder"
+
+
 def test_run_json_prints_exactly_the_kpis_result_object() -> None:
     res = runner.invoke(app, ["run", "baseline", *SMALL, "-r", "1", "--json"])
     assert res.exit_code == 0, res.output

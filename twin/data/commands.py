@@ -16,6 +16,7 @@ from rich.console import Console
 
 from scenarios import ScenarioError
 
+from ..folders import folder_problem
 from .fit import FitError
 
 data_app = typer.Typer(
@@ -130,6 +131,11 @@ def fit_package(folder: Path, out_file: Path, name: str | None = None) -> Path:
 
     if out_file.suffix.lower() not in (".yaml", ".yml"):
         raise ValueError(f"--out: {out_file} should be a .yaml file")
+    if out_file.is_dir():
+        raise ValueError(f"--out: {out_file} is a folder; name the scenario file to write")
+    bad = folder_problem("--out", out_file.parent)
+    if bad:
+        raise ValueError(bad)
     package = load_package(folder)
     f = fit(package)
     fit_dir = out_file.with_suffix(".fit")
@@ -184,6 +190,9 @@ def sample(
 
     if fmt not in ("csv", "parquet"):
         raise _fail([f"--format: csv or parquet, got {fmt!r}"])
+    bad = folder_problem("FOLDER", folder)
+    if bad:
+        raise _fail([bad])
     with _user_errors():
         write_sample(folder, stores=stores, skus=skus, days=days, seed=seed, fmt=fmt)
     if not quiet:

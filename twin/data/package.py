@@ -1025,7 +1025,8 @@ def check(folder: str | Path, *, sales: bool = True) -> tuple[Package | None, Fi
     folder = Path(folder)
     found = Findings()
     if not folder.is_dir():
-        found.add(str(folder), None, None, "no such folder (a package is a folder of tables)")
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        found.add(str(folder), None, None, f"{what} (a package is a folder of tables)")
         return None, found
     known = {f"{t.name}.{ext}" for t in TABLES for ext in ("csv", "parquet")}
     others = sorted(p.name for p in folder.iterdir() if p.name not in known)
