@@ -285,6 +285,22 @@ class Stores(Group[StoreAgent]):
             return False
         return bool(self.unapplied[sku, loc]) or self.agents[loc].holds(sku)
 
+    def pending_many(self, ks: np.ndarray, locs: np.ndarray) -> np.ndarray:
+        """`pending` for (ks[i], locs[i]) pairs, in numpy."""
+        out = np.zeros(len(ks), dtype=bool)
+        at_store = np.flatnonzero(locs < len(self.agents))
+        if not at_store.size:
+            return out
+        k, s = ks[at_store], locs[at_store]
+        hit = (self.unapplied[k, s] > 0) | (self.unsynced_sales[s, k] > 0)
+        agents = self.agents
+        for i in np.flatnonzero(~hit).tolist():
+            buf = agents[int(s[i])].buffer
+            if buf and any(kk == k[i] for _e, kk in buf):
+                hit[i] = True
+        out[at_store] = hit
+        return out
+
     def lag_s(self, loc: int) -> float:
         """How old the core's figure of a location is (a site's facts reach it at once)."""
         return self.agents[loc].lag_s() if loc < len(self.agents) else 0.0
