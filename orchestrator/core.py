@@ -158,6 +158,12 @@ class Orchestrator:
             self._std_np = np.asarray(std, dtype=np.int64)
         return self._std_np
 
+    def std_costs(self) -> np.ndarray:
+        """Standard cost per sku id in cents (read-only numpy)."""
+        a = self._std_array().view()
+        a.flags.writeable = False
+        return a
+
     def _std_cost(self, sku: int) -> int:
         std = self._std if sku < len(self._std) else self._std_table()
         return std[sku]

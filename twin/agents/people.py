@@ -384,7 +384,16 @@ class InventoryControlAgent(mesa.Agent):
         delta = counted - system
         fix = np.flatnonzero(delta)
         if fix.size:
-            model.core.move_envelope(
-                MovementKind.ADJUSTMENT, ls[fix], ks[fix], delta[fix], reason=reason
-            )
+            # the corrections finance must approve (over the limit, per line) in one
+            # envelope, the rest in another: each waits or posts as its own count would
+            core = model.core
+            limit = core.gl.auto_approve_max_cents
+            over = np.zeros(fix.size, dtype=bool)
+            if limit is not None:
+                over = np.abs(delta[fix]) * core.std_costs()[ks[fix]] > limit
+            for part in (fix[over], fix[~over]):
+                if part.size:
+                    core.move_envelope(
+                        MovementKind.ADJUSTMENT, ls[part], ks[part], delta[part], reason=reason
+                    )
         self.plan.counted_many(ks, ls)
