@@ -461,6 +461,15 @@ class RecordRisk:
         self.negative[sku, location] = False
         self.counted_at[sku, location] = self.core.clock.now() if at is None else at
 
+    def counted_many(
+        self, skus: np.ndarray, locations: np.ndarray, at: float | None = None
+    ) -> None:
+        """`counted` for many positions at once."""
+        self.update()
+        self.handled[skus, locations] = 0.0
+        self.negative[skus, locations] = False
+        self.counted_at[skus, locations] = self.core.clock.now() if at is None else at
+
     def score(self, now: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(chance each record is wrong [sku, location], NO_SALE or NEGATIVE flag)."""
         self.update()

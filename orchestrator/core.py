@@ -20,7 +20,7 @@ from .allocation import AllocationPolicy, Pooled
 from .bus import InventoryEvent, MessageBus
 from .catalog import Catalog, Ref
 from .clock import Clock, ManualClock
-from .envelope import Envelope
+from .envelope import Envelope, EnvelopePublisher
 from .errors import IdempotencyConflict, InvalidCommand, InvalidEvent, UnknownReference
 from .events import EventKind, EventLog
 from .exceptions import ExceptionQueue
@@ -132,6 +132,7 @@ class Orchestrator:
         )
         self._idem: dict[str, tuple[tuple[Any, ...], ReservationResult]] = {}
         self._cmd = 0
+        self._envelopes = EnvelopePublisher("cmd", _Tally())  # commands, not bus events
         self._timed: list[Timed] = []
         self._recon_from = 0  # movements already covered by `reconcile_recent`
         self._recon_open = np.zeros(0, dtype=np.int64)  # GL lines that differed then (packed)
@@ -156,6 +157,12 @@ class Orchestrator:
         if len(self._std_np) != len(std):
             self._std_np = np.asarray(std, dtype=np.int64)
         return self._std_np
+
+    def std_costs(self) -> np.ndarray:
+        """Standard cost per sku id in cents (read-only numpy)."""
+        a = self._std_array().view()
+        a.flags.writeable = False
+        return a
 
     def _std_cost(self, sku: int) -> int:
         std = self._std if sku < len(self._std) else self._std_table()
@@ -287,6 +294,38 @@ class Orchestrator:
             env, env.qty * unit_cost, first_seq=start, now=now, extent=(n_loc + 1, n_sku)
         )
         return start
+
+    def move_envelope(
+        self,
+        kind: MovementKind,
+        location: Sequence[int] | np.ndarray,
+        sku: Sequence[int] | np.ndarray,
+        qty: Sequence[int] | np.ndarray,
+        *,
+        at: float | None = None,
+        counterparty: Sequence[int] | np.ndarray | None = None,
+        price: Sequence[int] | np.ndarray | None = None,
+        disposition: Disposition | str | None = None,
+        reason: str | None = None,
+        actor: str | None = None,
+    ) -> Envelope:
+        """Record lines of many locations at once as one command (a night's counts, say):
+        one envelope, a sub-stream per location, through the ledger and the GL as
+        `apply_envelope` does; the same effect as one command per line. Returns it."""
+        env = self._envelopes.emit(
+            kind,
+            location,
+            sku,
+            qty,
+            self.clock.now() if at is None else at,
+            counterparty=counterparty,
+            price=price,
+            disposition=Disposition.NONE if disposition is None else _disposition(disposition),
+            reason=reason,
+            actor=actor,
+        )
+        self.apply_envelope(env)
+        return env
 
     # -- stock commands ------------------------------------------------------------------
     def opening(
@@ -952,3 +991,12 @@ def _attr(ev: InventoryEvent, name: str) -> Any:
         return ev.attrs[name]
     except KeyError:
         raise InvalidEvent([f"attrs.{name}: required for {ev.type}"]) from None
+
+
+class _Tally:
+    """What `EnvelopePublisher` counts for envelopes booked as commands (not bus events)."""
+
+    __slots__ = ("emitted",)
+
+    def __init__(self) -> None:
+        self.emitted = 0

@@ -593,6 +593,11 @@ class EnvelopeJournalEntry:
         """Its size: the absolute value of its lines."""
         return int(np.abs(self.values).sum())
 
+    def approval_cents(self) -> int:
+        """What the auto-approval limit is held against: its largest line (the limit is
+        per line, as for the same lines booked one command at a time)."""
+        return int(np.abs(self.values).max()) if len(self.values) else 0
+
     def inventory_deltas(self) -> list[tuple[tuple[Account, int, int], int]]:
         skus = self.skus.tolist()
         return [
@@ -607,6 +612,12 @@ class EnvelopeJournalEntry:
 
 
 AnyEntry = JournalEntry | BatchJournalEntry | EnvelopeJournalEntry
+
+
+def _approval_cents(e: AnyEntry) -> int:
+    """What an entry's variance is held against the auto-approval limit by: an envelope
+    by its largest line, an entry or a batch by its size."""
+    return e.approval_cents() if isinstance(e, EnvelopeJournalEntry) else e.value_cents()
 
 
 class Fate(IntEnum):
@@ -736,7 +747,8 @@ class GeneralLedger:
     An entry is created when its movement is recorded and posted when the ERP takes it:
 
     - variances (`VARIANCE_KINDS`) worth more than `auto_approve_max_cents` are `parked`
-      until finance approves them at a close (`approve`); `None`: none wait;
+      until finance approves them at a close (`approve`); `None`: none wait (an envelope's
+      entry waits, whole, when any one of its lines is worth more: the limit is per line);
     - in `batch` mode an entry is `pending` until the next run sends it; in `immediate`
       mode it is sent at once (unless `suspend`ed);
     - a sent entry posts at once, or with a `path` when the ERP answers: until then it is
@@ -924,7 +936,7 @@ class GeneralLedger:
     def _enter(self, e: AnyEntry, now: float) -> None:
         self.entries.append(e)
         limit = self.auto_approve_max_cents
-        if limit is not None and e.kind in VARIANCE_KINDS and e.value_cents() > limit:
+        if limit is not None and e.kind in VARIANCE_KINDS and _approval_cents(e) > limit:
             self.parked.append(e)
         else:
             self._release(e, now)

@@ -1232,6 +1232,27 @@ class StockLedger:
         t = self.table
         return [np.frombuffer(getattr(t, name), dtype=np.int64)[slots] for name in names]
 
+    def columns_of(self, skus: np.ndarray, locations: np.ndarray, *names: str) -> list[np.ndarray]:
+        """`columns_at` for (skus[i], locations[i]) pairs across locations, in numpy
+        (copies); creates any position that does not exist yet, in line order."""
+        unknown = [n for n in names if n not in BALANCE_COLUMNS]
+        if unknown:
+            raise InvalidCommand(f"names: {unknown} are not balance columns {BALANCE_COLUMNS}")
+        skus = np.asarray(skus, dtype=np.int64)
+        locations = np.asarray(locations, dtype=np.int64)
+        if len(skus) != len(locations):
+            raise InvalidCommand(f"locations: one per sku ({len(skus)}), got {len(locations)}")
+        if len(skus) and (skus.min() < 0 or locations.min() < 0):
+            raise InvalidCommand("skus, locations: catalog indices >= 0")
+        slots = self.slots_of(locations, skus)
+        missing = np.flatnonzero(slots < 0)
+        if missing.size:
+            for i in missing.tolist():
+                self.position(int(skus[i]), int(locations[i]))
+            slots = self.slots_of(locations, skus)
+        t = self.table
+        return [np.frombuffer(getattr(t, name), dtype=np.int64)[slots] for name in names]
+
     def dense(self, n_sku: int, n_loc: int) -> DenseBalances:
         """Every position with sku < n_sku and location < n_loc as [sku, location] arrays,
         for a whole-network reading (a nightly snapshot, a review) in numpy."""

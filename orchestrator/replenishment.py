@@ -483,6 +483,19 @@ class ProcurementWorkflow:
             ordered = np.fromiter((get((k, location), 0) for k in skus), np.int64, len(skus))
         return position_level(on_hand, ordered, in_transit, backorders, reserved)
 
+    def levels_of(
+        self, skus: np.ndarray, locations: np.ndarray, backorders: np.ndarray
+    ) -> np.ndarray:
+        """`levels_at` for (skus[i], locations[i]) pairs across locations (`backorders` one
+        per pair), in numpy; creates positions that do not exist yet, in line order."""
+        on_hand, in_transit, reserved = self.core.ledger.columns_of(
+            skus, locations, "on_hand", "in_transit", "reserved"
+        )
+        get = self._on_order.get
+        pairs = zip(skus.tolist(), locations.tolist(), strict=True)
+        ordered = np.fromiter((get(p, 0) for p in pairs), np.int64, len(skus))
+        return position_level(on_hand, ordered, in_transit, backorders, reserved)
+
     def levels_dense(self, balances: DenseBalances, backorders: np.ndarray) -> np.ndarray:
         """The inventory position of every (sku, location) of a dense reading of the ledger
         (`StockLedger.dense`), with `backorders` in the same [sku, location] shape."""

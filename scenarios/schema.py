@@ -549,6 +549,11 @@ class Faults(Strict):
     # after a middleware outage its backlog is redelivered by the retry queue spread over
     # these hours, out of order, while new events flow at once (0: drained in order)
     outage_drain_h: Annotated[float, Field(ge=0, le=48)] = 0.0
+    # the middleware delivers what falls due within one window of these seconds together,
+    # as one envelope (the stores' till sales of an interval: each store's stream keeps its
+    # own latency, duplicates, reordering and outages); 0: every store's batch is its own
+    # event, as a per-message integration would (assumed: a micro-batching platform)
+    middleware_batch_s: Annotated[float, Field(ge=0, le=3600)] = 5.0
     # the ERP's API behind the middleware, for journal postings (all assumed: no published
     # figure): its latency, the share of postings it rejects (an error response: the entry
     # waits for finance) and the share it posts twice (a time-out retried, posted both times)

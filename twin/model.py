@@ -33,6 +33,7 @@ from orchestrator import (
     TransferWorkflow,
 )
 from orchestrator.clock import HOUR
+from orchestrator.envelope import Envelope
 from orchestrator.errors import InvalidCommand, InvalidTransition
 from scenarios.policies import ResolvedPolicy, allocation_for
 from scenarios.schema import Scenario
@@ -102,6 +103,7 @@ class RetailTwin(mesa.Model):
         )
         self._build_agents()
         self.core.bus.subscribe(self.stores.applied)  # events applied by any path
+        self.core.bus.subscribe_envelopes(self.stores.applied_envelope)
         self._open()
         self.datacollector = self.metrics.collector(self.core)
         self._start()
@@ -294,9 +296,13 @@ class RetailTwin(mesa.Model):
         self.faults.start()  # ERP outages; replays after middleware outages
 
     # -- wiring ------------------------------------------------------------------------
-    def deliver(self, ev: InventoryEvent) -> None:
-        """The middleware hands an event to the core's bus (the integration boundary)."""
-        self.core.bus.deliver(ev)
+    def deliver(self, ev: InventoryEvent | Envelope) -> None:
+        """The middleware hands an event or an envelope to the core's bus (the integration
+        boundary)."""
+        if isinstance(ev, Envelope):
+            self.core.bus.deliver_envelope(ev)
+        else:
+            self.core.bus.deliver(ev)
 
     def refused(self, command: Callable[[], object], subject: str) -> bool:
         """Run a command on the core; a refusal is a fact, not an error of the twin: it is

@@ -224,6 +224,19 @@ class PhysicalStock:
             self.counts_unexplained.append((k, loc, system - shelf, gap))
         self._errors["count"][k, loc] += counted - shelf - gap
 
+    def counted_many(
+        self, k: np.ndarray, loc: np.ndarray, counted: np.ndarray, system: np.ndarray
+    ) -> None:
+        """`counted` for many positions at once (each once)."""
+        shelf = self._shelf[k, loc]
+        gap = sum(e[k, loc] for e in self._errors.values())
+        odd = np.flatnonzero(system - shelf != gap)
+        for i in odd.tolist():
+            self.counts_unexplained.append(
+                (int(k[i]), int(loc[i]), int(system[i] - shelf[i]), int(gap[i]))
+            )
+        self._errors["count"][k, loc] += counted - shelf - gap
+
     def quarantine_return(self, k: int, loc: int, qty: int) -> None:
         """A customer's return waits in quarantine at a location until it is inspected."""
         self._quarantine[k, loc] += qty

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
 
 class TillSync(Protocol):
-    """How a store's tills get what they recorded to the core."""
+    """How a store's tills get what they recorded to the core; `at_once`: each sale leaves
+    the moment it is recorded (so a fleet's walk-in sales of an interval can travel as one
+    envelope)."""
+
+    at_once: bool
 
     def recorded(self, store: StoreAgent, now: float) -> None: ...
     def needs_timer(self, store: StoreAgent) -> bool: ...
@@ -27,6 +31,8 @@ class TillSync(Protocol):
 class RealTimeSync:
     """Orchestrated: a fact goes out the moment it is recorded; a till that can go
     offline also retries on a timer to send what waited."""
+
+    at_once = True
 
     def __init__(self, retry_h: float) -> None:
         self.retry_h = retry_h
@@ -47,6 +53,8 @@ class RealTimeSync:
 
 class BatchSync:
     """Legacy: tills sync every `interval_h`, each store at its own offset."""
+
+    at_once = False
 
     def __init__(self, interval_h: float) -> None:
         self.interval_h = interval_h

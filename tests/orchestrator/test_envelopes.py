@@ -541,3 +541,37 @@ def test_an_envelope_entry_rejected_or_posted_twice_is_put_right_at_the_close():
     assert kinds == ["duplicate_posting", "failed_posting"]
     assert core.reconcile() == [] and core.check().invariants["gl_reconciled"]
     assert core.exceptions.open() == []
+
+
+def test_a_command_envelope_moves_many_locations_as_their_commands_do_one_by_one():
+    lines = [(1, 0, 4), (2, 0, -3), (1, 2, 7), (3, 1, -1)]
+    by_envelope, by_command = build_core(), build_core()
+    for core in (by_envelope, by_command):
+        for loc, sku, _q in lines:
+            core.receive(sku, loc, 10)
+    env = by_envelope.move_envelope(
+        MovementKind.ADJUSTMENT,
+        [ln[0] for ln in lines],
+        [ln[1] for ln in lines],
+        [ln[2] for ln in lines],
+        reason="cycle count",
+    )
+    for loc, sku, q in sorted(lines, key=lambda ln: ln[0]):  # grouped by location, in order
+        by_command.adjust(sku, loc, q)
+    got, want = state(by_envelope), state(by_command)
+    assert got["balances"] == want["balances"]
+    assert got["gl"] == want["gl"]
+    assert [(m.kind, m.sku, m.location, m.qty, m.reason) for m in got["log"]] == [
+        (m.kind, m.sku, m.location, m.qty, m.reason) for m in want["log"]
+    ]
+    assert env.n_streams == 3  # a sub-stream per location
+    assert by_envelope.bus.counters.emitted == 0  # a command, not a bus event
+
+
+def test_a_command_envelope_with_a_bad_line_changes_nothing_and_names_it():
+    core = build_core()
+    core.receive(0, 1, 5)
+    before = state(core)
+    with pytest.raises(UnknownReference, match="line"):
+        core.move_envelope(MovementKind.ADJUSTMENT, [1, 9], [0, 0], [1, 1])
+    assert state(core) == before

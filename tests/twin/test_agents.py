@@ -45,6 +45,7 @@ TINY: dict[str, Any] = {
         "duplicate_rate": 0,
         "reorder_rate": 0,
         "middleware_latency_s": {"dist": "fixed", "mean": 0},
+        "middleware_batch_s": 0,  # each store's batch its own event (envelopes: below)
     },
     "policy": {"counts_per_store_day": 0},
 }

@@ -198,7 +198,9 @@ def test_the_anomaly_ranking_finds_more_wrong_records_than_random_counts_at_the_
             )
             found[plan].append(r.extras["cycle_count_precision"])
             counts[plan].append(r.extras["cycle_counts"])
-    assert counts["anomaly"] == pytest.approx(counts["random"], rel=0.02)
+    # the same budget; a few of the ranking's picks wait for facts still in flight (it
+    # favours positions that just moved), so a few percent fewer are taken that night
+    assert counts["anomaly"] == pytest.approx(counts["random"], rel=0.04)
     assert np.mean(found["anomaly"]) > np.mean(found["random"]) + 0.05
     assert all(a > r for a, r in zip(found["anomaly"], found["random"], strict=True))
 

@@ -13,6 +13,7 @@ import simpy
 
 from orchestrator import Fate, InventoryEvent
 from orchestrator.clock import HOUR
+from orchestrator.envelope import Envelope
 
 from ..rand import sample
 
@@ -23,10 +24,19 @@ if TYPE_CHECKING:
     from ..model import RetailTwin
 
 
+Message = InventoryEvent | Envelope
+
+
 class Middleware(mesa.Agent):
     """Carries events from sources to the core's bus: latency, duplicates, reordering and
     outage windows (events wait and drain after the outage: at once, or spread over
-    `faults.outage_drain_h` in the retry queue's order, overtaken by new events)."""
+    `faults.outage_drain_h` in the retry queue's order, overtaken by new events).
+
+    Envelopes (the stores' till sales of an interval) get the same faults per sub-stream,
+    each store's stream on its own; sub-streams falling due within one
+    `faults.middleware_batch_s` window of the first are delivered together, as one
+    envelope, when the last of them is due (none arrives before its own latency).
+    """
 
     model: RetailTwin
 
@@ -39,16 +49,17 @@ class Middleware(mesa.Agent):
         self.drain_h = faults.outage_drain_h
         self.outages = outages
         self.stream = model.streams.middleware
-        # in flight: number -> (due time, event); each has its own SimPy timeout whose
-        # callback delivers it (no process to wake and re-arm per event)
-        self.pending: dict[int, tuple[float, InventoryEvent]] = {}
+        self.window_h = faults.middleware_batch_s / HOUR
+        # in flight: number -> (due time, event or envelope); each has its own SimPy timeout
+        # whose callback delivers it (no process to wake and re-arm per event)
+        self.pending: dict[int, tuple[float, Message]] = {}
         self.n = 0
 
     def start(self) -> None:
         self.model.env.process(self.run_core_timers())
 
     @property
-    def in_flight(self) -> list[tuple[float, int, InventoryEvent]]:
+    def in_flight(self) -> list[tuple[float, int, Message]]:
         """What is still on its way, as (due time, number, event), earliest first."""
         return sorted((t, n, ev) for n, (t, ev) in self.pending.items())
 
@@ -68,15 +79,61 @@ class Middleware(mesa.Agent):
         if self.duplicate_rate and rng.random() < self.duplicate_rate:
             self._push(t + float(rng.exponential(0.05)), ev)
 
+    def send_envelope(self, env: Envelope) -> None:
+        """Take an envelope: each sub-stream gets its own latency, may be held back or sent
+        twice, and waits out an outage on its own; sub-streams due in the same window go
+        on together."""
+        k = env.n_streams
+        rng = self.stream
+        t = self.model.env.now + np.asarray(sample(self.latency, rng, k), dtype=float) / HOUR
+        if self.reorder_rate:
+            held = np.flatnonzero(rng.random(k) < self.reorder_rate)
+            if held.size:
+                t[held] += rng.exponential(0.25, held.size)
+        dup = np.zeros(0, dtype=np.int64)
+        if self.duplicate_rate:
+            dup = np.flatnonzero(rng.random(k) < self.duplicate_rate)
+        self._schedule(env, t)
+        if dup.size:
+            self._schedule(env.take(dup), t[dup] + rng.exponential(0.05, dup.size))
+
+    def _schedule(self, env: Envelope, t: np.ndarray) -> None:
+        """Queue an envelope's sub-streams due at `t` (one per sub-stream): an outage holds
+        each on its own; those due in one window travel together."""
+        if self.outages:
+            for i, ti in enumerate(t.tolist()):
+                end = self.down(ti)
+                if end is not None:
+                    t[i] = self._after(end)
+        if not self.window_h:
+            for i in range(env.n_streams):
+                self._enqueue(float(t[i]), env.take([i]) if env.n_streams > 1 else env)
+            return
+        w = self.window_h
+        order = np.argsort(t, kind="stable")
+        ts = t[order]
+        n = len(ts)
+        if ts[-1] - ts[0] <= w:
+            self._enqueue(float(ts[-1]), env)
+            return
+        i = 0
+        while i < n:  # a window opens at its first sub-stream's due time
+            j = int(np.searchsorted(ts, ts[i] + w, side="right"))
+            self._enqueue(float(ts[j - 1]), env.take(np.sort(order[i:j])))
+            i = j
+
     def _push(self, t: float, ev: InventoryEvent) -> None:
         end = self.down(t)
         if end is not None:
             t = self._after(end)
+        self._enqueue(t, ev)
+
+    def _enqueue(self, t: float, msg: Message) -> None:
         self.n += 1
         n = self.n
-        self.pending[n] = (t, ev)
+        self.pending[n] = (t, msg)
         env = self.model.env
-        env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
+        env.timeout(max(0.0, t - env.now)).callbacks.append(lambda _e: self._due(n))
 
     def _after(self, end: float) -> float:
         """When an event queued by an outage ending at `end` is redelivered: the latency,
@@ -89,10 +146,18 @@ class Middleware(mesa.Agent):
         env = self.model.env
         end = self.down(env.now)
         if end is not None:  # sent before the outage, due during it: waits it out
-            if n in self.pending:
-                t = self._after(end)
-                self.pending[n] = (t, self.pending[n][1])
-                env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
+            item = self.pending.get(n)
+            if item is None:
+                return
+            msg = item[1]
+            if isinstance(msg, Envelope):  # each sub-stream retries on its own
+                del self.pending[n]
+                t = np.array([self._after(end) for _ in range(msg.n_streams)])
+                self._schedule(msg, t)
+                return
+            t = self._after(end)
+            self.pending[n] = (t, msg)
+            env.timeout(t - env.now).callbacks.append(lambda _e: self._due(n))
             return
         item = self.pending.pop(n, None)
         if item is not None:  # not already delivered by `flush_all`

@@ -11,7 +11,7 @@ import mesa
 import numpy as np
 import simpy
 
-from orchestrator import TransferState
+from orchestrator import MovementKind, TransferState
 from orchestrator.anomaly import RecordRisk
 
 from ..clock import daily
@@ -180,6 +180,7 @@ class CountPlan(Protocol):
 
     def choose(self, model: RetailTwin, day: int, budget: dict[int, int]) -> list[CountTarget]: ...
     def counted(self, sku: int, loc: int) -> None: ...
+    def counted_many(self, skus: np.ndarray, locs: np.ndarray) -> None: ...
 
 
 def random_skus(model: RetailTwin, day: int, loc: int, n: int) -> np.ndarray:
@@ -201,6 +202,9 @@ class RandomCounts:
 
     def counted(self, sku: int, loc: int) -> None:
         """A blind cycle learns nothing from a count."""
+
+    def counted_many(self, skus: np.ndarray, locs: np.ndarray) -> None:
+        """Nor from many."""
 
 
 class AnomalyRankedCounts:
@@ -238,6 +242,10 @@ class AnomalyRankedCounts:
     def counted(self, sku: int, loc: int) -> None:
         if self.risk is not None:
             self.risk.counted(sku, loc)
+
+    def counted_many(self, skus: np.ndarray, locs: np.ndarray) -> None:
+        if self.risk is not None:
+            self.risk.counted_many(skus, locs)
 
 
 def night_budget(per_day: float, day: int, offset: float) -> int:
@@ -331,5 +339,61 @@ class InventoryControlAgent(mesa.Agent):
         each location's budget (a position with facts still unapplied waits)."""
         for (k, loc), reason in list(self.waiting.items()):
             self.count(k, loc, reason, why="waited")
-        for k, loc, why in self.plan.choose(self.model, day, self.budget(day)):
-            self.count(k, loc, "cycle count", why)
+        chosen = self.plan.choose(self.model, day, self.budget(day))
+        if chosen:
+            self.count_many(chosen, "cycle count")
+
+    def count_many(self, targets: list[CountTarget], reason: str) -> None:
+        """`count` for a night's targets (distinct positions) in one numpy pass: the
+        corrections are booked as one envelope, a sub-stream per location."""
+        model = self.model
+        n = len(targets)
+        ks = np.fromiter((t[0] for t in targets), np.int64, n)
+        ls = np.fromiter((t[1] for t in targets), np.int64, n)
+        wait = model.stores.pending_many(ks, ls)
+        for i in np.flatnonzero(wait).tolist():
+            self.waiting[(int(ks[i]), int(ls[i]))] = reason
+        go = np.flatnonzero(~wait)
+        if self.waiting:
+            for i in go.tolist():
+                self.waiting.pop((int(ks[i]), int(ls[i])), None)
+        whys = [targets[i][2] for i in go.tolist()]
+        ks, ls = ks[go], ls[go]
+        if not ks.size:
+            return
+        (system,) = model.core.ledger.columns_of(ks, ls, "on_hand")
+        shelf = model.physical.shelf[ks, ls].astype(np.int64)
+        counted = shelf.copy()
+        err = model.scenario.physical.count_error_rate
+        if err:  # a miscount: one unit over or under (never below zero); keyed per location
+            minute = int(model.env.now * 60)
+            n_sku = model.network.n_sku
+            for loc in np.unique(ls).tolist():
+                at = np.flatnonzero(ls == loc)
+                u = model.streams.keyed("counts", 3, loc, minute).random((2, n_sku))
+                miss = u[0, ks[at]] < err
+                step = np.where(u[1, ks[at]] < 0.5, 1, -1)
+                counted[at] = np.where(miss, np.maximum(0, shelf[at] + step), shelf[at])
+        model.physical.counted_many(ks, ls, counted, system)
+        if model.env.now >= model.warmup_h:
+            day = model.metrics.day_index
+            wrong = (system != shelf).tolist()
+            self.log.extend(
+                zip([day] * len(whys), ks.tolist(), ls.tolist(), whys, wrong, strict=True)
+            )
+        delta = counted - system
+        fix = np.flatnonzero(delta)
+        if fix.size:
+            # the corrections finance must approve (over the limit, per line) in one
+            # envelope, the rest in another: each waits or posts as its own count would
+            core = model.core
+            limit = core.gl.auto_approve_max_cents
+            over = np.zeros(fix.size, dtype=bool)
+            if limit is not None:
+                over = np.abs(delta[fix]) * core.std_costs()[ks[fix]] > limit
+            for part in (fix[over], fix[~over]):
+                if part.size:
+                    core.move_envelope(
+                        MovementKind.ADJUSTMENT, ls[part], ks[part], delta[part], reason=reason
+                    )
+        self.plan.counted_many(ks, ls)

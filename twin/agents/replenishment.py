@@ -28,6 +28,10 @@ class StoreReview(Protocol):
     """When stores review their positions."""
 
     def start(self) -> None: ...
+
+    #: whether `sale_applied` reviews anything (a periodic review waits for its day)
+    reviews_sales: bool
+
     def sale_applied(self, store: int, skus: tuple[int, ...]) -> None: ...
     def customers_waiting(self, k: np.ndarray, s: np.ndarray, unmet: np.ndarray) -> None: ...
 
@@ -36,6 +40,8 @@ class ContinuousReview:
     """Every sale the core applies, and every customer left waiting, is reviewed at once:
     the store orders straight from a supplier under the store policy `name` (s-S,
     base-stock or r-Q, read from the position's (s, S) as the core reads it)."""
+
+    reviews_sales = True
 
     def __init__(self, model: RetailTwin, name: str) -> None:
         self.model = model
@@ -74,6 +80,8 @@ class ContinuousReview:
 class PeriodicReview:
     """Stores are reviewed once a day at the timetable's store review hour, on the given
     weekdays (every day, or the delivery days); `source` places the orders."""
+
+    reviews_sales = False
 
     def __init__(self, model: RetailTwin, weekdays: frozenset[int], source: OrderSource) -> None:
         self.model = model

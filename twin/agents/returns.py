@@ -84,14 +84,17 @@ class ReturnsCentre:
         condition is recorded, its disposition not yet posted."""
         model = self.agent.model
         env, spec, rng = model.env, self.spec, model.streams.inspection
-        with self.inspectors.request() as req:
-            yield req
-            start = next_open(env.now, spec.shift_start_h, spec.shift_end_h)
-            if start > env.now:  # off shift: the inspector starts with the next shift
-                yield env.timeout(start - env.now)
-            units = model.returns.get(case_id).qty
-            minutes = float(np.sum(sample(spec.inspect_time_min, rng, units)))
-            yield env.timeout(minutes / 60.0)
+        # not `with`: each return still queued when the run ends would leave the queue by
+        # a list search as the model is collected (quadratic in the backlog)
+        req = self.inspectors.request()
+        yield req
+        start = next_open(env.now, spec.shift_start_h, spec.shift_end_h)
+        if start > env.now:  # off shift: the inspector starts with the next shift
+            yield env.timeout(start - env.now)
+        units = model.returns.get(case_id).qty
+        minutes = float(np.sum(sample(spec.inspect_time_min, rng, units)))
+        yield env.timeout(minutes / 60.0)
+        self.inspectors.release(req)
         condition = CONDITIONS[CONDITION.draw(rng)]
         model.returns.inspect(case_id, condition, inspector=INSPECTOR, dispose=False)
 

@@ -19,8 +19,9 @@ import mesa
 import numpy as np
 import simpy
 
-from orchestrator import InventoryEvent
+from orchestrator import InventoryEvent, MovementKind
 from orchestrator.clock import HOUR
+from orchestrator.envelope import Envelope
 
 from ..clock import next_at, next_open
 from ..faults import OutageWindows
@@ -128,6 +129,7 @@ class StoreAgent(mesa.Agent):
             self.buffer[key] = self.buffer.get(key, 0) + qty
         if backorder:
             self.backorders_served[sku] = self.backorders_served.get(sku, 0) + backorder
+        self.model.stores.held[self.loc] = True
         self.recorded()
 
     def recorded(self) -> None:
@@ -144,6 +146,7 @@ class StoreAgent(mesa.Agent):
         sold = self.sales.nonzero()[0]  # a 1-D row: flatnonzero without its two wrappers
         if not self.buffer and not sold.size:
             return
+        self.model.stores.held[self.loc] = False
         model = self.model
         now = model.env.now
         middleware = model.middleware
@@ -240,12 +243,19 @@ class Stores(Group[StoreAgent]):
         self.need_since = np.full((net.n_sku, net.n_store), np.nan)
         self.reorder_point = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
         self.order_up_to = np.zeros((net.n_sku, net.n_store), dtype=np.int64)
+        # the fleet's walk-in sales of an interval leave as one envelope (tills that sync at
+        # once, a middleware that batches); a store whose till holds other facts, or is
+        # offline, sends its own events as before so its facts keep their order
+        self.envelopes = sync.at_once and model.scenario.faults.middleware_batch_s > 0
+        self.pos = model.core.bus.envelope_publisher("pos")
+        self.held = np.zeros(net.n_store, dtype=bool)  # the till holds facts not yet sent
         down: list[list[tuple[float, float]]] = [[] for _ in range(net.n_store)]
         for w in model.scenario.faults.pos_outages:
             idx = w.stores if w.stores is not None else range(min(w.count, net.n_store))
             for i in idx:
                 if 0 <= i < net.n_store:
                     down[i].append((w.start_h, w.start_h + w.duration_h))
+        self.can_go_offline = [i for i in range(net.n_store) if down[i]]
         super().__init__(
             [
                 StoreAgent(
@@ -274,6 +284,22 @@ class Stores(Group[StoreAgent]):
         if loc >= len(self.agents):
             return False
         return bool(self.unapplied[sku, loc]) or self.agents[loc].holds(sku)
+
+    def pending_many(self, ks: np.ndarray, locs: np.ndarray) -> np.ndarray:
+        """`pending` for (ks[i], locs[i]) pairs, in numpy."""
+        out = np.zeros(len(ks), dtype=bool)
+        at_store = np.flatnonzero(locs < len(self.agents))
+        if not at_store.size:
+            return out
+        k, s = ks[at_store], locs[at_store]
+        hit = (self.unapplied[k, s] > 0) | (self.unsynced_sales[s, k] > 0)
+        agents = self.agents
+        for i in np.flatnonzero(~hit).tolist():
+            buf = agents[int(s[i])].buffer
+            if buf and any(kk == k[i] for _e, kk in buf):
+                hit[i] = True
+        out[at_store] = hit
+        return out
 
     def lag_s(self, loc: int) -> float:
         """How old the core's figure of a location is (a site's facts reach it at once)."""
@@ -307,11 +333,45 @@ class Stores(Group[StoreAgent]):
         metrics.counts.store_sold += sold
         metrics.served(sold, now)
         self.sales_today[k, s] += served
-        self.unsynced_sales[s, k] += served  # each till's sales of the interval
-        agents = self.agents
-        for st in np.unique(s[served > 0]).tolist():
-            agents[st].recorded()
+        if self.envelopes:
+            self.send_sales(k, s, served)
+        else:
+            self.unsynced_sales[s, k] += served  # each till's sales of the interval
+            agents = self.agents
+            for st in np.unique(s[served > 0]).tolist():
+                agents[st].recorded()
         self.unmet.after_sale(self, k, s, unmet)
+
+    def send_sales(self, k: np.ndarray, s: np.ndarray, served: np.ndarray) -> None:
+        """The interval's walk-in sales leave the tills as one envelope, a sub-stream per
+        store; a store offline or holding other facts records them at its till instead."""
+        now = self.model.env.now
+        sold = served > 0
+        k, s, q = k[sold], s[sold], served[sold]
+        if not q.size:
+            return
+        ok = ~self.held[s]
+        if self.can_go_offline:
+            agents = self.agents
+            offline = [i for i in self.can_go_offline if agents[i].offline(now)]
+            if offline:
+                ok &= ~np.isin(s, offline)
+        if not ok.all():
+            by_till = ~ok
+            self.unsynced_sales[s[by_till], k[by_till]] += q[by_till]
+            self.held[s[by_till]] = True
+            for st in np.unique(s[by_till]).tolist():
+                self.agents[st].recorded()
+            k, s, q = k[ok], s[ok], q[ok]
+            if not q.size:
+                return
+        env = self.pos.emit(MovementKind.SALE, s, k, q, now * HOUR)
+        self.unapplied[k, s] += 1  # cells are unique within an interval
+        for st in env.stream.tolist():
+            u = self.agents[st].unsynced
+            if not u or u[-1] != now:
+                u.append(now)
+        self.model.middleware.send_envelope(env)
 
     def serve_waiting(self, k: int, loc: int) -> None:
         """Customers waiting for sku k at a store take what reached the shelf."""
@@ -372,6 +432,33 @@ class Stores(Group[StoreAgent]):
                 self.note_needs(ev.location, skus)
             if batch:
                 self.model.store_review.sale_applied(ev.location, skus)
+
+    def applied_envelope(self, env: Envelope) -> None:
+        """The core applied an envelope of till sales (bus subscriber): per store, the facts
+        up to its time are synced, and its needs and reviews follow as for one event."""
+        if env.source != "pos":
+            return
+        np.subtract.at(self.unapplied, (env.sku, env.location), 1)
+        agents = self.agents
+        for st, at in zip(env.stream.tolist(), env.at.tolist(), strict=True):
+            q = agents[st].unsynced
+            through = at / HOUR
+            while q and q[0] <= through:
+                q.popleft()
+        self.note_needs_of(env.sku, env.location)
+        review = self.model.store_review
+        if review.reviews_sales:
+            starts = env.start.tolist()
+            for i, st in enumerate(env.stream.tolist()):
+                review.sale_applied(st, tuple(env.sku[starts[i] : starts[i + 1]].tolist()))
+
+    def note_needs_of(self, ks: np.ndarray, ss: np.ndarray) -> None:
+        """`note_needs` for (ks[i], ss[i]) pairs across stores, in one numpy pass."""
+        ip = self.model.procurement.levels_of(ks, ss, self.backorders[ks, ss])
+        since = self.need_since[ks, ss]
+        new = (ip <= self.reorder_point[ks, ss]) & np.isnan(since)
+        if new.any():
+            self.need_since[ks[new], ss[new]] = self.model.env.now
 
     def note_needs(self, store: int, skus: Sequence[int]) -> None:
         """The system has just learnt of stock movements at a store: positions now at or
