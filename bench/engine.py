@@ -131,16 +131,7 @@ def replay(rec: Recording) -> tuple[int, int, float]:
         bus_hold_timeout_s=old.bus.hold_timeout_s,
     )
     prime(core, rec.deliveries)
-    from orchestrator.envelope import Envelope
-
-    bus = core.bus
-
-    def deliver(ev: Any) -> None:
-        if isinstance(ev, Envelope):
-            bus.deliver_envelope(ev)
-        else:
-            bus.deliver(ev)
-
+    deliver = core.bus.deliver_any  # events, and envelopes (the tills' sales of an interval)
     deliveries = rec.deliveries
     lines0 = len(core.ledger.movements)
     quiet()

@@ -456,15 +456,12 @@ class RecordRisk:
 
     def counted(self, sku: int, location: int, at: float | None = None) -> None:
         """A count of the position (whatever it found): its record starts afresh."""
-        self.update()
-        self.handled[sku, location] = 0.0
-        self.negative[sku, location] = False
-        self.counted_at[sku, location] = self.core.clock.now() if at is None else at
+        self.counted_many(np.asarray(sku), np.asarray(location), at)
 
     def counted_many(
         self, skus: np.ndarray, locations: np.ndarray, at: float | None = None
     ) -> None:
-        """`counted` for many positions at once."""
+        """Counts of many positions (whatever they found): their records start afresh."""
         self.update()
         self.handled[skus, locations] = 0.0
         self.negative[skus, locations] = False

@@ -426,6 +426,10 @@ class MessageBus:
         heapq.heappush(self._timers, (due, self._tiebreak, kind, ev))
 
     # -- envelopes -------------------------------------------------------------------
+    def deliver_any(self, msg: InventoryEvent | Envelope) -> str | dict[str, int]:
+        """`deliver` an event or `deliver_envelope` an envelope (a middleware carries both)."""
+        return self.deliver_envelope(msg) if isinstance(msg, Envelope) else self.deliver(msg)
+
     def deliver_envelope(self, env: Envelope) -> dict[str, int]:
         """Hand one envelope to the consumer; returns how many of its sub-streams were
         applied, dropped as duplicates, held, dead-lettered or left waiting for a retry."""

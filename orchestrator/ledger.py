@@ -1219,9 +1219,7 @@ class StockLedger:
         """Balance columns (`on_hand`, `reserved`, `safety`, `in_transit`, `quarantined`) of
         every sku of `skus` at one location, in numpy (copies); like `position`, creates any
         position that does not exist yet, in the order of `skus`."""
-        unknown = [n for n in names if n not in BALANCE_COLUMNS]
-        if unknown:
-            raise InvalidCommand(f"names: {unknown} are not balance columns {BALANCE_COLUMNS}")
+        _check_balance_names(names)
         if len(skus) and (min(skus) < 0 or location < 0):
             raise InvalidCommand(f"skus: catalog indices >= 0 ({location=})")
         row = self._slot_row(location, max(skus) + 1 if len(skus) else 0)
@@ -1235,9 +1233,7 @@ class StockLedger:
     def columns_of(self, skus: np.ndarray, locations: np.ndarray, *names: str) -> list[np.ndarray]:
         """`columns_at` for (skus[i], locations[i]) pairs across locations, in numpy
         (copies); creates any position that does not exist yet, in line order."""
-        unknown = [n for n in names if n not in BALANCE_COLUMNS]
-        if unknown:
-            raise InvalidCommand(f"names: {unknown} are not balance columns {BALANCE_COLUMNS}")
+        _check_balance_names(names)
         skus = np.asarray(skus, dtype=np.int64)
         locations = np.asarray(locations, dtype=np.int64)
         if len(skus) != len(locations):
@@ -1510,3 +1506,10 @@ def _rebuild_columns(log: MovementLog) -> dict[Key, tuple[int, int, int]]:
         (k // width, k % width): (a, b, c)
         for k, a, b, c in zip(keys.tolist(), oh, it, qu, strict=True)
     }
+
+
+def _check_balance_names(names: Sequence[str]) -> None:
+    """Refuse names that are not balance columns (`columns_at`, `columns_of`)."""
+    unknown = [n for n in names if n not in BALANCE_COLUMNS]
+    if unknown:
+        raise InvalidCommand(f"names: {unknown} are not balance columns {BALANCE_COLUMNS}")

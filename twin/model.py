@@ -299,10 +299,7 @@ class RetailTwin(mesa.Model):
     def deliver(self, ev: InventoryEvent | Envelope) -> None:
         """The middleware hands an event or an envelope to the core's bus (the integration
         boundary)."""
-        if isinstance(ev, Envelope):
-            self.core.bus.deliver_envelope(ev)
-        else:
-            self.core.bus.deliver(ev)
+        self.core.bus.deliver_any(ev)
 
     def refused(self, command: Callable[[], object], subject: str) -> bool:
         """Run a command on the core; a refusal is a fact, not an error of the twin: it is

@@ -218,16 +218,12 @@ class PhysicalStock:
         system's figure must then differ from the shelf by exactly the recorded gap; a count
         that finds otherwise (facts still in flight, or an unrecorded change) is kept for
         `unexplained`: the count would bury the difference, or apply it twice."""
-        shelf = int(self._shelf[k, loc])
-        gap = sum(int(e[k, loc]) for e in self._errors.values())
-        if system - shelf != gap:
-            self.counts_unexplained.append((k, loc, system - shelf, gap))
-        self._errors["count"][k, loc] += counted - shelf - gap
+        self.counted_many(np.array([k]), np.array([loc]), np.array([counted]), np.array([system]))
 
     def counted_many(
         self, k: np.ndarray, loc: np.ndarray, counted: np.ndarray, system: np.ndarray
     ) -> None:
-        """`counted` for many positions at once (each once)."""
+        """`counted` for many positions at once (each once), in numpy."""
         shelf = self._shelf[k, loc]
         gap = sum(e[k, loc] for e in self._errors.values())
         odd = np.flatnonzero(system - shelf != gap)

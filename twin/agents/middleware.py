@@ -102,9 +102,7 @@ class Middleware(mesa.Agent):
         each on its own; those due in one window travel together."""
         if self.outages:
             for i, ti in enumerate(t.tolist()):
-                end = self.down(ti)
-                if end is not None:
-                    t[i] = self._after(end)
+                t[i] = self._past_outage(ti)
         if not self.window_h:
             for i in range(env.n_streams):
                 self._enqueue(float(t[i]), env.take([i]) if env.n_streams > 1 else env)
@@ -123,10 +121,12 @@ class Middleware(mesa.Agent):
             i = j
 
     def _push(self, t: float, ev: InventoryEvent) -> None:
+        self._enqueue(self._past_outage(t), ev)
+
+    def _past_outage(self, t: float) -> float:
+        """When a message due at `t` arrives: then, or after the outage covering `t`."""
         end = self.down(t)
-        if end is not None:
-            t = self._after(end)
-        self._enqueue(t, ev)
+        return t if end is None else self._after(end)
 
     def _enqueue(self, t: float, msg: Message) -> None:
         self.n += 1

@@ -454,26 +454,25 @@ class Stores(Group[StoreAgent]):
 
     def note_needs_of(self, ks: np.ndarray, ss: np.ndarray) -> None:
         """`note_needs` for (ks[i], ss[i]) pairs across stores, in one numpy pass."""
-        ip = self.model.procurement.levels_of(ks, ss, self.backorders[ks, ss])
-        since = self.need_since[ks, ss]
-        new = (ip <= self.reorder_point[ks, ss]) & np.isnan(since)
-        if new.any():
-            self.need_since[ks[new], ss[new]] = self.model.env.now
+        self._start_needs(ks, ss, self.model.procurement.levels_of(ks, ss, self.backorders[ks, ss]))
 
     def note_needs(self, store: int, skus: Sequence[int]) -> None:
         """The system has just learnt of stock movements at a store: positions now at or
         below their reorder point start a need (sync cadence shows here: under batch sync
         the ledger learns late)."""
-        model = self.model
         ks = np.asarray(skus, dtype=np.intp)
-        # the core's inventory position (units on order included, as the review sees it): a
-        # position whose replenishment is already on order starts no new need; an open need
-        # closes when units reach the shelf, not when they are ordered
-        ip = model.procurement.levels_at(skus, store, self.backorders[ks, store])
-        since = self.need_since[ks, store]
-        new = (ip <= self.reorder_point[ks, store]) & np.isnan(since)
+        ip = self.model.procurement.levels_at(skus, store, self.backorders[ks, store])
+        self._start_needs(ks, np.full(ks.size, store, dtype=np.intp), ip)
+
+    def _start_needs(self, ks: np.ndarray, ss: np.ndarray, ip: np.ndarray) -> None:
+        """Positions (ks, ss) at inventory position `ip` (units on order included, as the
+        review sees it): those at or below their reorder point with no need open start one.
+        A position whose replenishment is already on order starts no new need; an open need
+        closes when units reach the shelf, not when they are ordered."""
+        since = self.need_since[ks, ss]
+        new = (ip <= self.reorder_point[ks, ss]) & np.isnan(since)
         if new.any():
-            self.need_since[ks[new], store] = model.env.now
+            self.need_since[ks[new], ss[new]] = self.model.env.now
 
     def replenished(self, store: int, ks: np.ndarray) -> None:
         """Units for these skus reached the store's shelf: their open needs are met."""
